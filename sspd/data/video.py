@@ -1,0 +1,121 @@
+"""Video files through OpenCV: probe, stream RGB frames, write lossless video."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+__all__ = ["VideoInfo", "probe_video", "read_video_frames", "write_video"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video. ``n_frames`` is the container's count, which some codecs
+    report inexactly: readers that need the exact count decode (``count_frames=True``)."""
+
+    path: Path
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"{path}: OpenCV cannot open this video (unknown codec or corrupt file); "
+                         "re-encode it losslessly, e.g. with ffmpeg -c:v ffv1")
+    return cap
+
+
+def probe_video(path: str | Path, *, count_frames: bool = False) -> VideoInfo:
+    """Read a video's frame rate, frame count and size.
+
+    Args:
+        path: the video file.
+        count_frames: decode the whole video to count frames exactly instead of trusting the container.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: unreadable, zero frames, or no frame rate.
+    """
+    path = Path(path)
+    cap = _open(path)
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if count_frames:
+            n = 0
+            while cap.grab():
+                n += 1
+    finally:
+        cap.release()
+    if n <= 0:
+        raise ValueError(f"{path}: the video has no frames")
+    if not np.isfinite(fps) or fps <= 0:
+        raise ValueError(f"{path}: the container gives no frame rate; pass fps explicitly")
+    return VideoInfo(path=path, fps=fps, n_frames=n, width=width, height=height)
+
+
+def read_video_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Yield the frames of a video as H×W×3 uint8 RGB arrays, one at a time (never the whole video).
+
+    Raises:
+        FileNotFoundError / ValueError: as :func:`probe_video`; ValueError if no frame decodes.
+    """
+    path = Path(path)
+    cap = _open(path)
+    n = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            n += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+    if n == 0:
+        raise ValueError(f"{path}: no frame could be decoded (empty or corrupt video)")
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, codec: str = "FFV1") -> int:
+    """Write H×W×3 uint8 RGB frames to a video file; returns the number of frames written.
+
+    The default FFV1 codec is lossless (use an ``.avi`` or ``.mkv`` path), so a pulse of under one grey
+    level survives the round trip. Frames must all have the first frame's size.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    n = 0
+    try:
+        for frame in frames:
+            frame = np.asarray(frame)
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(f"{path}: frames must be H×W×3 uint8 RGB, got {frame.dtype} {frame.shape}")
+            if writer is None:
+                size = (frame.shape[1], frame.shape[0])
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), float(fps), size)
+                if not writer.isOpened():
+                    raise ValueError(f"{path}: OpenCV cannot write codec {codec!r} to this container")
+            elif (frame.shape[1], frame.shape[0]) != size:
+                raise ValueError(f"{path}: frame {n} is {frame.shape[1]}×{frame.shape[0]}, expected {size[0]}×{size[1]}")
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+            n += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    if n == 0:
+        raise ValueError(f"{path}: no frames to write")
+    return n
