@@ -1,0 +1,28 @@
+"""Signal processing for pulse signals: spectra, band-pass, detrending, heart rate and SNR.
+
+Inputs are (T,) or (B, T) numpy arrays or torch tensors (converted, never modified); outputs are numpy,
+float64. The sample rate ``fs`` (Hz) is always passed explicitly. Bad input (NaN/inf, fs <= 0, a signal
+shorter than one period of the band's lowest frequency, an empty band) raises ``ValueError`` saying
+what would fix it. This package depends on numpy and scipy only (not on torch or the rest of sspd).
+"""
+from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_hz
+from sspd.signal.filters import bandpass
+from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
+from sspd.signal.quality import snr_db
+from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, power_spectrum
+
+__all__ = [
+    "DEFAULT_BAND",
+    "HR_METHODS",
+    "band_mask",
+    "bandpass",
+    "choose_detrend_lambda",
+    "choose_nfft",
+    "detrend",
+    "detrend_cutoff_hz",
+    "estimate_hr",
+    "find_spectral_peak_hz",
+    "next_pow2",
+    "power_spectrum",
+    "snr_db",
+]

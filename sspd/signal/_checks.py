@@ -1,0 +1,97 @@
+"""Input validation shared by the signal functions: one place for the messages users act on.
+
+Every public function of :mod:`sspd.signal` converts its input with :func:`as_signal_rows` and checks
+``fs`` and the band here, so the rules (and the wording of the errors) are the same everywhere.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_signal_rows", "check_fs", "check_band", "check_covers_band", "restore_rows"]
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    """numpy array of ``x``; torch tensors are detached and copied to the CPU (torch is not imported)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        if getattr(x, "is_complex", lambda: False)():
+            raise ValueError("signal is a complex tensor: pass the real-valued pulse signal")
+        return x.detach().cpu().double().numpy()
+    arr = np.asarray(x)
+    if np.iscomplexobj(arr):
+        raise ValueError("signal is complex: pass the real-valued pulse signal")
+    return arr
+
+
+def as_signal_rows(x: Any, name: str = "x") -> tuple[np.ndarray, bool]:
+    """Validate a signal and return it as float64 rows.
+
+    Args:
+        x: (T,) or (B, T) numpy array, sequence or torch tensor.
+        name: the argument's name, used in error messages.
+
+    Returns:
+        rows (B, T) float64 (a (T,) input becomes (1, T)) and ``True`` when the input was 1-D, so the
+        caller can hand back a scalar per row with :func:`restore_rows`.
+    """
+    arr = _to_numpy(x)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} must be (T,) or (B, T), got shape {arr.shape}: "
+                         "flatten extra axes into the batch axis B")
+    was_1d = arr.ndim == 1
+    rows = np.asarray(arr, dtype=np.float64).reshape(-1, arr.shape[-1])  # (B, T)
+    if rows.shape[0] == 0 or rows.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one non-empty signal")
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(f"{name} contains {int(bad.sum())} NaN/inf value(s), first at row {row}, "
+                         f"sample {col}: interpolate over the gap or cut the signal before it")
+    return rows, was_1d
+
+
+def restore_rows(values: np.ndarray, was_1d: bool) -> float | np.ndarray:
+    """(B,) per-row results back to the caller's layout: a float for a (T,) input, else the (B,) array."""
+    return float(values[0]) if was_1d else values
+
+
+def check_fs(fs: float) -> float:
+    """``fs`` as a float; raises unless it is a finite number > 0 (Hz)."""
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        raise ValueError(f"fs must be a number of Hz, got {fs!r}: pass the signal's sample rate") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"fs must be a finite sample rate > 0 Hz, got {fs!r}: pass the frame rate "
+                         "of the video (e.g. 30.0), never a frame count")
+    return value
+
+
+def check_band(band: Any, fs: float) -> tuple[float, float]:
+    """``(low, high)`` in Hz; raises unless ``0 < low < high < fs / 2`` (the band must exist and be
+    below the Nyquist frequency, where it can be measured)."""
+    try:
+        low, high = (float(v) for v in band)
+    except (TypeError, ValueError):
+        raise ValueError(f"band must be a pair (low, high) in Hz, got {band!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or low >= high:
+        raise ValueError(f"band ({low}, {high}) Hz is empty or invalid: it needs 0 < low < high, "
+                         "e.g. (0.75, 2.5) for 45-150 bpm")
+    nyquist = fs / 2.0
+    if high >= nyquist:
+        raise ValueError(f"band upper edge {high} Hz is not below the Nyquist frequency {nyquist} Hz "
+                         f"of fs={fs} Hz: lower the band's upper edge or use a higher sample rate")
+    return low, high
+
+
+def check_covers_band(n_samples: int, fs: float, low: float, name: str = "x") -> None:
+    """Raise unless ``n_samples`` at ``fs`` span at least one full period of the band's lowest
+    frequency ``low`` (shorter signals cannot resolve it)."""
+    needed = math.ceil(fs / low - 1e-9)
+    if n_samples < needed:
+        raise ValueError(
+            f"{name} has {n_samples} samples ({n_samples / fs:.3g} s at {fs} Hz), shorter than one "
+            f"period of the band's lowest frequency {low} Hz ({1 / low:.3g} s = {needed} samples): pass "
+            f"at least {needed} samples or raise the band's lower edge above {fs / n_samples:.3g} Hz")

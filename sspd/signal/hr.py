@@ -1,0 +1,169 @@
+"""Heart-rate estimators for (T,) / (B, T) pulse signals: spectral peak (FFT or Welch) or peak intervals.
+
+Every estimate depends on the estimator, the band and the window length (the signal's duration): report
+all three next to any number these functions produce.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.signal import find_peaks, welch
+
+from sspd.signal._checks import (as_signal_rows, check_band, check_covers_band, check_fs,
+                                 restore_rows)
+from sspd.signal.filters import bandpass
+from sspd.signal.spectra import band_mask, choose_nfft, power_spectrum
+
+__all__ = ["HR_METHODS", "DEFAULT_BAND", "estimate_hr", "find_spectral_peak_hz"]
+
+HR_METHODS = ("fft", "welch", "peaks")
+DEFAULT_BAND = (0.75, 2.5)  # Hz: 45-150 bpm, the SSPD paper's band
+_MIN_RELATIVE_PROMINENCE = 0.5  # peaks less prominent than this x the median are not beats
+_MAX_SPECTRUM_VALUES = 4 << 20  # bound on the B * F spectrum values the FFT estimator holds at once
+
+
+def _check_not_constant(rows: np.ndarray) -> None:
+    """Raise if a row has no variation: its heart rate is undefined (a flat or missing signal)."""
+    spread = np.ptp(rows, axis=1)  # (B,)
+    scale = np.max(np.abs(rows), axis=1)  # (B,)
+    flat = np.flatnonzero(spread <= 1e-12 * scale)
+    if flat.size:
+        raise ValueError(f"signal row(s) {flat.tolist()[:10]} are constant: the heart rate of a flat "
+                         "signal is undefined (check the sensor or the model output for collapse)")
+
+
+def _refine_log_parabola(power: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    """Sub-bin peak offsets (in bins, within [-0.5, 0.5]) from a parabola through the log power of
+    each row's peak bin and its two neighbours; 0 where the peak is the first or last bin.
+
+    A Gaussian-shaped peak is a parabola in log power, so this is nearly unbiased for the Hann window.
+    """
+    rows = np.arange(power.shape[0])
+    inner = (peak > 0) & (peak < power.shape[1] - 1)
+    k = np.clip(peak, 1, power.shape[1] - 2)
+    tiny = np.finfo(np.float64).tiny
+    left, mid, right = (np.log(power[rows, k + s] + tiny) for s in (-1, 0, 1))  # (B,) each
+    curvature = left - 2.0 * mid + right
+    safe = inner & (curvature < 0)
+    offset = np.zeros_like(mid)
+    offset[safe] = 0.5 * (left[safe] - right[safe]) / curvature[safe]
+    return np.clip(offset, -0.5, 0.5)
+
+
+def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high: float,
+                     interpolate: bool = True) -> np.ndarray:
+    """Frequency (Hz) of the highest in-band bin of each row of ``power`` (B, F).
+
+    With ``interpolate`` the bin is refined by :func:`_refine_log_parabola`, so the estimate is not
+    quantised to the bin width (it may then lie up to half a bin outside the band).
+    Returns (B,) Hz.
+    """
+    mask = band_mask(freqs, low, high)  # (F,)
+    first = int(np.argmax(mask))
+    peak = first + np.argmax(power[:, mask], axis=1)  # (B,) bin index in the full spectrum
+    if not interpolate:
+        return freqs[peak]
+    step = freqs[1] - freqs[0]
+    return freqs[peak] + step * _refine_log_parabola(power, peak)
+
+
+def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
+            window: str) -> np.ndarray:
+    """(B,) bpm from the zero-padded, windowed periodogram, rows processed in memory-bounded chunks."""
+    nfft = choose_nfft(rows.shape[1], fs) if nfft is None else int(nfft)
+    chunk = max(1, _MAX_SPECTRUM_VALUES // nfft)
+    out = []
+    for start in range(0, rows.shape[0], chunk):
+        freqs, psd = power_spectrum(rows[start:start + chunk], fs, nfft=nfft, window=window)  # (b, F)
+        out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band))
+    return 60.0 * np.concatenate(out)
+
+
+def _welch_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
+              window: str, segment_s: float) -> np.ndarray:
+    """(B,) bpm from the Welch spectrum (segments of ``segment_s`` s, 50 % overlap, each zero-padded)."""
+    if not segment_s > 0:
+        raise ValueError(f"welch_segment_s must be > 0 s, got {segment_s}")
+    nperseg = min(rows.shape[1], max(int(round(segment_s * fs)), int(np.ceil(fs / band[0]))))
+    nfft = choose_nfft(nperseg, fs) if nfft is None else max(int(nfft), nperseg)
+    freqs, psd = welch(rows, fs=fs, window=window, nperseg=nperseg, noverlap=nperseg // 2,
+                       nfft=nfft, detrend="constant", axis=1)  # (F,), (B, F)
+    return 60.0 * find_spectral_peak_hz(freqs, psd, *band)
+
+
+def _refine_sample_peaks(row: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Sub-sample peak positions: vertex of the parabola through each peak sample and its neighbours."""
+    left, mid, right = row[peaks - 1], row[peaks], row[peaks + 1]
+    curvature = left - 2.0 * mid + right
+    offset = np.zeros_like(mid)
+    ok = curvature < 0
+    offset[ok] = 0.5 * (left[ok] - right[ok]) / curvature[ok]
+    return peaks + np.clip(offset, -0.5, 0.5)
+
+
+def _beat_times(row: np.ndarray, fs: float, distance: int) -> np.ndarray:
+    """(P,) seconds of the beats of one band-passed row; fewer than 2 when no interval is measurable."""
+    peaks, props = find_peaks(row, distance=distance, prominence=0.0)
+    if peaks.size < 2:
+        return peaks / fs
+    # Edge transients of the filter and dicrotic bumps are far less prominent than beats.
+    prominence = props["prominences"]
+    peaks = peaks[prominence >= _MIN_RELATIVE_PROMINENCE * np.median(prominence)]
+    return _refine_sample_peaks(row, peaks) / fs
+
+
+def _peaks_hr(rows: np.ndarray, fs: float, band: tuple[float, float], order: int) -> np.ndarray:
+    """(B,) bpm = 60 / mean inter-beat interval of the peaks of the band-passed signal."""
+    filtered = np.atleast_2d(bandpass(rows, fs, band[0], band[1], order=order))  # (B, T)
+    distance = max(1, int(np.floor(fs / band[1])))  # no two beats closer than the fastest in-band rate
+    out = np.empty(rows.shape[0])
+    for i, row in enumerate(filtered):
+        times = _beat_times(row, fs, distance)  # (P,)
+        if times.size < 2:
+            raise ValueError(f"row {i}: found {times.size} pulse peak(s), need 2 for an interval: pass "
+                             "a longer signal or use method='fft'")
+        out[i] = 60.0 / np.mean(np.diff(times))
+    return out
+
+
+def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float] = DEFAULT_BAND, *,
+                nfft: int | None = None, window: str = "hann", welch_segment_s: float = 8.0,
+                filter_order: int = 2) -> float | np.ndarray:
+    """Heart rate (bpm) of each signal row.
+
+    Estimators:
+        ``"fft"``: the highest in-band bin of the periodogram of the mean-removed, ``window``-tapered
+        signal zero-padded to ``nfft`` (default :func:`choose_nfft`: a grid of <= 0.1 bpm), refined by
+        a parabola through the log power of the peak bin and its neighbours. Not quantised to 60 fs / T.
+        ``"welch"``: the same peak search on a Welch spectrum of ``welch_segment_s`` s segments with 50 %
+        overlap (smoother, coarser: the resolution is that of one segment).
+        ``"peaks"``: 60 / the mean interval between peaks of the signal band-passed to ``band``
+        (zero-phase Butterworth of ``filter_order``), with peaks at least ``fs / band[1]`` samples
+        apart, at least half as prominent as the median peak, refined to sub-sample positions. A pulse
+        whose fundamental sits near ``band[0]`` is attenuated by the filter (gain 1/2 at the edge), so a
+        strong second harmonic can then add peaks: prefer ``"fft"`` for HR near the band's edges.
+
+    Args:
+        x: (T,) or (B, T) numpy array or torch tensor, at least one period of ``band[0]`` long.
+        fs: sample rate in Hz.
+        method: ``"fft"``, ``"welch"`` or ``"peaks"``.
+        band: (low, high) Hz searched; the default (0.75, 2.5) Hz is 45-150 bpm.
+
+    Returns:
+        HR in bpm: a float for a (T,) input, a (B,) float64 array for (B, T).
+    """
+    rows, was_1d = as_signal_rows(x)  # (B, T)
+    fs = check_fs(fs)
+    band = check_band(band, fs)
+    check_covers_band(rows.shape[1], fs, band[0])
+    _check_not_constant(rows)
+    if method == "fft":
+        hr = _fft_hr(rows, fs, band, nfft, window)
+    elif method == "welch":
+        hr = _welch_hr(rows, fs, band, nfft, window, welch_segment_s)
+    elif method == "peaks":
+        hr = _peaks_hr(rows, fs, band, filter_order)
+    else:
+        raise ValueError(f"method must be one of {HR_METHODS}, got {method!r}")
+    return restore_rows(hr, was_1d)

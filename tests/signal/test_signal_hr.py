@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from sspd.signal import estimate_hr, power_spectrum, find_spectral_peak_hz
+
+FS_VALUES = [25.0, 30.0, 35.0, 60.0]
+# non-integer rates, away from the 0.75-2.5 Hz band edges (45 / 150 bpm)
+BPM = np.array([55.55, 63.7, 72.35, 81.9, 97.25, 108.4, 121.6, 139.3])
+TOLERANCE_BPM = {"fft": 0.2, "welch": 1.0, "peaks": 1.0}
+
+
+def _pulses(fs, bpm, seconds=20.0, harmonic=0.0, phase=0.9):
+    """(B, T) sinusoids, or two-harmonic pulses sin θ + a·sin(2θ + φ), at the given rates."""
+    t = np.arange(int(round(seconds * fs))) / fs
+    theta = 2 * np.pi * (bpm[:, None] / 60.0) * t + 0.7  # (B, T)
+    return np.sin(theta) + harmonic * np.sin(2 * theta + phase)
+
+
+@pytest.mark.parametrize("fs", FS_VALUES)
+@pytest.mark.parametrize("method", ["fft", "welch", "peaks"])
+@pytest.mark.parametrize("harmonic", [0.0, 0.4])
+def test_estimate_hr_on_analytic_signals(fs, method, harmonic):
+    x = _pulses(fs, BPM, harmonic=harmonic)
+    hr = estimate_hr(x, fs, method=method)
+    assert hr.shape == BPM.shape
+    np.testing.assert_allclose(hr, BPM, rtol=0, atol=TOLERANCE_BPM[method])
+
+
+def test_fft_estimate_is_not_quantised_to_the_bin_width():
+    fs, bpm = 30.0, np.array([61.3, 76.6, 94.4])
+    x = _pulses(fs, bpm)
+    n = x.shape[1]  # 20 s: bins of 3 bpm without zero padding
+    freqs, psd = power_spectrum(x, fs, nfft=n)
+    coarse = 60.0 * find_spectral_peak_hz(freqs, psd, 0.75, 2.5, interpolate=False)
+    assert np.all(np.abs(coarse - bpm) > 1.2)  # these rates fall between bins
+    np.testing.assert_allclose(estimate_hr(x, fs, nfft=n), bpm, atol=0.1)  # interpolation alone
+    np.testing.assert_allclose(estimate_hr(x, fs), bpm, atol=0.01)  # with the default padding
+
+
+def test_band_limits_the_search():
+    fs = 30.0
+    t = np.arange(600) / fs
+    x = 2.0 * np.sin(2 * np.pi * 3.0 * t) + np.sin(2 * np.pi * 1.2 * t)  # strongest tone out of band
+    assert estimate_hr(x, fs) == pytest.approx(72.0, abs=0.2)
+    assert estimate_hr(x, fs, band=(0.75, 4.0)) == pytest.approx(180.0, abs=0.2)
+
+
+def test_one_dimensional_and_torch_inputs():
+    fs = 30.0
+    x = _pulses(fs, np.array([70.3]))[0]
+    value = estimate_hr(x, fs)
+    assert isinstance(value, float)
+    assert estimate_hr(torch.from_numpy(x).float(), fs) == pytest.approx(value, abs=1e-3)
+    batch = estimate_hr(torch.from_numpy(np.stack([x, x])), fs)
+    assert isinstance(batch, np.ndarray) and batch.shape == (2,)
+
+
+def test_peaks_survive_white_noise():
+    rng = np.random.default_rng(0)
+    fs, bpm = 30.0, np.array([66.6, 88.8, 111.1])
+    x = _pulses(fs, bpm, seconds=30.0, harmonic=0.3) + 0.2 * rng.standard_normal((3, 900))
+    np.testing.assert_allclose(estimate_hr(x, fs, method="peaks"), bpm, atol=1.5)
+    np.testing.assert_allclose(estimate_hr(x, fs, method="fft"), bpm, atol=0.5)
+
+
+def test_estimate_hr_errors():
+    fs = 30.0
+    x = _pulses(fs, np.array([70.0]))[0]
+    cases = [
+        (dict(x=np.where(np.arange(600) == 5, np.nan, x), fs=fs), "1 NaN/inf value"),
+        (dict(x=np.where(np.arange(600) == 9, np.inf, x), fs=fs), "first at row 0, sample 9"),
+        (dict(x=x, fs=0.0), "fs must be a finite sample rate > 0"),
+        (dict(x=x, fs=-30.0), "fs must be a finite sample rate > 0"),
+        (dict(x=x, fs="thirty"), "fs must be a number"),
+        (dict(x=x[:39], fs=fs), "shorter than one period .* at least 40 samples"),
+        (dict(x=x, fs=fs, band=(2.5, 0.75)), "empty or invalid"),
+        (dict(x=x, fs=fs, band=(1.0, 1.0)), "empty or invalid"),
+        (dict(x=x, fs=fs, band=(0.75, 16.0)), "Nyquist"),
+        (dict(x=x, fs=fs, method="zero-crossings"), "method must be one of"),
+        (dict(x=np.full(600, 3.0), fs=fs), "constant"),
+        (dict(x=np.zeros((2, 3, 600)), fs=fs), r"must be \(T,\) or \(B, T\)"),
+        (dict(x=np.zeros((0, 600)), fs=fs), "empty"),
+        (dict(x=x, fs=fs, method="welch", welch_segment_s=0.0), "welch_segment_s must be > 0"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            estimate_hr(**kwargs)
+
+
+def test_peaks_needs_two_beats():
+    fs = 30.0
+    t = np.arange(45) / fs  # 1.5 s at 45 bpm: at most one beat
+    with pytest.raises(ValueError, match="need 2 for an interval"):
+        estimate_hr(np.sin(2 * np.pi * 0.76 * t), fs, method="peaks")
+
+
+def test_fft_on_a_contact_ppg_rate_batch_in_chunks():
+    # at 1 kHz the 0.1 bpm grid needs nfft = 2^20, so the batch is processed a few rows at a time
+    fs, bpm = 1000.0, np.array([58.8, 66.1, 73.4, 84.7, 95.2, 131.3])
+    x = _pulses(fs, bpm, seconds=20.0, harmonic=0.4)
+    batch = estimate_hr(x, fs)
+    np.testing.assert_allclose(batch, bpm, atol=0.2)
+    np.testing.assert_allclose(batch, [estimate_hr(row, fs) for row in x], rtol=0, atol=1e-9)
