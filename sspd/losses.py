@@ -3,6 +3,10 @@
 Spectra are always computed in float32 (autocast is switched off around the FFT): half-precision FFTs
 lose the small pulsatile component and only accept power-of-two lengths on some devices. Frequency
 bands are built from the frame rate ``fs`` passed by the caller, never from an assumed 30 fps.
+
+These are differentiable torch functions for training objectives (no window, no density scaling).
+For analysis of signals (HR, SNR, periodograms with windows and density scaling, numpy in and out) use
+:mod:`sspd.signal`, whose ``power_spectrum`` and ``band_mask`` share names but not conventions.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ __all__ = [
     "band_mask",
     "magnitude_spectrum",
     "power_spectrum",
+    "reduce_loss",
+    "band_ratio",
 ]
 
 
@@ -120,3 +126,64 @@ def power_spectrum(x: Tensor, fs: float, nfft: int | None = None) -> tuple[Tenso
     """One-sided power spectrum |X|² along the last axis, in float32; see :func:`magnitude_spectrum`."""
     freqs, mag = magnitude_spectrum(x, fs, nfft)
     return freqs, mag.square()
+
+
+def reduce_loss(values: Tensor, reduction: str) -> Tensor:
+    """Reduce per-row loss values: ``"mean"``, ``"sum"`` or ``"none"`` (returned unchanged)."""
+    return _reduce(values, reduction)
+
+
+def _band_ratio_masks(freqs: Tensor, fs: float, band: tuple[float, float],
+                      total_band: tuple[float, float] | None) -> tuple[Tensor, Tensor]:
+    """Boolean (F,) masks of the in-band bins and of the bins summed in the numerator."""
+    in_band = band_mask(freqs, *band)
+    # The release sums every bin with 0 <= f < fs/2: the Nyquist bin (even lengths) is left out.
+    total = freqs < fs / 2 if total_band is None else band_mask(freqs, *total_band)
+    if bool((in_band & ~total).any()):
+        raise ValueError(
+            f"band {band} Hz reaches outside the total band "
+            f"{'[0, fs/2)' if total_band is None else total_band} at fs={fs} Hz: "
+            "narrow the band or widen total_band")
+    return in_band, total
+
+
+def band_ratio(x: Tensor, fs: float, band: tuple[float, float] = (0.5, 3.0),
+               total_band: tuple[float, float] | None = None, eps: float = 1e-4, form: str = "ratio",
+               spectrum: str = "magnitude", nfft: int | None = None) -> Tensor:
+    """How much of each row's spectrum lies outside ``band``: 0 when all of it lies inside.
+
+    P is the one-sided spectrum (float32) normalised by its per-row maximum, so ``eps`` is relative to
+    the spectral peak and the result does not depend on the signal's scale. The mean is NOT removed:
+    a DC component counts as out-of-band energy (as in SSPD's band-ratio terms).
+
+    Args:
+        x: (..., T) signals (a self-similarity wave, a predicted pulse).
+        fs: sample rate of ``x`` in Hz.
+        band: in-band range ``(low, high)`` in Hz, inclusive (default: 0.5-3 Hz, 30-180 bpm).
+        total_band: the bins of the numerator, inclusive; ``None`` = every bin with 0 <= f < fs/2.
+        eps: guard of the division. The SSPD release divides with no guard, which explodes (~1e7) for
+            constant input; with the guard a row with no in-band energy gives about ``Σ_total P / eps``.
+        form: ``"ratio"``: (Σ_total P + eps) / (Σ_band P + eps) - 1, the release's ratio with a guard,
+            in [0, (F + eps) / eps - 1]; ``"fraction"``: 1 - Σ_band P / (Σ_total P + eps), the
+            out-of-band fraction, bounded in [0, 1].
+        spectrum: ``"magnitude"`` (|X|) or ``"power"`` (|X|²).
+        nfft: FFT length (zero padding); defaults to T.
+
+    Returns:
+        (...,) float32 values, one per row. Raises ValueError on NaN/inf input or an empty band.
+    """
+    if eps <= 0:
+        raise ValueError(f"band_ratio: eps must be > 0, got {eps}")
+    if spectrum not in ("magnitude", "power"):
+        raise ValueError(f"band_ratio: spectrum must be 'magnitude' or 'power', got {spectrum!r}")
+    if form not in ("ratio", "fraction"):
+        raise ValueError(f"band_ratio: form must be 'ratio' or 'fraction', got {form!r}")
+    freqs, mag = magnitude_spectrum(x, fs, nfft)                # (F,), (..., F)
+    spec = mag if spectrum == "magnitude" else mag.square()
+    spec = spec / spec.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(spec.dtype).tiny)
+    in_band, total = _band_ratio_masks(freqs, fs, band, total_band)
+    in_sum = spec[..., in_band].sum(dim=-1)                      # (...,)
+    total_sum = spec[..., total].sum(dim=-1)                     # (...,)
+    if form == "ratio":
+        return (total_sum + eps) / (in_sum + eps) - 1.0
+    return 1.0 - in_sum / (total_sum + eps)

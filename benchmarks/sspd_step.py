@@ -1,0 +1,121 @@
+"""Speed of SSPD's training step, ours against the SSPD release's style, measured in the same run.
+
+Part (a): the self-similarity losses of one pyramid level: the wave (SSW), the diagonal-std term (SD)
+and the band-ratio term, forward and forward+backward, from a given self-similarity map (B, T', T').
+The reference is the release's style: per sample, a Python double loop over (i, j) that reads
+SSM[i, j] one element at a time into per-lag lists, then one std / mean per lag. It is slow, so it is
+timed on a few samples and scaled to the batch (it is linear in the batch: one loop per sample). Both
+forms run on one CPU thread by default (--threads).
+
+Usage: python benchmarks/sspd_step.py [--parts a] [--batch 12] [--tokens 292] [--dim 256]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+from sspd.ssm import band_ratio_loss, diagonal_std_loss, self_similarity_map, self_similarity_wave
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _interleaved_medians(reference: Callable[[], object], ours: Callable[[], object],
+                         repeats: int) -> tuple[float, float]:
+    """Median seconds of both functions, run alternately so that both see the same machine load."""
+    reference(), ours()  # warm-up
+    pairs = [(_seconds(reference), _seconds(ours)) for _ in range(repeats)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
+# ---- part (a): SSW + SD + band ratio -----------------------------------------------------------------
+def _loop_losses(ssm: torch.Tensor, fs: float) -> torch.Tensor:
+    """The release's style, (B, T', T') → scalar: Python loops over samples and (i, j)."""
+    n = ssm.shape[-1]
+    freqs = torch.fft.rfftfreq(n, d=1.0 / fs)
+    in_band, total = (freqs >= 0.5) & (freqs <= 3.0), freqs < fs / 2
+    per_sample = []
+    for b in range(ssm.shape[0]):
+        lags = [[] for _ in range(n)]
+        for i in range(n):
+            for j in range(i, n):
+                lags[j - i].append(ssm[b, i, j])
+        wave = torch.stack([torch.stack(values).mean() for values in lags])
+        sd = torch.stack([torch.stack(lags[d]).std() * (n - d) / 20 for d in range(1, n - 1)]).mean()
+        spec = torch.fft.rfft(wave).abs()
+        spec = spec / spec.max()
+        ratio = (spec[total].sum() + 1e-4) / (spec[in_band].sum() + 1e-4) - 1
+        per_sample.append(sd + ratio)
+    return torch.stack(per_sample).mean()
+
+
+def _vectorised_losses(ssm: torch.Tensor, fs: float) -> torch.Tensor:
+    """The library, (B, T', T') → scalar."""
+    return diagonal_std_loss(ssm) + band_ratio_loss(self_similarity_wave(ssm), fs)
+
+
+def run_part_a(batch: int, tokens: int, dim: int, loop_samples: int, repeats: int, fs: float,
+               loop_backward: bool) -> None:
+    """Print part (a)'s table: loop vs vectorised SSW + SD + band ratio per batch, and the ratios."""
+    h = torch.randn(batch, tokens, dim, generator=torch.Generator().manual_seed(0))
+    ssm = self_similarity_map(h)                    # (B, T', T'), the shared input of both forms
+    leaf = ssm.clone().requires_grad_(True)
+    sample = leaf[:loop_samples].detach().clone().requires_grad_(True)
+    gap = float((_loop_losses(ssm[:2], fs) - _vectorised_losses(ssm[:2], fs)).abs())
+    scale = batch / loop_samples
+    loop_fwd, vec_fwd = _interleaved_medians(lambda: _loop_losses(sample.detach(), fs),
+                                             lambda: _vectorised_losses(leaf.detach(), fs), repeats)
+    vec_both = statistics.median(_seconds(lambda: _vectorised_losses(leaf, fs).backward())
+                                 for _ in range(repeats))
+    loop_both = _seconds(lambda: _loop_losses(sample, fs).backward()) * scale if loop_backward else None
+    print(f"part (a): SSW + SD + band ratio of one level, B={batch}, T'={tokens} (SSM from h with "
+          f"D={dim}), fs={fs:g} Hz, CPU, {torch.get_num_threads()} torch thread(s)")
+    print(f"loop form timed on {loop_samples} sample(s) and scaled x{scale:g} to the batch; medians of "
+          f"{repeats} runs, alternating loop and vectorised; |loop - vectorised| on 2 samples = {gap:.1e}")
+    print(f"{'form':<30}{'forward ms':>12}{'fwd+bwd ms':>12}")
+    loop_both_text = f"{loop_both * 1e3:>12.0f}" if loop_both else f"{'(opt-in)':>12}"
+    print(f"{'loop (release style)':<30}{loop_fwd * scale * 1e3:>12.0f}{loop_both_text}")
+    print(f"{'vectorised (sspd.ssm)':<30}{vec_fwd * 1e3:>12.2f}{vec_both * 1e3:>12.2f}")
+    both_ratio = f"{loop_both / vec_both:>11.0f}x" if loop_both else f"{'-':>12}"
+    print(f"{'speed-up (loop / vectorised)':<30}{loop_fwd * scale / vec_fwd:>11.0f}x{both_ratio}")
+    if not loop_both:
+        print("(the loop form's backward takes minutes per sample: --loop-backward times it once)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="a", help="comma-separated parts to run (default: a)")
+    parser.add_argument("--batch", type=int, default=12, help="clips per batch (release: 12)")
+    parser.add_argument("--tokens", type=int, default=292, help="T' of the level (300 frames, k=9: 292)")
+    parser.add_argument("--dim", type=int, default=256, help="feature width D (SSPD-Net: 256)")
+    parser.add_argument("--loop-samples", type=int, default=1, help="samples the loop form is timed on")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats")
+    parser.add_argument("--loop-backward", action="store_true",
+                        help="also time the loop form's backward once (minutes: one autograd node "
+                             "per element)")
+    parser.add_argument("--fs", type=float, default=30.0, help="frame rate in Hz")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: the loop form is single-threaded, so one "
+                             "thread compares the algorithms, not the core count; more threads on a "
+                             "busy machine can be far slower)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    parts = {
+        "a": lambda: run_part_a(args.batch, args.tokens, args.dim, args.loop_samples, args.repeats, args.fs,
+                                 args.loop_backward),
+    }
+    for name in args.parts.split(","):
+        if name not in parts:
+            parser.error(f"unknown part {name!r}; known parts: {', '.join(parts)}")
+        parts[name]()
+
+
+if __name__ == "__main__":
+    main()
