@@ -1,0 +1,63 @@
+"""Collapse diagnostics: cheap probes of a training step, verdicts on them, and a monitor with patience.
+
+SSPD has no negatives and no variance term, so collapse must be measured while training (SSPD_METHOD
+§7). The pieces are pure functions over tensors, usable alone, plus two small stateful objects:
+
+    from sspd.diagnostics import CollapseMonitor, compute_probes, assess, ProbeBuffer
+
+    buffer = ProbeBuffer(capacity=64)                       # recent clips across steps
+    buffer.add(pooled=pooled, predictions=pred, labels_hr=hr)
+    probes = compute_probes(fs=30.0, pooled=pooled, predictions=pred, ssw=ssw, buffer=buffer)
+    verdicts = assess(probes)                               # {"collapse/...": Verdict(level, ...)}
+
+or all at once, with a patience rule and a resumable state: :class:`CollapseMonitor`.
+
+Probes (each documents its inputs' shapes, meaning and healthy range): :func:`feature_std`,
+:func:`effective_rank` (features); :func:`cross_clip_correlation`, :func:`temporal_std`,
+:func:`in_band_fraction`, :func:`harmonic_ratio`, :func:`agreement` (signals); :func:`hr_spread`
+(predicted HRs, with the pile-up statistic); :func:`input_sensitivity` (a model); :func:`toeplitz_score`
+(self-similarity maps). Thresholds: :class:`Thresholds`, one documented :class:`Rule` per judged probe.
+"""
+from sspd.diagnostics.alarms import SUPERSEDED_BY, Verdict, assess, judge, verdict_scalars
+from sspd.diagnostics.buffer import ProbeBuffer
+from sspd.diagnostics.feature_probes import effective_rank, feature_std
+from sspd.diagnostics.hr_probes import HRSpread, hr_spread, normalised_entropy, pileup
+from sspd.diagnostics.monitor import CollapseMonitor, MonitorReport
+from sspd.diagnostics.probe_set import PROBE_DESCRIPTIONS, PROBE_PREFIX, compute_probes
+from sspd.diagnostics.sensitivity import input_sensitivity, output_change
+from sspd.diagnostics.signal_probes import (agreement, cross_clip_correlation, harmonic_ratio,
+                                            in_band_fraction, temporal_std)
+from sspd.diagnostics.ssm_probes import toeplitz_score
+from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, LEVELS, Rule, Thresholds
+
+__all__ = [
+    "feature_std",
+    "effective_rank",
+    "cross_clip_correlation",
+    "temporal_std",
+    "in_band_fraction",
+    "harmonic_ratio",
+    "agreement",
+    "HRSpread",
+    "hr_spread",
+    "pileup",
+    "normalised_entropy",
+    "input_sensitivity",
+    "output_change",
+    "toeplitz_score",
+    "ProbeBuffer",
+    "PROBE_PREFIX",
+    "PROBE_DESCRIPTIONS",
+    "compute_probes",
+    "LEVELS",
+    "Rule",
+    "Thresholds",
+    "DEFAULT_THRESHOLDS",
+    "Verdict",
+    "assess",
+    "judge",
+    "verdict_scalars",
+    "SUPERSEDED_BY",
+    "CollapseMonitor",
+    "MonitorReport",
+]

@@ -1,0 +1,81 @@
+"""Input validation shared by the collapse probes: one place for the messages users act on.
+
+Probes take torch tensors or numpy arrays, never modify them, and compute on detached float64 CPU
+copies (they run every N steps on small tensors, so precision is cheaper than surprises).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["as_tensor", "check_fs", "check_band", "check_covers_band", "check_same_shape"]
+
+
+def as_tensor(x: Any, name: str, ndim: int, layout: str) -> Tensor:
+    """``x`` as a detached float64 CPU tensor with ``ndim`` axes and only finite values.
+
+    Args:
+        x: torch tensor, numpy array or nested sequence.
+        name: the argument's name, used in error messages.
+        ndim: the number of axes expected.
+        layout: the expected shape in symbols, e.g. ``"(B, D, T)"``, used in error messages.
+    """
+    if isinstance(x, Tensor):
+        out = x.detach().to(device="cpu", dtype=torch.float64)
+    else:
+        out = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    if out.dim() != ndim:
+        raise ValueError(f"{name} must be {layout}, got shape {tuple(out.shape)}")
+    if out.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(out.shape)}): pass at least one clip")
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"{name} contains NaN or inf: the run has diverged (check the loss and the "
+                         "learning rate) or the input is corrupt")
+    return out
+
+
+def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    """Raise unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must have the same "
+                         "shape: pass the two outputs of the same batch")
+
+
+def check_fs(fs: float) -> float:
+    """``fs`` as a float; raises unless it is a finite sample rate > 0 Hz."""
+    try:
+        value = float(fs)
+    except (TypeError, ValueError):
+        raise ValueError(f"fs must be a number of Hz, got {fs!r}: pass the clip's frame rate") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"fs must be a finite frame rate > 0 Hz, got {fs!r}: pass the frame rate of "
+                         "the video (e.g. 30.0), never a frame count")
+    return value
+
+
+def check_band(band: Any, fs: float) -> tuple[float, float]:
+    """``(low, high)`` in Hz; raises unless ``0 < low < high < fs / 2``."""
+    try:
+        low, high = (float(v) for v in band)
+    except (TypeError, ValueError):
+        raise ValueError(f"band must be a pair (low, high) in Hz, got {band!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or low >= high:
+        raise ValueError(f"band ({low}, {high}) Hz is empty or invalid: it needs 0 < low < high, e.g. "
+                         "(0.75, 2.5) for 45-150 bpm")
+    if high >= fs / 2:
+        raise ValueError(f"band upper edge {high} Hz is not below the Nyquist frequency {fs / 2} Hz of "
+                         f"fs={fs} Hz: lower the band's upper edge or pass the right frame rate")
+    return low, high
+
+
+def check_covers_band(n_samples: int, fs: float, low: float, name: str) -> None:
+    """Raise unless ``n_samples`` at ``fs`` Hz span one full period of the band's lowest frequency."""
+    needed = math.ceil(fs / low - 1e-9)
+    if n_samples < needed:
+        raise ValueError(f"{name} has {n_samples} samples ({n_samples / fs:.3g} s at {fs} Hz), shorter "
+                         f"than one period of the band's lower edge {low} Hz: pass at least {needed} "
+                         "samples or raise the band's lower edge")
