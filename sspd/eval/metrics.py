@@ -36,12 +36,14 @@ __all__ = [
     "bland_altman",
     "evaluate_signals",
     "hr_metrics",
+    "summarise_windows",
 ]
 
 PAPER_BAND = (0.75, 2.5)  # Hz, 45-150 bpm: the SSPD paper's band and sspd's default
 TOOLBOX_BAND = (0.6, 3.3)  # Hz, 36-198 bpm: the rPPG-Toolbox's default band
 TOOLBOX_DETREND_LAMBDA = 100.0  # the rPPG-Toolbox's smoothness-priors λ (λ² convention)
 PRESETS = (None, "rppg-toolbox")
+_BANDPASS_ORDER = 2  # sspd's default pipeline: order-2 Butterworth, applied forward and backward
 _Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
@@ -203,10 +205,14 @@ def _cut_windows(rows: np.ndarray, length: int, starts: np.ndarray) -> np.ndarra
 
 def _prepare_ours(windows: np.ndarray, fs: float, band: tuple[float, float],
                   is_diff: bool) -> np.ndarray:
-    """sspd's pre-processing of (N, L) windows: integrate differences, then detrend with the trend
-    filter's half-gain point at half the band's lower edge (keeps ~94 % of the amplitude at it)."""
+    """sspd's pre-processing of (N, L) windows: integrate differences, detrend with the trend filter's
+    half-gain point at half the band's lower edge (keeps ~94 % of the amplitude at it), then an
+    order-2 zero-phase Butterworth band-pass over ``band``. Without the band-pass, strong content just
+    below the band (motion, illumination) leaks through the periodogram window's main lobe and the
+    peak lands on the band's lower edge."""
     x = np.cumsum(windows, axis=1) if is_diff else windows  # (N, L)
-    return detrend(x, choose_detrend_lambda(band[0] / 2.0, fs))
+    x = detrend(x, choose_detrend_lambda(band[0] / 2.0, fs))
+    return np.atleast_2d(bandpass(x, fs, band[0], band[1], order=_BANDPASS_ORDER))
 
 
 def _prepare_toolbox(windows: np.ndarray, fs: float, band: tuple[float, float],
@@ -260,7 +266,8 @@ def _describe_estimator(method: str, preset: str | None, length: int, fs: float)
         if method == "fft":
             return f"{prep}; highest in-band bin of the boxcar periodogram, nfft={next_pow2(length)}"
         return f"{prep}; 60 / mean interval of all local maxima"
-    prep = "smoothness-priors detrend (trend half-gain at band low / 2)"
+    prep = (f"smoothness-priors detrend (trend half-gain at band low / 2), order-{_BANDPASS_ORDER} "
+            "zero-phase Butterworth band-pass")
     if method == "fft":
         return (f"{prep}; Hann periodogram peak, nfft={choose_nfft(length, fs)}, "
                 "log-parabolic interpolation")
@@ -291,8 +298,9 @@ def _snr_mean_and_se(snr: np.ndarray) -> tuple[float, float]:
     return (math.nan if has_pos and has_neg else (math.inf if has_pos else -math.inf)), math.nan
 
 
-def _summarise(rows: list[WindowResult], protocol: dict[str, Any]) -> dict[str, Any]:
-    """The summary of :func:`evaluate_signals` from its window rows."""
+def summarise_windows(rows: list[WindowResult], protocol: dict[str, Any]) -> dict[str, Any]:
+    """The summary of :func:`evaluate_signals` from window rows; also pools the rows of several
+    evaluations made with one protocol (e.g. videos of different lengths) into one summary."""
     hr_pred = np.array([r.hr_pred for r in rows])  # (N,)
     hr_true = np.array([r.hr_true for r in rows])  # (N,)
     snr_mean, snr_se = _snr_mean_and_se(np.array([r.snr_db for r in rows]))
@@ -312,7 +320,8 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
     prediction at the reference HR (:func:`sspd.signal.snr_db`). Only full windows are scored.
 
     Pre-processing and estimators:
-        ``preset=None`` (sspd): integrate if ``diff_labels``, smoothness-priors detrend, then
+        ``preset=None`` (sspd): integrate if ``diff_labels``, smoothness-priors detrend, an order-2
+        zero-phase Butterworth band-pass over ``band``, then
         :func:`sspd.signal.estimate_hr` with ``method`` ("fft", "welch" or "peaks") over ``band``
         (default 0.75-2.5 Hz) and the Hann-window SNR.
         ``preset="rppg-toolbox"``: the rPPG-Toolbox post-processing, step for step: cumsum if
@@ -360,4 +369,4 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
                 "method": method, "band_hz": list(band), "window_s": window_s,
                 "stride_s": stride_s if stride_s is not None else window_s, "window_samples": length,
                 "fs": fs, "diff_labels": diff_labels, "split": split}
-    return SignalEvaluation(rows=rows, summary=_summarise(rows, protocol))
+    return SignalEvaluation(rows=rows, summary=summarise_windows(rows, protocol))
