@@ -7,17 +7,28 @@ SSM[i, j] one element at a time into per-lag lists, then one std / mean per lag.
 timed on a few samples and scaled to the batch (it is linear in the batch: one loop per sample). Both
 forms run on one CPU thread by default (--threads).
 
-Usage: python benchmarks/sspd_step.py [--parts a] [--batch 12] [--tokens 292] [--dim 256]
+Part (b): one full SSPD-Net training step (views, online and target forward, all losses, backward,
+Adam, EMA) at batch 2, 150 frames, 128×128 from 151×151 boxes, on 2 CPU threads; the warm-up step is
+excluded and the median of --steps steps is reported per variant (fp32 contiguous, fp32 channels-last
+3-D, bf16 autocast + channels-last unless --no-bf16), interleaved so every variant sees the same machine load. The
+reference is the SSPD release's figure for exactly this step on a 2-core machine, about 31 s; the
+process CPU time per step is printed too, since on a shared machine the wall time mostly measures the
+load.
+
+Usage: python benchmarks/sspd_step.py [--parts a,b] [--batch 12] [--tokens 292] [--dim 256]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 import torch
 
+from sspd.engine import SSPDTrainStep, create_sspd_network
 from sspd.ssm import band_ratio_loss, diagonal_std_loss, self_similarity_map, self_similarity_wave
 
 
@@ -89,9 +100,56 @@ def run_part_a(batch: int, tokens: int, dim: int, loop_samples: int, repeats: in
         print("(the loop form's backward takes minutes per sample: --loop-backward times it once)")
 
 
+# ---- part (b): one full training step -----------------------------------------------------------------
+RELEASE_STEP_SECONDS = 31.0  # the SSPD release, SSPD-Net, batch 2, 150 frames, 128×128, 2 CPU cores
+
+
+def _make_trainer(frames: int, size: int, channels_last: bool) -> SSPDTrainStep:
+    torch.manual_seed(0)
+    network = create_sspd_network("sspdnet", frames=frames, input_size=size)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    return SSPDTrainStep(network, optimizer, seed=0, channels_last=channels_last)
+
+
+def _timed_step(trainer: SSPDTrainStep, batch: dict, step: int, bf16: bool) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one train_step."""
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+    wall, cpu = time.perf_counter(), time.process_time()
+    with autocast:
+        trainer.train_step(batch, step=step, total_steps=1000)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: bool) -> None:
+    """Print part (b)'s table: median wall and CPU seconds per full step, per variant."""
+    variants = {"fp32, contiguous": (False, False), "fp32, channels_last_3d": (True, False)}
+    if bf16:
+        variants["bf16 autocast, channels_last_3d"] = (True, True)
+    trainers = {name: _make_trainer(frames, size, cl) for name, (cl, _) in variants.items()}
+    clips = 255 * torch.rand(batch, 3, frames + 1, box, box, generator=torch.Generator().manual_seed(0))
+    data = {"video": clips, "fps": 30.0}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for step in range(steps + 1):  # step 0 is the warm-up
+        for name, (_, use_bf16) in variants.items():
+            wall_cpu = _timed_step(trainers[name], data, step, use_bf16)
+            if step:
+                times[name].append(wall_cpu)
+    print(f"part (b): one SSPD-Net training step (views, online + target forward, all losses, backward, "
+          f"Adam, EMA), B={batch}, T={frames}, {size}×{size} from {box}×{box}, CPU, "
+          f"{torch.get_num_threads()} torch thread(s); median of {steps} steps after 1 warm-up, variants "
+          f"interleaved; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'variant':<34}{'wall s':>9}{'CPU s':>9}{'vs contiguous':>15}{'vs release 31 s':>17}")
+    base = statistics.median(w for w, _ in times["fp32, contiguous"])
+    for name, values in times.items():
+        wall, cpu = statistics.median(w for w, _ in values), statistics.median(c for _, c in values)
+        print(f"{name:<34}{wall:>9.2f}{cpu:>9.2f}{base / wall:>14.2f}x{RELEASE_STEP_SECONDS / wall:>16.2f}x")
+    print("(CPU s / threads estimates the wall time on an idle machine; 'vs release' uses the fixed 31 s "
+          "figure, not a run of the release)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="a", help="comma-separated parts to run (default: a)")
+    parser.add_argument("--parts", default="a,b", help="comma-separated parts to run (default: a,b)")
     parser.add_argument("--batch", type=int, default=12, help="clips per batch (release: 12)")
     parser.add_argument("--tokens", type=int, default=292, help="T' of the level (300 frames, k=9: 292)")
     parser.add_argument("--dim", type=int, default=256, help="feature width D (SSPD-Net: 256)")
@@ -100,17 +158,30 @@ def main() -> None:
     parser.add_argument("--loop-backward", action="store_true",
                         help="also time the loop form's backward once (minutes: one autograd node "
                              "per element)")
+    parser.add_argument("--steps", type=int, default=3, help="part (b): timed steps per variant (>= 3)")
+    parser.add_argument("--frames", type=int, default=150, help="part (b): difference frames per clip")
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false",
+                        help="part (b): skip the bf16-autocast variant (emulated bf16 is slow on CPUs "
+                             "without bf16 units; with AMX/AVX512-BF16 it is the fastest)")
     parser.add_argument("--fs", type=float, default=30.0, help="frame rate in Hz")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default 1: the loop form is single-threaded, so one "
-                             "thread compares the algorithms, not the core count; more threads on a "
+                        help="part (a): torch intra-op threads (default 1: the loop form is single-threaded, "
+                             "so one thread compares the algorithms, not the core count; more threads on a "
                              "busy machine can be far slower)")
+    parser.add_argument("--step-threads", type=int, default=2,
+                        help="part (b): torch threads of the training step (default 2, the reference's cores)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    parts = {
-        "a": lambda: run_part_a(args.batch, args.tokens, args.dim, args.loop_samples, args.repeats, args.fs,
-                                 args.loop_backward),
-    }
+
+    def part_b() -> None:
+        torch.set_num_threads(args.step_threads)
+        run_part_b(2, args.frames, 128, 151, max(args.steps, 1), args.bf16)
+
+    def part_a() -> None:
+        torch.set_num_threads(args.threads)
+        run_part_a(args.batch, args.tokens, args.dim, args.loop_samples, args.repeats, args.fs,
+                   args.loop_backward)
+
+    parts = {"a": part_a, "b": part_b}
     for name in args.parts.split(","):
         if name not in parts:
             parser.error(f"unknown part {name!r}; known parts: {', '.join(parts)}")

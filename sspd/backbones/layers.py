@@ -13,6 +13,7 @@ __all__ = [
     "conv_bn_act",
     "init_xavier_",
     "SqueezeExcitation",
+    "SpatialAvgPool",
     "TemporalDifferenceConv3d",
 ]
 
@@ -67,6 +68,24 @@ def init_xavier_(module: nn.Module) -> nn.Module:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
     return module
+
+
+class SpatialAvgPool(nn.Module):
+    """AvgPool3d with kernel and stride (1, 2, 2): (B, C, T, H, W) -> (B, C, T, ⌊H/2⌋, ⌊W/2⌋).
+
+    The same values as ``nn.AvgPool3d((1, 2, 2))``, and no parameters. On a ``channels_last_3d`` input
+    it pools every frame as a channels-last 2-D image through a view (no copy) and returns a
+    channels-last result: on CPU, ``avg_pool3d`` in that format is several times slower and hands a
+    contiguous gradient to the layers before it, which sends their backward down slow mixed-format paths.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d):
+            b, c, t, h, w = x.shape
+            frames = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)  # (B·T, C, H, W), a channels-last view
+            pooled = F.avg_pool2d(frames, 2, stride=2)                 # (B·T, C, H/2, W/2)
+            return pooled.view(b, t, c, *pooled.shape[2:]).permute(0, 2, 1, 3, 4)  # (B, C, T, H/2, W/2)
+        return F.avg_pool3d(x, (1, 2, 2), stride=(1, 2, 2))
 
 
 class SqueezeExcitation(nn.Module):

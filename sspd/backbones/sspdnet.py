@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from sspd.backbones.base import Backbone
-from sspd.backbones.layers import SqueezeExcitation, conv_bn_act, init_xavier_, scale_width
+from sspd.backbones.layers import SpatialAvgPool, SqueezeExcitation, conv_bn_act, init_xavier_, scale_width
 from sspd.backbones.registry import register_backbone
 
 __all__ = ["SSPDNet"]
@@ -75,7 +75,7 @@ class SSPDNet(Backbone):
             if se:
                 layers.append(SqueezeExcitation(channels, reduction=se_reduction))
             if index < _POOLED_STAGES:
-                layers.append(nn.AvgPool3d((1, 2, 2), stride=(1, 2, 2)))
+                layers.append(SpatialAvgPool())  # AvgPool3d (1, 2, 2)
         self.layers = nn.Sequential(*layers)
         self.feature_dim = channels
         init_xavier_(self)

@@ -1,0 +1,102 @@
+"""The SSPD network on any registered backbone: backbone + TS stack + predictor (SSPD_METHOD.md §2).
+
+    network = create_sspd_network("sspdnet", frames=300, input_size=128)
+    outputs = network(view)             # SSPDOutputs(hs=[(B, T'_l, D)] * 3, rppg=(B, T))
+
+The same class serves as the online network and, deep-copied by :class:`sspd.ema.OnlineTargetPair`,
+as the target network. The TS stack is a training auxiliary; :meth:`SSPDNetwork.predict` is the
+inference network (backbone + predictor).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple, Sequence
+
+from torch import Tensor, nn
+
+from sspd.backbones import Backbone, create_backbone, pool_features
+from sspd.heads import SSPDPredictor
+from sspd.ssm import TSStack
+
+__all__ = ["SSPDOutputs", "SSPDNetwork", "create_sspd_network", "SSPD_BACKBONE_DEFAULTS"]
+
+log = logging.getLogger(__name__)
+
+# Backbone options SSPD uses unless the caller sets them. PhysFormer's dropout (0.1, ViT's custom) is
+# switched off: the target network runs in train mode (batch statistics, as in the release), so a
+# dropout in it would make the distillation target itself random; SSPD-Net and PhysNet have none.
+SSPD_BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {"physformer": {"dropout": 0.0}}
+
+
+class SSPDOutputs(NamedTuple):
+    """What :class:`SSPDNetwork` returns for one view."""
+
+    hs: list[Tensor]  # one (B, T'_l, D) token tensor per TS level, shallowest first
+    rppg: Tensor      # (B, T) the predictor's signal, computed from the DETACHED feature map
+
+
+class SSPDNetwork(nn.Module):
+    """Backbone + TS stack (width D = backbone.feature_dim) + SSPD predictor on the detached features.
+
+    Gradient routing (SSPD_METHOD.md §4) is built in: the predictor reads ``features.detach()``, so a
+    loss on ``rppg`` reaches the predictor only, and losses on ``hs`` reach the TS stack and backbone.
+    The backbone's own supervised output (``backbone.forward``, e.g. PhysNet's ``head``) takes no part:
+    those parameters get no gradient and keep their initial values.
+
+    Args:
+        backbone: any :class:`sspd.backbones.Backbone`.
+        kernel_sizes: TS block kernels (SSPD: 9, 7, 5).
+        num_heads: TS block heads (SSPD: 2).
+        attention, resample: TS block options, see :class:`sspd.ssm.TSBlock` (faithful defaults).
+        predictor_hidden: the predictor's hidden width (SSPD: 64).
+    """
+
+    def __init__(self, backbone: Backbone, *, kernel_sizes: Sequence[int] = (9, 7, 5), num_heads: int = 2,
+                 attention: str = "tokens", resample: str = "nearest", predictor_hidden: int = 64) -> None:
+        super().__init__()
+        if not isinstance(backbone, Backbone):
+            raise ValueError(f"SSPDNetwork needs a sspd.backbones.Backbone, got {type(backbone).__name__}: "
+                             "build one with sspd.backbones.create_backbone")
+        self.backbone = backbone
+        self.ts_stack = TSStack(backbone.feature_dim, kernel_sizes=tuple(kernel_sizes), num_heads=num_heads,
+                                attention=attention, resample=resample)
+        self.predictor = SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden)
+
+    @property
+    def min_frames(self) -> int:
+        """The fewest difference frames T a view may have (the TS stack keeps one token per level)."""
+        return self.ts_stack.min_frames
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(h, w) of the views: the backbone's input size."""
+        return self.backbone.input_size
+
+    def forward(self, x: Tensor) -> SSPDOutputs:
+        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T))."""
+        if x.ndim == 5 and x.shape[2] < self.min_frames:
+            raise ValueError(f"SSPDNetwork: the TS stack needs views of at least {self.min_frames} frames, "
+                             f"got T={x.shape[2]}: use longer clips or smaller kernel_sizes")
+        features = self.backbone.forward_features(x)          # (B, D, T, h, w)
+        hs = self.ts_stack(pool_features(features)).hs        # [(B, T'_l, D)]
+        rppg = self.predictor(features.detach())              # (B, T)
+        return SSPDOutputs(hs=hs, rppg=rppg)
+
+    def predict(self, x: Tensor) -> Tensor:
+        """The inference network, backbone + predictor: (B, 3, T, h, w) → rPPG (B, T)."""
+        return self.predictor(self.backbone.forward_features(x))
+
+
+def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int] = (9, 7, 5),
+                        num_heads: int = 2, attention: str = "tokens", resample: str = "nearest",
+                        predictor_hidden: int = 64, **backbone_kwargs: Any) -> SSPDNetwork:
+    """Build the backbone registered as ``backbone`` and wrap it in an :class:`SSPDNetwork`.
+
+    ``backbone_kwargs`` go to :func:`sspd.backbones.create_backbone`, on top of
+    :data:`SSPD_BACKBONE_DEFAULTS` (PhysFormer: ``dropout=0.0`` unless given).
+    """
+    options = {**SSPD_BACKBONE_DEFAULTS.get(backbone, {}), **backbone_kwargs}
+    net = create_backbone(backbone, **options)
+    log.debug("SSPD network on %s with %s", backbone, options)
+    return SSPDNetwork(net, kernel_sizes=kernel_sizes, num_heads=num_heads, attention=attention,
+                       resample=resample, predictor_hidden=predictor_hidden)
