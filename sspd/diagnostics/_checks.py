@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sspd.signal._checks import check_band, check_fs  # one definition of a valid rate and band
+
 __all__ = ["as_tensor", "check_fs", "check_band", "check_covers_band", "check_same_shape"]
 
 
@@ -43,33 +45,6 @@ def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
         raise ValueError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must have the same "
                          "shape: pass the two outputs of the same batch")
-
-
-def check_fs(fs: float) -> float:
-    """``fs`` as a float; raises unless it is a finite sample rate > 0 Hz."""
-    try:
-        value = float(fs)
-    except (TypeError, ValueError):
-        raise ValueError(f"fs must be a number of Hz, got {fs!r}: pass the clip's frame rate") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"fs must be a finite frame rate > 0 Hz, got {fs!r}: pass the frame rate of "
-                         "the video (e.g. 30.0), never a frame count")
-    return value
-
-
-def check_band(band: Any, fs: float) -> tuple[float, float]:
-    """``(low, high)`` in Hz; raises unless ``0 < low < high < fs / 2``."""
-    try:
-        low, high = (float(v) for v in band)
-    except (TypeError, ValueError):
-        raise ValueError(f"band must be a pair (low, high) in Hz, got {band!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or low >= high:
-        raise ValueError(f"band ({low}, {high}) Hz is empty or invalid: it needs 0 < low < high, e.g. "
-                         "(0.75, 2.5) for 45-150 bpm")
-    if high >= fs / 2:
-        raise ValueError(f"band upper edge {high} Hz is not below the Nyquist frequency {fs / 2} Hz of "
-                         f"fs={fs} Hz: lower the band's upper edge or pass the right frame rate")
-    return low, high
 
 
 def check_covers_band(n_samples: int, fs: float, low: float, name: str) -> None:

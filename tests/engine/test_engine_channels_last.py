@@ -10,14 +10,6 @@ from sspd.backbones.layers import SpatialAvgPool
 from sspd.engine import SSPDTrainStep, create_sspd_network
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared machine, idle-spinning OpenMP threads slow tiny models ~10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("shape", [(2, 5, 3, 9, 7), (1, 4, 2, 8, 8), (3, 6, 1, 2, 3)])
 @pytest.mark.parametrize("channels_last", [False, True])

@@ -15,14 +15,6 @@ from sspd.ssm import (band_ratio_loss, diagonal_std_loss, pyramid_loss, self_sim
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared machine, idle-spinning OpenMP threads slow tiny models ~10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 def _signals(batch: int = 3, length: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     t = torch.arange(length) / 30.0

@@ -11,14 +11,6 @@ from sspd.engine import (PAPER_PRESET, SSPDRecipe, SSPDTrainStep, build_sspd_tra
                          create_sspd_network)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared machine, idle-spinning OpenMP threads slow tiny models ~10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_paper_preset_is_the_release_recipe():
     p = PAPER_PRESET

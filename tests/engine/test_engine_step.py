@@ -22,14 +22,6 @@ TINY = {
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared machine, idle-spinning OpenMP threads slow tiny models ~10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 def _batch(box: int, seed: int = 0, batch: int = 2) -> dict:
     gen = torch.Generator().manual_seed(seed)
     return {"video": 255 * torch.rand(batch, 3, FRAMES + 1, box, box, generator=gen), "fps": 30.0,
