@@ -17,7 +17,7 @@ import sspd
 
 log = logging.getLogger("sspd")
 
-_COMMANDS = ("demo", "synth", "preprocess")
+_COMMANDS = ("demo", "synth", "preprocess", "predict")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description=(
             "Self-supervised remote photoplethysmography: recover the pulse and heart rate from face "
             "video with no labels (SSPD distillation, linear probes, collapse reports, training-free "
-            "baselines). Every command runs on the embedded synthetic data when no dataset is given."
+            "baselines). Commands that read a dataset fall back to the embedded synthetic data when none is "
+            "given; `sspd predict VIDEO` works on any video you have."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -36,6 +36,7 @@ __all__ = [
     "bland_altman",
     "evaluate_signals",
     "hr_metrics",
+    "prepare_pulse",
     "summarise_windows",
 ]
 
@@ -43,7 +44,7 @@ PAPER_BAND = (0.75, 2.5)  # Hz, 45-150 bpm: the SSPD paper's band and sspd's def
 TOOLBOX_BAND = (0.6, 3.3)  # Hz, 36-198 bpm: the rPPG-Toolbox's default band
 TOOLBOX_DETREND_LAMBDA = 100.0  # the rPPG-Toolbox's smoothness-priors λ (λ² convention)
 PRESETS = (None, "rppg-toolbox")
-_BANDPASS_ORDER = 2  # sspd's default pipeline: order-2 Butterworth, applied forward and backward
+BANDPASS_ORDER = 2  # sspd's default pipeline: order-2 Butterworth, applied forward and backward
 _Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
@@ -203,8 +204,8 @@ def _cut_windows(rows: np.ndarray, length: int, starts: np.ndarray) -> np.ndarra
     return view[:, starts].reshape(-1, length)  # (B, K, L) -> (B * K, L)
 
 
-def _prepare_ours(windows: np.ndarray, fs: float, band: tuple[float, float],
-                  is_diff: bool) -> np.ndarray:
+def prepare_pulse(windows: np.ndarray, fs: float, band: tuple[float, float],
+                  is_diff: bool = False) -> np.ndarray:
     """sspd's pre-processing of (N, L) windows: integrate differences, detrend with the trend filter's
     half-gain point at half the band's lower edge (keeps ~94 % of the amplitude at it), then an
     order-2 zero-phase Butterworth band-pass over ``band``. Without the band-pass, strong content just
@@ -212,7 +213,7 @@ def _prepare_ours(windows: np.ndarray, fs: float, band: tuple[float, float],
     peak lands on the band's lower edge."""
     x = np.cumsum(windows, axis=1) if is_diff else windows  # (N, L)
     x = detrend(x, choose_detrend_lambda(band[0] / 2.0, fs))
-    return np.atleast_2d(bandpass(x, fs, band[0], band[1], order=_BANDPASS_ORDER))
+    return np.atleast_2d(bandpass(x, fs, band[0], band[1], order=BANDPASS_ORDER))
 
 
 def _prepare_toolbox(windows: np.ndarray, fs: float, band: tuple[float, float],
@@ -246,8 +247,8 @@ def _score_windows(pred_w: np.ndarray, true_w: np.ndarray, fs: float, method: st
                    preset: str | None) -> tuple[np.ndarray, ...]:
     """(N,) hr_pred, hr_true and SNR (dB, of the prediction at the reference HR) of (N, L) windows."""
     if preset is None:
-        pred_x = _prepare_ours(pred_w, fs, band, diff_labels)  # (N, L)
-        true_x = _prepare_ours(true_w, fs, band, False)  # (N, L)
+        pred_x = prepare_pulse(pred_w, fs, band, diff_labels)  # (N, L)
+        true_x = prepare_pulse(true_w, fs, band, False)  # (N, L)
         hr_pred = np.atleast_1d(estimate_hr(pred_x, fs, method, band))
         hr_true = np.atleast_1d(estimate_hr(true_x, fs, method, band))
         return hr_pred, hr_true, np.atleast_1d(snr_db(pred_x, fs, hr_true, band))
@@ -266,7 +267,7 @@ def _describe_estimator(method: str, preset: str | None, length: int, fs: float)
         if method == "fft":
             return f"{prep}; highest in-band bin of the boxcar periodogram, nfft={next_pow2(length)}"
         return f"{prep}; 60 / mean interval of all local maxima"
-    prep = (f"smoothness-priors detrend (trend half-gain at band low / 2), order-{_BANDPASS_ORDER} "
+    prep = (f"smoothness-priors detrend (trend half-gain at band low / 2), order-{BANDPASS_ORDER} "
             "zero-phase Butterworth band-pass")
     if method == "fft":
         return (f"{prep}; Hann periodogram peak, nfft={choose_nfft(length, fs)}, "

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from sspd.eval.metrics import BlandAltman, bland_altman, hr_metrics
 
-__all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter"]
+__all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter", "plot_hr_over_time",
+           "read_metrics_jsonl", "plot_training_curves"]
 
 _DPI = 100
 
@@ -108,3 +109,119 @@ def plot_hr_scatter(pred_bpm: Any, true_bpm: Any, path: str | Path, *, title: st
     ax.set_title(f"{title}: MAE {metrics.mae:.2f} bpm, r {metrics.pearson_r:.3f} (n={metrics.n})")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_hr_over_time(pulse: Any, fs: float, windows_s: Any, hr_bpm: Any, path: str | Path, *,
+                      overall_bpm: float | None = None, title: str | None = None,
+                      max_seconds: float | None = 30.0) -> Path:
+    """A prediction at a glance: the pulse waveform (top) and the HR of each window over time (bottom).
+
+    Args:
+        pulse: (T,) pulse signal at ``fs`` Hz (drawn z-scored, the first ``max_seconds``; None: all).
+        windows_s: (K, 2) start and end (s) of each HR window; each HR is drawn at its window's centre.
+        hr_bpm: (K,) HR of each window (K may be 0: a video shorter than one window).
+        overall_bpm: the whole video's HR, drawn as a horizontal line.
+    """
+    if fs <= 0:
+        raise ValueError(f"fs must be > 0 Hz, got {fs}")
+    pulse = np.asarray(pulse, dtype=np.float64).ravel()
+    spans = np.asarray(windows_s, dtype=np.float64).reshape(-1, 2)  # (K, 2)
+    hr = np.asarray(hr_bpm, dtype=np.float64).ravel()  # (K,)
+    if hr.size != spans.shape[0]:
+        raise ValueError(f"{spans.shape[0]} windows but {hr.size} HR values: pass one HR per window")
+    fig = Figure(figsize=(10, 5.2))
+    top, bottom = fig.subplots(2, 1)
+    n = pulse.size if max_seconds is None else min(pulse.size, int(round(max_seconds * fs)))
+    top.plot(np.arange(n) / fs, _zscore(pulse[:n]), lw=1.0)
+    top.set_xlabel("time (s)")
+    top.set_ylabel("pulse (z-score)")
+    bottom.plot(spans.mean(axis=1), hr, marker="o", ms=3, lw=1.2, label="window HR")
+    if overall_bpm is not None and np.isfinite(overall_bpm):
+        bottom.axhline(overall_bpm, color="C3", ls="--", lw=1, label=f"whole video {overall_bpm:.1f} bpm")
+    bottom.set_xlim(0, max(pulse.size / fs, float(spans.max(initial=0.0))))
+    shown = np.concatenate([hr[np.isfinite(hr)], [overall_bpm] if overall_bpm is not None else []])
+    if np.isfinite(shown).any():  # at least ±5 bpm, so sub-bpm wobble does not look like a swing
+        centre = (np.nanmax(shown) + np.nanmin(shown)) / 2
+        half = max(5.0, 0.6 * (np.nanmax(shown) - np.nanmin(shown)))
+        bottom.set_ylim(centre - half, centre + half)
+    bottom.set_xlabel("window centre (s)")
+    bottom.set_ylabel("HR (bpm)")
+    bottom.legend(loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` (one JSON object per line, with ``step``); a line that is not
+    JSON raises naming the file and line (a run killed mid-write leaves at most a truncated last line,
+    which is skipped)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such metrics file; a run directory has metrics.jsonl once the "
+                                "loop has logged a step")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                break  # the truncated last line of an interrupted run
+            raise ValueError(f"{path}, line {number}: not JSON ({err}); the file is corrupt") from err
+    if not any("step" in r for r in records):
+        raise ValueError(f"{path}: no record with a 'step'; it is not an sspd metrics.jsonl")
+    return [r for r in records if "step" in r]
+
+
+def plot_training_curves(metrics_path: str | Path, path: str | Path, *,
+                         loss_keys: tuple[str, ...] | None = None, lr_keys: tuple[str, ...] = ("lr", "lr_backbone"),
+                         title: str | None = None) -> Path:
+    """Training loss curves (top, log scale when every value is positive) and learning rates (bottom)
+    from a run's ``metrics.jsonl``.
+
+    Args:
+        metrics_path: the JSONL file (:class:`sspd.engine.JSONLSink` format).
+        path: PNG to write.
+        loss_keys: the scalars drawn as losses; default: ``total`` and every ``*loss*`` key present.
+        lr_keys: the learning-rate scalars drawn when present.
+    """
+    records = read_metrics_jsonl(metrics_path)
+    keys = sorted({k for r in records for k in r})
+    if loss_keys is None:
+        loss_keys = tuple(k for k in keys if k == "total" or "loss" in k)
+    if not [k for k in loss_keys if k in keys]:
+        raise ValueError(f"{metrics_path}: none of the loss keys {list(loss_keys)} is logged; it has {keys}")
+    fig = Figure(figsize=(8, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    all_positive = True
+    for key in (k for k in loss_keys if k in keys):
+        steps, values = _series(records, key)
+        top.plot(steps, values, lw=1.2, label=key)
+        all_positive &= bool(np.all(values[np.isfinite(values)] > 0))
+    if all_positive:
+        top.set_yscale("log")
+    top.set_ylabel("loss")
+    top.legend(fontsize=8)
+    for key in (k for k in lr_keys if k in keys):
+        bottom.plot(*_series(records, key), lw=1.2, label=key)
+    bottom.set_xlabel("step")
+    bottom.set_ylabel("learning rate")
+    if any(k in keys for k in lr_keys):
+        bottom.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) steps and (n,) float values of ``key`` over the records that log it."""
+    pairs = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
+    steps, values = zip(*pairs) if pairs else ((), ())
+    return np.asarray(steps, dtype=np.float64), np.asarray(values, dtype=np.float64)

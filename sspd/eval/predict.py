@@ -1,0 +1,447 @@
+"""Heart rate from any face video a user has: face crop, pulse signal, HR over time and overall HR.
+
+Streamed: frames are decoded, face-cropped (:class:`~sspd.data.face.FaceCropper`) and reduced one at a
+time, keeping only the mean skin colour (3, T) for a training-free baseline, or one clip of crops for a
+:class:`ClipPredictor` (a model); the video is never held in memory. Then the pulse (T,) → HR.
+
+HR protocol, the pre-processing of :func:`sspd.eval.metrics.evaluate_signals` (preset ``sspd``):
+smoothness-priors detrend (trend half-gain at half the band's lower edge), order-2 zero-phase Butterworth
+band-pass over ``band``, then the peak of the Hann periodogram (:func:`sspd.signal.estimate_hr`, "fft").
+
+- ``hr_bpm``: the spectral peak of the whole signal (one estimate from the whole video).
+- ``hr_window_median_bpm``: the median HR of windows of ``window_s`` every ``stride_s`` s (robust to a
+  stretch of video that went wrong; None when the video is shorter than one window).
+- SNR (de Haan & Jeanne 2013) at each estimate's own HR (there is no reference): how clearly the peak
+  stands out, not whether it is right.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+import sspd
+from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
+from sspd.data.face import FaceCropper, FaceCropStats
+from sspd.data.readers.frames import list_image_files, read_image_frames
+from sspd.data.video import read_video_frames
+from sspd.eval.metrics import BANDPASS_ORDER, prepare_pulse
+from sspd.signal import DEFAULT_BAND, estimate_hr, snr_db
+from sspd.signal._checks import check_band
+
+__all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
+           "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METHOD = "pos"
+#: Face-crop side for the baselines: they only need the mean skin colour, which a small crop keeps.
+BASELINE_CROP_SIZE = 72
+_WINDOW_CHUNK = 128  # windows scored at once: bounds the (chunk, F) spectra of long videos
+Progress = Callable[[int, "int | None"], None]
+
+
+@runtime_checkable
+class ClipPredictor(Protocol):
+    """What a model must offer to run under :func:`predict_video` (e.g. a checkpoint-backed network).
+
+    Attributes:
+        clip_frames: T, the frames per call. The video is cut into consecutive clips of T frames; the
+            last, shorter remainder is passed as the last T frames of the video (overlapping the clip
+            before it) and only its new frames are kept. A video shorter than T is passed whole, so a
+            predictor must accept any clip length up to T.
+        crop_size: S, the face-crop side in pixels the model expects.
+
+    Call: ``predictor(clip, fs)``, ``clip`` (T, S, S, 3) uint8 RGB face crops (the cache's layout), ``fs``
+    in Hz; returns the pulse (T,), finite (anything ``np.asarray`` takes, e.g. a CPU tensor). Outputs
+    are concatenated as they are: a predictor whose scale drifts between clips should normalise itself.
+    """
+
+    clip_frames: int
+    crop_size: int
+
+    def __call__(self, clip: np.ndarray, fs: float) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """Where frames come from: ``read()`` returns a fresh iterator of (H, W, 3) uint8 RGB frames.
+
+    ``n_frames`` is the container's count (inexact for some codecs; for progress only) or the number of
+    images; ``container_fps`` what the video file says (None for an image folder)."""
+
+    path: Path
+    kind: str  # "video" | "image folder"
+    fps: float
+    n_frames: int | None
+    container_fps: float | None
+    read: Callable[[], Iterator[np.ndarray]] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WindowHR:
+    """HR of one window of the signal, ``start_s`` to ``end_s`` (end exclusive), and its SNR (dB)."""
+
+    start_s: float
+    end_s: float
+    hr_bpm: float
+    snr_db: float
+
+
+@dataclass
+class VideoPrediction:
+    """The pulse and heart rate of one video.
+
+    Attributes:
+        signal: (T,) the method's raw output per frame. pulse: (T,) the same, detrended and
+            band-passed over the whole video (what ``hr_bpm`` is measured on).
+        frame_times: (T,) seconds, ``i / fps``.
+        hr_bpm: spectral peak of the whole signal; snr_db its SNR.
+        hr_window_median_bpm: median of the window HRs (None without windows).
+        windows: the HR over time.
+        face: how every frame got its face box (see :mod:`sspd.data.face`).
+    """
+
+    source: FrameSource
+    method: str
+    signal: np.ndarray
+    pulse: np.ndarray
+    frame_times: np.ndarray
+    hr_bpm: float
+    snr_db: float
+    hr_window_median_bpm: float | None
+    windows: list[WindowHR]
+    face: FaceCropStats
+    protocol: dict[str, Any]
+    notes: list[str]
+
+    @property
+    def fps(self) -> float:
+        return self.source.fps
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.signal.size)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-frame arrays; non-finite numbers become None)."""
+        face = {**self.face.as_dict(), "frames_with_face": self.face.detected + self.face.tracked,
+                "frames_without_face": self.face.reused + self.face.centre}
+        return {"source": str(self.source.path), "kind": self.source.kind, "method": self.method,
+                "fps": self.fps, "container_fps": _finite_or_none(self.source.container_fps),
+                "n_frames": self.n_frames, "duration_s": self.n_frames / self.fps,
+                "hr_bpm": _finite_or_none(self.hr_bpm), "hr_bpm_is": "spectral peak of the whole signal",
+                "snr_db": _finite_or_none(self.snr_db),
+                "hr_window_median_bpm": _finite_or_none(self.hr_window_median_bpm),
+                "windows": [{k: _finite_or_none(v) for k, v in vars(w).items()} for w in self.windows],
+                "face": face, "protocol": self.protocol, "notes": list(self.notes),
+                "sspd_version": sspd.__version__}
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _container_info(path: Path) -> tuple[float, int]:
+    """(frame rate, frame count) as the video container states them (either may be 0)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise ValueError(f"{path}: OpenCV cannot open this video (unknown codec or corrupt file); "
+                             "re-encode it, e.g. with ffmpeg -c:v ffv1, or extract its frames to images")
+        return float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+
+
+def resolve_fps(container_fps: float | None, fps: float | None, source: Path) -> float:
+    """The frame rate to use: ``fps`` when given (it overrides the container), else the container's.
+
+    Raises ValueError for a given ``fps`` that is not > 0, and when neither gives a rate (an image
+    folder, or a container whose rate is missing or zero), naming ``source``."""
+    if fps is not None:
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be the frame rate in Hz (finite, > 0), got {fps!r}")
+        return float(fps)
+    if container_fps is None:
+        raise ValueError(f"{source}: an image folder has no frame rate; pass the camera's rate with fps= "
+                         "(sspd predict --fps HZ)")
+    if not (math.isfinite(container_fps) and container_fps > 0):
+        raise ValueError(f"{source}: the video container gives no frame rate ({container_fps}); pass the "
+                         "camera's rate with fps= (sspd predict --fps HZ)")
+    return float(container_fps)
+
+
+def open_frame_source(path: str | Path, *, fps: float | None = None) -> FrameSource:
+    """A video file, or a folder of images (read in natural order: ``frame2`` before ``frame10``).
+
+    Args:
+        path: the video file or image folder.
+        fps: frame rate in Hz; required for an image folder, overrides a video container's rate.
+
+    Raises:
+        FileNotFoundError: no such file or folder. ValueError: unreadable video, a folder with no image,
+        or no frame rate (see :func:`resolve_fps`).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        files = list_image_files(path)
+        rate = resolve_fps(None, fps, path)
+        return FrameSource(path=path, kind="image folder", fps=rate, n_frames=len(files), container_fps=None,
+                           read=lambda: read_image_frames(files))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file or image folder")
+    container_fps, count = _container_info(path)
+    rate = resolve_fps(container_fps, fps, path)
+    if fps is not None and container_fps > 0 and abs(container_fps - rate) > 1e-3 * rate:
+        log.info("%s: using fps=%g instead of the container's %g", path, rate, container_fps)
+    return FrameSource(path=path, kind="video", fps=rate, n_frames=count if count > 0 else None,
+                       container_fps=container_fps, read=lambda: read_video_frames(path))
+
+
+class _CountedReader:
+    """``source.read`` that reports progress after each frame, counting across reads (the ``median``
+    face strategy reads the video twice, so its total is twice the frame count)."""
+
+    def __init__(self, source: FrameSource, *, passes: int, progress: Progress | None):
+        self.source, self.progress, self.done = source, progress, 0
+        self.total = None if source.n_frames is None else passes * source.n_frames
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        for frame in self.source.read():
+            yield frame
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
+
+def _named(err: Exception, source: Path) -> ValueError:
+    """The error as a ValueError whose message names ``source`` (once)."""
+    text = str(err)
+    return ValueError(text if str(source) in text else f"{source}: {text}")
+
+
+def _baseline_signal(crops: Iterable[tuple[np.ndarray, np.ndarray]], method: str, fs: float,
+                     skin: str | None) -> np.ndarray:
+    """(T,) pulse of a baseline on the mean skin colour of the face crops (only the means are kept)."""
+    rgb = mean_rgb_trace((crop for crop, _ in crops), skin=skin, on_empty="hold")  # (3, T)
+    return get_baseline(method)(rgb, fs)
+
+
+def _call_predictor(predictor: ClipPredictor, recent: deque, fs: float, source: Path) -> np.ndarray:
+    clip = np.stack(recent)  # (T, S, S, 3) uint8
+    out = np.asarray(predictor(clip, fs), dtype=np.float64)
+    name = type(predictor).__name__
+    if out.shape != (len(clip),):
+        raise ValueError(f"{source}: predictor {name} returned shape {out.shape} for a clip of {len(clip)} "
+                         f"frames; it must return one value per frame, shape ({len(clip)},)")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{source}: predictor {name} returned NaN/inf for a clip of {len(clip)} frames")
+    return out
+
+
+def _predictor_signal(crops: Iterable[tuple[np.ndarray, np.ndarray]], predictor: ClipPredictor, fs: float,
+                      source: Path) -> np.ndarray:
+    """(T,) pulse of a predictor over consecutive clips (see :class:`ClipPredictor` for the tail)."""
+    recent: deque[np.ndarray] = deque(maxlen=predictor.clip_frames)  # the last clip_frames crops
+    parts, pending = [], 0
+    for crop, _ in crops:
+        recent.append(crop)
+        pending += 1
+        if pending == predictor.clip_frames:
+            parts.append(_call_predictor(predictor, recent, fs, source))
+            pending = 0
+    if pending:
+        parts.append(_call_predictor(predictor, recent, fs, source)[-pending:])
+    return np.concatenate(parts)  # (T,)
+
+
+def _check_windows(window_s: float, stride_s: float, band: tuple[float, float], fs: float
+                   ) -> tuple[float, float]:
+    """The band as floats, after checking the windows are positive and span one period of its low edge."""
+    for name, value in (("window_s", window_s), ("stride_s", stride_s)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    low, high = check_band(band, fs)
+    if window_s * low < 1.0:
+        raise ValueError(f"window_s={window_s:g} s is shorter than one period of the band's low edge "
+                         f"({low:g} Hz): use window_s >= {1 / low:.3g} s (10 s is usual) or raise the band")
+    return low, high
+
+
+def estimate_window_hr(signal: np.ndarray, fs: float, *, window_s: float = 10.0, stride_s: float = 1.0,
+                       band: tuple[float, float] = DEFAULT_BAND) -> list[WindowHR]:
+    """HR over time: windows of ``window_s`` starting every ``stride_s`` seconds from frame 0, each
+    detrended, band-passed and measured on its own (only full windows; none if the signal is shorter).
+
+    Args:
+        signal: (T,) pulse at ``fs`` Hz.
+
+    Returns:
+        One :class:`WindowHR` per window, SNR at the window's own HR.
+    """
+    band = _check_windows(window_s, stride_s, band, fs)
+    length, stride = int(round(window_s * fs)), max(1, int(round(stride_s * fs)))
+    if length > signal.size:
+        return []
+    starts = np.arange(0, signal.size - length + 1, stride)  # (K,)
+    view = np.lib.stride_tricks.sliding_window_view(signal, length)  # (T - L + 1, L), no copy
+    out = []
+    for first in range(0, starts.size, _WINDOW_CHUNK):
+        chunk = starts[first:first + _WINDOW_CHUNK]
+        pulse = prepare_pulse(view[chunk], fs, band)  # (k, L)
+        hr = np.atleast_1d(estimate_hr(pulse, fs, "fft", band))  # (k,)
+        snr = np.atleast_1d(snr_db(pulse, fs, hr, band))  # (k,)
+        out += [WindowHR(start_s=s / fs, end_s=(s + length) / fs, hr_bpm=float(h), snr_db=float(q))
+                for s, h, q in zip(chunk, hr, snr)]
+    return out
+
+
+def _check_method(method: str | None, predictor: ClipPredictor | None) -> str:
+    """The method's name; exactly one of a baseline ``method`` or a ``predictor``."""
+    if predictor is None:
+        method = DEFAULT_METHOD if method is None else method
+        if method.lower() not in list_baselines():
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(list_baselines())}")
+        return method.lower()
+    if method is not None:
+        raise ValueError(f"pass either method={method!r} (a training-free baseline) or a predictor, not both")
+    kind = type(predictor).__name__
+    if not callable(predictor):
+        raise ValueError(f"predictor {kind} is not callable: see sspd.eval.predict.ClipPredictor")
+    for name in ("clip_frames", "crop_size"):
+        value = getattr(predictor, name, None)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"predictor {kind} needs an integer attribute {name} >= 1 (see "
+                             f"sspd.eval.predict.ClipPredictor), got {value!r}")
+    return str(getattr(predictor, "name", kind))
+
+
+def _default_cropper(cropper: FaceCropper | None, predictor: ClipPredictor | None) -> FaceCropper:
+    size = BASELINE_CROP_SIZE if predictor is None else int(predictor.crop_size)
+    if cropper is None:
+        return FaceCropper(size=size)
+    if predictor is not None and cropper.size != size:
+        raise ValueError(f"the cropper makes {cropper.size}px crops but the predictor expects "
+                         f"crop_size={size}: build the FaceCropper with size={size}")
+    return cropper
+
+
+def _overall_hr(signal: np.ndarray, fs: float, band: tuple[float, float]
+                ) -> tuple[np.ndarray, float, float]:
+    """(T,) pulse, its spectral-peak HR (bpm) and the SNR (dB) at that HR."""
+    pulse = prepare_pulse(signal[None], fs, band)  # (1, T)
+    hr = float(np.atleast_1d(estimate_hr(pulse, fs, "fft", band))[0])
+    return pulse[0], hr, float(np.atleast_1d(snr_db(pulse, fs, hr, band))[0])
+
+
+def _notes(face: FaceCropStats, windows: list[WindowHR], n_frames: int, fs: float,
+           window_s: float) -> list[str]:
+    """What a reader of the numbers must know; the frames without a face box come first, if any."""
+    notes = []
+    missing = face.reused + face.centre
+    if missing:
+        notes.append(f"{missing} of {face.frames} frames had no face box ({face.reused} reused the last "
+                     f"face box, {face.centre} used a centred box)")
+    if face.found == 0:
+        notes.append("no face was detected in the video: the crop is a centred box, the HR may be wrong")
+    if not windows:
+        notes.append(f"the video ({n_frames / fs:.1f} s) is shorter than one {window_s:g} s window: no HR "
+                     "over time; hr_bpm is from the whole signal")
+    return notes
+
+
+def predict_video(path: str | Path, *, method: str | None = None, predictor: ClipPredictor | None = None,
+                  fps: float | None = None, window_s: float = 10.0, stride_s: float = 1.0,
+                  band: tuple[float, float] = DEFAULT_BAND, cropper: FaceCropper | None = None,
+                  skin: str | None = "ycrcb", progress: Progress | None = None) -> VideoPrediction:
+    """Pulse and heart rate of one face video, streamed frame by frame.
+
+    Args:
+        path: a video file, or a folder of images (frames sorted by name; needs ``fps``).
+        method: a training-free baseline (:func:`sspd.baselines.list_baselines`; default ``pos``) run on
+            the mean skin colour of the face crops. Not with ``predictor``.
+        predictor: a :class:`ClipPredictor` run on the face crops instead (a trained model).
+        fps: frame rate in Hz; required for image folders and videos whose container has none,
+            overrides the container's rate otherwise.
+        window_s, stride_s: the HR-over-time windows (s); window_s >= 1 / band[0].
+        band: (low, high) Hz searched for the HR; default 0.75-2.5 Hz (45-150 bpm).
+        cropper: the face cropper (default: Haar detection every 10 frames, ``reuse`` the last face box
+            where none is found; crops of ``BASELINE_CROP_SIZE`` or the predictor's ``crop_size``).
+        skin: pixel selection inside the crop for the baselines' mean colour: ``"ycrcb"`` or None (all).
+        progress: called after each frame with (frames done, the container's frame count or None).
+
+    Raises:
+        FileNotFoundError: no such file or folder. ValueError (naming the file): unreadable video, no
+        frame rate, a video too short for the method or the band, a predictor output of the wrong shape.
+    """
+    name = _check_method(method, predictor)
+    source = open_frame_source(path, fps=fps)
+    band = _check_windows(window_s, stride_s, band, source.fps)  # before decoding anything
+    cropper = _default_cropper(cropper, predictor)
+    reader = _CountedReader(source, passes=2 if cropper.strategy == "median" else 1, progress=progress)
+    crops = cropper.crop(reader, source=str(source.path))
+    try:
+        if predictor is None:
+            signal = _baseline_signal(crops, name, source.fps, skin)
+        else:
+            signal = _predictor_signal(crops, predictor, source.fps, source.path)
+        pulse, hr, snr = _overall_hr(signal, source.fps, band)
+        windows = estimate_window_hr(signal, source.fps, window_s=window_s, stride_s=stride_s, band=band)
+    except ValueError as err:
+        raise _named(err, source.path) from err
+    median = float(np.median([w.hr_bpm for w in windows])) if windows else None
+    notes = _notes(crops.stats, windows, signal.size, source.fps, window_s)
+    logged_by_cropper = crops.stats.reused + crops.stats.centre > 0  # the frames without a face box
+    for note in notes[int(logged_by_cropper):]:
+        log.warning("%s: %s", source.path, note)
+    return VideoPrediction(source=source, method=name, signal=signal, pulse=pulse,
+                           frame_times=np.arange(signal.size) / source.fps, hr_bpm=hr, snr_db=snr,
+                           hr_window_median_bpm=median, windows=windows, face=crops.stats,
+                           protocol=_protocol(cropper, band, window_s, stride_s, source.fps, skin, predictor),
+                           notes=notes)
+
+
+def _protocol(cropper: FaceCropper, band: tuple[float, float], window_s: float, stride_s: float, fs: float,
+              skin: str | None, predictor: ClipPredictor | None) -> dict[str, Any]:
+    """How every number was made: estimator, band, windows, face crop."""
+    return {"estimator": (f"smoothness-priors detrend (trend half-gain at {band[0] / 2:g} Hz), order-"
+                          f"{BANDPASS_ORDER} zero-phase Butterworth band-pass, Hann periodogram peak with "
+                          "log-parabolic interpolation"),
+            "band_hz": [float(band[0]), float(band[1])], "window_s": window_s, "stride_s": stride_s,
+            "window_frames": int(round(window_s * fs)), "snr": "at the estimate's own HR (no reference)",
+            "face": {"strategy": cropper.strategy, "every_n": cropper.every_n, "enlarge": cropper.enlarge,
+                     "size": cropper.size, "no_face": cropper.no_face},
+            "signal": ("mean skin colour of the face crop, skin pixels: " + (skin or "all")
+                       if predictor is None else f"predictor on clips of {predictor.clip_frames} frames")}
+
+
+def write_prediction(prediction: VideoPrediction, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``waveform.csv`` (time_s, signal, pulse), ``hr.csv`` (start_s, end_s, hr_bpm, snr_db),
+    ``prediction.json`` (:meth:`VideoPrediction.as_dict` plus the file names) and ``prediction.png``
+    (waveform and HR over time) into ``out_dir``; returns name → path."""
+    from sspd.eval.plots import plot_hr_over_time  # matplotlib only when writing figures
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"waveform": out / "waveform.csv", "hr": out / "hr.csv", "json": out / "prediction.json",
+             "plot": out / "prediction.png"}
+    columns = np.stack([prediction.frame_times, prediction.signal, prediction.pulse], axis=1)  # (T, 3)
+    np.savetxt(files["waveform"], columns, fmt=("%.6f", "%.8g", "%.8g"), delimiter=",",
+               header="time_s,signal,pulse", comments="")
+    rows = np.array([[w.start_s, w.end_s, w.hr_bpm, w.snr_db] for w in prediction.windows]).reshape(-1, 4)
+    np.savetxt(files["hr"], rows, fmt=("%.6f", "%.6f", "%.4f", "%.4f"), delimiter=",",
+               header="start_s,end_s,hr_bpm,snr_db", comments="")
+    title = f"{prediction.source.path.name}: {prediction.method}"
+    plot_hr_over_time(prediction.pulse, prediction.fps, rows[:, :2], rows[:, 2], files["plot"],
+                      overall_bpm=prediction.hr_bpm, title=title)
+    summary = {**prediction.as_dict(), "files": {k: str(v) for k, v in files.items()}}
+    files["json"].write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return files

@@ -1,0 +1,76 @@
+"""``sspd predict`` on real video files: a synthetic face video with a known HR, and a pulsing patch."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from sspd.cli import main
+from sspd.data.synthetic import generate_dataset
+from sspd.data.video import write_video
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    info = generate_dataset(root, subjects=1, seconds=12.0, fps=30.0, size="160x120", seed=0)[0]
+    return root / "subject1" / "vid.avi", info
+
+
+def pulsing_patch(path, bpm=66.0, fps=25.0, n_frames=250, size=40):
+    """A skin-coloured patch whose colour pulses at ``bpm`` (1 %, mostly green), with sensor noise."""
+    rng = np.random.default_rng(1)
+    t = np.arange(n_frames) / fps
+    colour = np.array([175.0, 130.0, 110.0]) * (1 + 0.01 * np.array([0.33, 0.77, 0.53])
+                                                * np.sin(2 * np.pi * bpm / 60.0 * t)[:, None])  # (T, 3)
+    frames = colour[:, None, None, :] + 2.0 * rng.standard_normal((n_frames, size, size, 3))
+    write_video(path, np.clip(np.round(frames), 0, 255).astype(np.uint8), fps)
+    return path
+
+
+def test_predict_json_recovers_the_synthetic_hr_and_writes_every_file(face_video, tmp_path, capsys):
+    video, info = face_video
+    out = tmp_path / "out"
+    assert main(["predict", str(video), "--method", "pos", "--json", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)  # stdout is one JSON object and nothing else
+    assert abs(result["hr_bpm"] - info["mean_hr_bpm"]) < 2.0
+    assert abs(result["hr_window_median_bpm"] - info["mean_hr_bpm"]) < 2.0
+    assert result["fps"] == 30.0 and result["n_frames"] == info["n_frames"] == 360
+    assert len(result["windows"]) == 3 and set(result["windows"][0]) == {"start_s", "end_s", "hr_bpm", "snr_db"}
+    assert result["face"]["frames_with_face"] == 360
+    assert "360/360" in captured.err  # the progress bar went to stderr
+    assert json.loads((out / "prediction.json").read_text()) == result
+    waveform = np.loadtxt(out / "waveform.csv", delimiter=",", skiprows=1)
+    assert waveform.shape == (360, 3)
+    assert np.loadtxt(out / "hr.csv", delimiter=",", skiprows=1, ndmin=2).shape == (3, 4)
+    assert imread(out / "prediction.png")[..., :3].std() > 0.01
+
+
+def test_predict_text_report_in_the_default_folder(tmp_path, monkeypatch, capsys):
+    video = pulsing_patch(tmp_path / "patch.avi")
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(video), "--method", "chrom", "--window", "6", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads((tmp_path / "patch_sspd" / "prediction.json").read_text())
+    assert abs(result["hr_bpm"] - 66.0) < 1.5 and result["method"] == "chrom"
+    assert f"HR {result['hr_bpm']:.1f} bpm" in printed
+    assert "face found in 0 of 250 frames" in printed and "no face was detected" in printed
+
+
+def test_predict_image_folder_needs_fps(tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((16, 16, 3), 100, np.uint8))
+    assert main(["predict", str(folder), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: an image folder has no frame rate" in err and "--fps" in err
+
+
+def test_predict_rejects_unknown_method_and_missing_video(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "x.avi"), "--method", "nope", "--no-progress"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "x.avi"), "--no-progress"]) == 2
+    assert f"{tmp_path / 'x.avi'}: no such video file" in capsys.readouterr().err
