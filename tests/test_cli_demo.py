@@ -8,10 +8,14 @@ from sspd.cli import main
 def test_demo_runs_end_to_end_on_synthetic_data(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--subjects", "1", "--seconds", "12", "--methods", "pos,green",
-                 "--window", "10", "--no-progress"])
+                 "--window", "10", "--pretrain-steps", "2", "--no-progress"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| pos |" in printed and str(out / "baselines.json") in printed
+    assert "| pos |" in printed and "| sspd |" in printed and str(out / "baselines.json") in printed
+    run_dir = out / "pretrain"
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints/last.pt"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
     results = json.loads((out / "baselines.json").read_text())
     pos = results["pos"]["summary"]
     assert pos["n_windows"] == 1 and pos["protocol"]["window_s"] == 10.0
@@ -21,7 +25,7 @@ def test_demo_runs_end_to_end_on_synthetic_data(tmp_path, capsys):
     # a rerun reuses the rendered data and the face cache (same inputs): the cache is not rewritten
     stamp = (out / "cache" / "1" / "manifest.json").stat().st_mtime_ns
     assert main(["demo", "--out", str(out), "--subjects", "1", "--seconds", "12", "--methods", "pos",
-                 "--no-progress"]) == 0
+                 "--pretrain-steps", "0", "--no-progress"]) == 0
     assert (out / "cache" / "1" / "manifest.json").stat().st_mtime_ns == stamp
 
 

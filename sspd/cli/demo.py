@@ -3,8 +3,13 @@
 Stages (each writes under ``--out``):
   1. render a small synthetic face-video dataset with a known pulse (UBFC-rPPG layout);
   2. read it back with the dataset reader, detect and crop faces into the preprocessing cache;
-  3. run the training-free baselines on the mean skin colour and score windowed HR against the PPG;
-  4. write the metrics (JSON, Markdown) and figures (waveforms, Bland-Altman, HR scatter).
+  3. pretrain SSPD on synthetic clips rendered on the fly (experiments/synthetic_demo.yaml = the defaults
+     of sspd.cli.config.RunConfig), writing a run directory (config, checkpoints, JSONL, TensorBoard);
+  4. run the training-free baselines and the pretrained SSPD predictor on the cached videos and score
+     windowed HR against the PPG with one protocol;
+  5. write the metrics (JSON, Markdown) and figures (waveforms, Bland-Altman, HR scatter).
+Later stages (a linear probe, the collapse report) extend ``STAGES``: each is a function of
+(args, context) that reads and adds entries of the shared ``context`` dict and returns printable lines.
 """
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(_DEFAULT_METHODS),
                    help=f"comma-separated baselines (default {','.join(_DEFAULT_METHODS)})")
     p.add_argument("--window", type=float, default=10.0, help="HR evaluation window in s (default 10)")
+    p.add_argument("--pretrain-steps", type=int, default=64,
+                   help="SSPD pretraining steps on synthetic clips (default 64, about 3 minutes on 2 CPU cores; "
+                        "0 skips pretraining). The rest of the run is experiments/synthetic_demo.yaml")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -48,7 +56,7 @@ def _synthesise(args: argparse.Namespace, root: Path) -> None:
     if sidecar.is_file() and all(json.loads(sidecar.read_text()).get(k) == v for k, v in wanted.items()):
         return  # same data as last time: keep it, so the cache stage can skip too
     total = args.subjects * count_frames(args.seconds, args.fps)
-    with tqdm(total=total, unit="frame", desc="1/3 synthesise", disable=args.no_progress) as bar:
+    with tqdm(total=total, unit="frame", desc="1/4 synthesise", disable=args.no_progress) as bar:
         generate_dataset(root, subjects=args.subjects, seconds=args.seconds, fps=args.fps, size="320x240",
                          seed=args.seed, overwrite=True, on_progress=bar.update)
 
@@ -60,7 +68,7 @@ def _preprocess(args: argparse.Namespace, root: Path, cache: Path):
 
     config = PreprocessConfig(dataset="synthetic", root=str(root), out=str(cache), size=72, workers=1)
     records = open_dataset("synthetic", root)
-    with tqdm(total=len(records), unit="video", desc="2/3 crop faces", disable=args.no_progress) as bar:
+    with tqdm(total=len(records), unit="video", desc="2/4 crop faces", disable=args.no_progress) as bar:
         summary = preprocess_dataset(records, cache, config, progress=lambda _: bar.update(1))
     if summary.failed:
         raise ValueError(f"preprocessing failed:\n{summary.format_report()}")
@@ -91,6 +99,52 @@ def _report(out: Path, videos, results: dict) -> list[Path]:
     return figures
 
 
+def _pretrain(args: argparse.Namespace, run_dir: Path):
+    """A short SSPD pretraining run (reused when a finished one with the same steps is there)."""
+    import shutil
+
+    from sspd.cli.config import RunConfig
+    from sspd.cli.pretrain import progress_callback
+    from sspd.configuration import load_config
+    from sspd.engine import run_pretraining
+
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        done = json.loads(summary.read_text())
+        if done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
+            return done
+    shutil.rmtree(run_dir, ignore_errors=True)   # the demo's own run directory: start it afresh
+    config = load_config(RunConfig, None, [f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}",
+                                           f"seed={args.seed}"])
+    on_step, state = progress_callback(args.no_progress, "3/4 pretrain SSPD")
+    result = run_pretraining(config, on_step=on_step)
+    if state.get("bar") is not None:
+        state["bar"].close()
+    if result.stop_reason != "completed":
+        raise ValueError(f"SSPD pretraining stopped ({result.stop_reason}): {result.message}")
+    return json.loads(summary.read_text())
+
+
+def _sspd_signals(videos, cached, run_dir: Path) -> None:
+    """Add the pretrained predictor's pulse ("sspd") to every video's signals."""
+    import torch
+
+    from sspd.engine.pretrained import load_pretrained, predict_video
+
+    network, _ = load_pretrained(run_dir)
+    with torch.inference_mode():
+        for signals, video in zip(videos, cached):
+            signals.signals["sspd"] = predict_video(network, video.frames)
+
+
+def _first_loss(run_dir: Path) -> tuple[float, float]:
+    """Mean total loss of the first and the last 8 logged steps."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    totals = [r["total"] for r in lines if "total" in r]
+    head, tail = totals[:8], totals[-8:]
+    return sum(head) / len(head), sum(tail) / len(tail)
+
+
 def run(args: argparse.Namespace) -> int:
     from sspd.baselines import list_baselines
     from sspd.data import open_cache
@@ -100,11 +154,17 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(methods) - set(list_baselines()))
     if unknown or not methods:
         raise ValueError(f"--methods: unknown {unknown or 'empty list'}; valid: {', '.join(list_baselines())}")
+    if args.pretrain_steps < 0:
+        raise ValueError(f"--pretrain-steps must be >= 0, got {args.pretrain_steps}")
     out = Path(args.out)
-    root, cache = out / "data", out / "cache"
+    root, cache, run_dir = out / "data", out / "cache", out / "pretrain"
     _synthesise(args, root)
     _preprocess(args, root, cache)
-    videos = [baseline_signals(v, methods) for v in open_cache(cache)]
+    pretrained = _pretrain(args, run_dir) if args.pretrain_steps else None
+    cached = open_cache(cache)
+    videos = [baseline_signals(v, methods) for v in cached]
+    if pretrained is not None:
+        _sspd_signals(videos, cached, run_dir)
     results = evaluate_methods(videos, window_s=args.window, split="synthetic demo")
     table = _table(results)
     protocol = next(iter(results.values()))["summary"]["protocol"]
@@ -119,4 +179,18 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     print(f"\nmetrics: {out / 'baselines.json'} and {out / 'baselines.md'}")
     print("figures: " + ", ".join(str(f) for f in figures))
+    if pretrained is not None:
+        first, last = _first_loss(run_dir)
+        print(f"SSPD pretraining: {pretrained['steps']} steps in {pretrained['wall_time_s']:.0f} s, total loss "
+              f"{first:.3f} (first 8 steps) -> {last:.3f} (last 8); run directory {run_dir} (config.yaml, "
+              f"checkpoints/, metrics.jsonl, tb/: tensorboard --logdir {run_dir / 'tb'}, collapse.json)")
+    context = {"out": out, "cache": cache, "run_dir": run_dir if pretrained else None, "results": results}
+    for name, stage in STAGES:
+        for line in stage(args, context):
+            print(f"{name}: {line}")
     return 0
+
+
+#: Stages after the HR comparison: (name, fn(args, context) -> printable lines). The linear probe and the
+#: collapse report append theirs; ``context`` holds out, cache, run_dir (None without pretraining), results.
+STAGES: list = []

@@ -21,6 +21,10 @@ from sspd.engine.schedules import SCHEDULES, constant_lr, cosine_lr, lr_at, onec
 from sspd.engine.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
 from sspd.engine.sinks import (JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image,
                                render_wave_image, scalars_to_floats)
+# the training loop and what reads its run directory
+from sspd.engine.loop import STOP_REASONS, LoopResult, resolve_device, run_pretraining
+from sspd.engine.pretrained import load_pretrained
+from sspd.engine.run_dir import CHECKPOINT_FORMAT, build_network, network_spec
 
 __all__ = [
     "SSPDNetwork",
@@ -53,4 +57,7 @@ __all__ = [
     # distributed
     "get_rank", "get_world_size", "is_main_process", "init_distributed_from_env", "barrier",
     "all_reduce_mean", "all_ranks_true", "broadcast_object", "maybe_convert_sync_batchnorm", "shard_indices",
+    # the loop
+    "run_pretraining", "LoopResult", "STOP_REASONS", "resolve_device", "load_pretrained", "CHECKPOINT_FORMAT",
+    "build_network", "network_spec",
 ]

@@ -1,0 +1,116 @@
+"""The training data of the loop: the dataset, the order of every epoch, and one loader per epoch.
+
+Data order is a pure function of (run seed, epoch), independent of the number of processes:
+
+    order = epoch_order(len(dataset), seed=derive_seed(run_seed, "data_order"), epoch=e)  # permutation
+    step s of the epoch takes order[s·B : (s+1)·B]   (B the global batch; a short tail is dropped)
+    slot j = rank·A + micro (A micro-batches per rank) takes the j-th of the W·A equal chunks of it
+
+So the clips of one optimiser step are the same whether they are seen by 2 ranks or by 1 rank in 2
+accumulated micro-batches, which is what makes a DDP run and an accumulating single-process run equal,
+and a resumed run continue from (epoch, step) without replaying anything. The permutation is that of
+``torch.utils.data.DistributedSampler`` (via :func:`sspd.engine.distributed.shard_indices`).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sspd.engine.distributed import shard_indices
+from sspd.engine.seeding import derive_seed
+
+__all__ = ["build_train_dataset", "epoch_order", "steps_per_epoch", "micro_batch_indices", "epoch_loader",
+           "set_dataset_epoch"]
+
+log = logging.getLogger(__name__)
+
+
+def build_train_dataset(data: Any, *, seed: int) -> Dataset:
+    """The training dataset of a run's ``data`` section: items {"video": (C, T+1, S, S), "fps", ...}.
+
+    Args:
+        data: the run config's data section (source, frames, box_size, clips, fps, cache_dir, ...).
+        seed: the run seed (the synthetic clips and the window plans derive their own seeds from it).
+    """
+    if data.source == "synthetic":
+        from sspd.data.synthetic.clips import SyntheticClipDataset
+
+        return SyntheticClipDataset(data.clips, frames=data.frames + 1, size=data.box_size, fps=data.fps,
+                                    seed=derive_seed(seed, "synthetic_clips") % 2**32)
+    from sspd.data import open_cache
+    from sspd.data.windows import RandomWindows
+
+    videos = open_cache(data.cache_dir)
+    if videos and videos[0].size != data.box_size:
+        raise ValueError(f"data.box_size is {data.box_size} but the cache {data.cache_dir} holds "
+                         f"{videos[0].size}x{videos[0].size} crops: set data.box_size={videos[0].size}")
+    return RandomWindows(videos, window=data.frames, extra_frames=1, windows_per_video=data.windows_per_video,
+                         seed=derive_seed(seed, "windows") % 2**32, dtype="float32")
+
+
+def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:
+    """Tell a dataset with its own per-epoch plan (RandomWindows) which epoch it is."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+
+
+def steps_per_epoch(n_items: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch of ``n_items`` with a global batch of ``batch_size`` (tail dropped)."""
+    steps = n_items // batch_size
+    if steps < 1:
+        raise ValueError(f"the dataset has {n_items} clips, fewer than one batch of {batch_size}: lower "
+                         "loop.batch_size or give more clips (data.clips, data.windows_per_video)")
+    return steps
+
+
+def epoch_order(n_items: int, *, seed: int, epoch: int) -> list[int]:
+    """The permutation of ``range(n_items)`` of ``epoch`` (DistributedSampler's, for one replica)."""
+    return shard_indices(n_items, 0, 1, seed=seed, epoch=epoch, shuffle=True)
+
+
+def micro_batch_indices(order: list[int], step: int, *, batch_size: int, rank: int, world_size: int,
+                        accumulation: int) -> list[list[int]]:
+    """The ``accumulation`` micro-batches of ``rank`` at step ``step`` of an epoch (see the module doc)."""
+    slots = world_size * accumulation
+    if batch_size % slots:
+        raise ValueError(f"loop.batch_size={batch_size} must be divisible by world_size × optim.accumulation "
+                         f"= {world_size} × {accumulation}: each rank's micro-batches must be equal")
+    size = batch_size // slots
+    batch = order[step * batch_size:(step + 1) * batch_size]
+    first = rank * accumulation
+    return [batch[(first + m) * size:(first + m + 1) * size] for m in range(accumulation)]
+
+
+def _seed_worker(worker_id: int) -> None:
+    """DataLoader workers: python and numpy seeded from torch's per-worker seed (itself from the loader's
+    seeded generator), so worker-side randomness repeats run to run."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def epoch_loader(dataset: Dataset, order: list[int], *, first_step: int, last_step: int, batch_size: int,
+                 rank: int, world_size: int, accumulation: int, workers: int, seed: int,
+                 epoch: int) -> Iterator[list[dict[str, Any]]]:
+    """This rank's micro-batches of steps [first_step, last_step) of an epoch, one list per step.
+
+    Yields:
+        per optimiser step, ``accumulation`` collated batches ({"video": (b, C, T+1, S, S), ...}).
+    """
+    plan = [micro for step in range(first_step, last_step)
+            for micro in micro_batch_indices(order, step, batch_size=batch_size, rank=rank,
+                                             world_size=world_size, accumulation=accumulation)]
+    loader = DataLoader(dataset, batch_sampler=plan, num_workers=workers, worker_init_fn=_seed_worker,
+                        generator=torch.Generator().manual_seed(derive_seed(seed, "workers", rank, epoch)),
+                        persistent_workers=False)
+    micro: list[dict[str, Any]] = []
+    for batch in loader:
+        micro.append(batch)
+        if len(micro) == accumulation:
+            yield micro
+            micro = []
