@@ -16,6 +16,8 @@ def test_demo_runs_end_to_end_on_synthetic_data(tmp_path, capsys):
     for name in ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints/last.pt"):
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
+    html = (run_dir / "report" / "report.html").read_text()
+    assert "collapse report: verdict" in printed and "<img" in html and "http://" not in html
     results = json.loads((out / "baselines.json").read_text())
     pos = results["pos"]["summary"]
     assert pos["n_windows"] == 1 and pos["protocol"]["window_s"] == 10.0

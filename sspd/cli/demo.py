@@ -191,6 +191,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Stages after the HR comparison: (name, fn(args, context) -> printable lines). The linear probe and the
-#: collapse report append theirs; ``context`` holds out, cache, run_dir (None without pretraining), results.
-STAGES: list = []
+def _collapse_report(args: argparse.Namespace, context: dict) -> list[str]:
+    """Write the collapse report of the pretraining run (``RUN_DIR/report``)."""
+    if context["run_dir"] is None:
+        return ["skipped: no pretraining run (--pretrain-steps 0)"]
+    from sspd.diagnostics.report import write_report
+
+    files = write_report(context["run_dir"])
+    lines = [f"verdict {files.verdict.level}; open {files.html} in a browser (self-contained), "
+             f"or read {files.markdown}"]
+    return lines + [f"  {reason}" for reason in files.verdict.reasons[:5]]
+
+
+#: Stages after the HR comparison: (name, fn(args, context) -> printable lines). ``context`` holds out,
+#: cache, run_dir (None without pretraining) and results.
+STAGES: list = [("collapse report", _collapse_report)]
