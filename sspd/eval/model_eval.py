@@ -1,0 +1,328 @@
+"""Evaluating a network on whole videos: sliding windows in, one stitched pulse signal per video out,
+then the windowed HR protocol of :func:`sspd.eval.metrics.evaluate_signals`.
+
+    videos = synthetic_videos(4, seconds=20.0, fps=30.0, size=40, seed=1000)
+    signals = network_signals(network.predict, videos, window=64, input_size=32, target="pulse")
+    results = evaluate_methods(signals, window_s=10.0)      # sspd.eval.baseline_eval
+    table = subject_table(results["model"]["rows"], videos)
+
+The network sees what SSPD's target view is at inference: the whole face box resized to its input size,
+then the raw frame difference, so a window of ``window + 1`` frames gives a ``window``-sample signal
+aligned with frames 1..window of the window. ``target`` says what that signal is meant to follow:
+
+- ``"pulse"``: the PPG itself (the SSPD predictor, trained on spectra, or a head trained on the PPG);
+- ``"diff"``: the first difference of the PPG (what a per-frame linear map of frame-difference features
+  can follow; the rPPG-Toolbox's "DiffNormalized" labels). It is integrated (cumulative sum) before
+  scoring, which is what ``evaluate_signals(..., diff_labels=True)`` does window by window; the
+  smoothness-priors detrend removes the per-window constant, so one sum over the video is equivalent.
+
+Overlapping windows are z-scored, then averaged sample by sample (a network's output has no set scale).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sspd.augment.spatial import resize_clip
+from sspd.augment.temporal import frame_difference
+from sspd.eval.baseline_eval import VideoSignals
+from sspd.eval.metrics import WindowResult, hr_metrics
+
+__all__ = ["TARGETS", "EvalVideo", "synthetic_videos", "videos_from_cache", "prepare_view", "clip_target",
+           "stitch_windows", "network_signals", "subject_table", "load_network", "checkpoint_network_spec",
+           "merge_signals", "write_evaluation"]
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("diff", "pulse")
+PredictFn = Callable[[Tensor], Tensor]  # prepared view (B, C, T, h, w) -> signal (B, T)
+
+
+@dataclass
+class EvalVideo:
+    """One video held in memory, with the attributes of :class:`sspd.data.cache.CachedVideo` that the
+    window datasets and :func:`sspd.eval.baseline_eval.baseline_signals` read."""
+
+    name: str
+    subject: str
+    fps: float
+    frames: np.ndarray  # (T, S, S, 3) uint8 RGB face crops
+    label: np.ndarray   # (T,) float PPG at the frames
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.frames.shape[1])
+
+
+def synthetic_videos(n_videos: int, *, seconds: float = 20.0, fps: float = 30.0, size: int = 40,
+                     seed: int = 0, config: Any | None = None) -> list[EvalVideo]:
+    """``n_videos`` rendered synthetic face-crop videos, one subject each (subject ``s<seed>-<i>``).
+
+    Video i is :class:`sspd.data.synthetic.SyntheticVideo` of ``spawn_seed(seed, i)`` in the "crop"
+    framing (the face fills the frame, as a cached face box) with the default nuisances (illumination
+    drift, specular changes, head motion, sensor noise) unless ``config`` says otherwise.
+    """
+    from sspd.data.synthetic import SyntheticConfig, SyntheticVideo, spawn_seed
+
+    if n_videos < 1 or seconds <= 0 or fps <= 0 or size < 1:
+        raise ValueError(f"synthetic_videos needs n_videos >= 1, seconds > 0, fps > 0, size >= 1; got "
+                         f"{n_videos}, {seconds}, {fps}, {size}")
+    config = config or SyntheticConfig(framing="crop")
+    n_frames = int(round(seconds * fps))
+    out = []
+    for i in range(n_videos):
+        video = SyntheticVideo(spawn_seed(seed, i), n_frames=n_frames, fps=fps, width=size, height=size,
+                               config=config)
+        out.append(EvalVideo(name=f"s{seed}-{i:03d}", subject=f"s{seed}-{i:03d}", fps=fps,
+                             frames=video.render(), label=video.ppg(video.frame_times)))
+    return out
+
+
+def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None = None) -> list[Any]:
+    """The cached videos of ``cache_dir`` (:func:`sspd.data.open_cache`), only those of ``subjects``
+    when given (raises naming the folder when none is left)."""
+    from sspd.data.cache import open_cache
+
+    videos = open_cache(cache_dir)
+    if subjects is None:
+        return videos
+    wanted = {str(s) for s in subjects}
+    kept = [v for v in videos if v.subject in wanted]
+    if not kept:
+        found = sorted({v.subject for v in videos})
+        raise ValueError(f"{cache_dir}: no cached video of subjects {sorted(wanted)}; the cache has "
+                         f"subjects {found}")
+    return kept
+
+
+def prepare_view(clip: Tensor, input_size: int | tuple[int, int]) -> Tensor:
+    """SSPD's inference view: (B, C, T+1, S, S) raw frames (any dtype, 0-255) → resized to
+    ``input_size`` → raw frame difference (B, C, T, h, w) float32. No flips, crops or masks."""
+    if clip.ndim != 5 or clip.shape[1] != 3 or clip.shape[2] < 2:
+        raise ValueError(f"prepare_view expects clips (B, 3, T+1, S, S) with T+1 >= 2, got "
+                         f"{tuple(clip.shape)}")
+    resized = resize_clip(clip.float(), input_size, antialias=True)  # (B, C, T+1, h, w)
+    return frame_difference(resized, "raw")  # (B, C, T, h, w)
+
+
+def clip_target(label: Tensor, target: str) -> Tensor:
+    """The training target of a window's PPG (B, T+1) for a (B, T) difference-frame signal:
+    ``"diff"`` → label[t+1] - label[t]; ``"pulse"`` → label[t+1] (aligned with difference t)."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if label.ndim != 2 or label.shape[1] < 2:
+        raise ValueError(f"clip_target expects labels (B, T+1) with T+1 >= 2, got {tuple(label.shape)}")
+    return label[:, 1:] - label[:, :-1] if target == "diff" else label[:, 1:]  # (B, T)
+
+
+def _zscore_rows(x: np.ndarray) -> np.ndarray:
+    """(K, L) rows at zero mean and unit std (a constant row stays zero)."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    std = centred.std(axis=1, keepdims=True)
+    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
+
+
+def stitch_windows(n_samples: int, starts: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """One (N,) signal from (K, L) window signals starting at ``starts`` (K,): each window z-scored,
+    overlaps averaged. Raises if a window runs past ``n_samples`` or a sample is covered by none."""
+    windows = np.asarray(windows, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    if windows.ndim != 2 or windows.shape[0] != starts.size:
+        raise ValueError(f"stitch_windows needs (K, L) windows for K starts, got {windows.shape} for "
+                         f"{starts.size} starts")
+    length = windows.shape[1]
+    if starts.size == 0 or starts.min() < 0 or starts.max() + length > n_samples:
+        raise ValueError(f"stitch_windows: windows of {length} samples at starts {starts.tolist()} do "
+                         f"not fit a {n_samples}-sample signal")
+    total, count = np.zeros(n_samples), np.zeros(n_samples)
+    for start, row in zip(starts, _zscore_rows(windows)):
+        total[start:start + length] += row
+        count[start:start + length] += 1
+    if np.any(count == 0):
+        raise ValueError(f"stitch_windows: samples {np.flatnonzero(count == 0)[:5].tolist()}... are in no "
+                         "window; use a stride no longer than the window and the 'last' tail")
+    return total / count
+
+
+def _window_starts(n_frames: int, clip_length: int, stride: int) -> np.ndarray:
+    """Starts 0, stride, ... plus one ending at the last frame (every frame covered)."""
+    last = n_frames - clip_length
+    starts = np.arange(0, last + 1, stride, dtype=np.int64)
+    return starts if starts[-1] == last else np.append(starts, last)
+
+
+@torch.no_grad()
+def _predict_video(predict_fn: PredictFn, video: Any, starts: np.ndarray, clip_length: int,
+                   input_size: int | tuple[int, int], batch_size: int) -> np.ndarray:
+    """(K, T) signals of a video's windows, T = clip_length - 1, in batches."""
+    out = []
+    for i in range(0, starts.size, batch_size):
+        clips = np.stack([video.frames[s:s + clip_length] for s in starts[i:i + batch_size]])  # (b, T+1, S, S, C)
+        clip = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (b, C, T+1, S, S)
+        out.append(predict_fn(prepare_view(clip, input_size)).float().cpu().numpy())  # (b, T)
+    return np.concatenate(out)
+
+
+def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int,
+                    input_size: int | tuple[int, int], target: str = "pulse", stride: int | None = None,
+                    batch_size: int = 4, name: str = "model") -> list[VideoSignals]:
+    """Run ``predict_fn`` over sliding windows of every video; one stitched pulse per video.
+
+    Args:
+        predict_fn: prepared view (B, C, T, h, w) → (B, T) signal, e.g. ``network.predict`` of an
+            :class:`sspd.engine.SSPDNetwork` in eval mode (this function adds ``no_grad``, not ``eval``).
+        videos: :class:`EvalVideo` or cached videos (``name``, ``fps``, ``frames`` (N, S, S, 3), ``label``).
+        window: difference frames per window T (each window reads T + 1 frames).
+        target: ``"diff"`` (the signal follows the PPG's difference; integrated here) or ``"pulse"``.
+        stride: frames between windows (default: ``window``); a last window ends at the last frame.
+
+    Returns:
+        One :class:`sspd.eval.baseline_eval.VideoSignals` per video with ``signals[name]`` (N-1,) and
+        ``label`` = the PPG at frames 1..N-1. Videos shorter than a window are skipped with a warning.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if window < 2 or (stride is not None and not 1 <= stride <= window):
+        raise ValueError(f"window must be >= 2 and stride in [1, window], got {window}, {stride}")
+    out = []
+    for video in videos:
+        if video.n_frames < window + 1:
+            log.warning("skipping %s: %d frames, fewer than one window of %d", video.name, video.n_frames,
+                        window + 1)
+            continue
+        starts = _window_starts(video.n_frames, window + 1, stride or window)
+        preds = _predict_video(predict_fn, video, starts, window + 1, input_size, batch_size)  # (K, T)
+        signal = stitch_windows(video.n_frames - 1, starts, preds)  # (N-1,)
+        signal = np.cumsum(signal) if target == "diff" else signal
+        label = np.asarray(video.label, dtype=np.float64)[1:]  # (N-1,)
+        out.append(VideoSignals(name=video.name, fps=float(video.fps), label=label, signals={name: signal}))
+    if not out:
+        raise ValueError(f"no video has the {window + 1} frames of one window; use a shorter window")
+    return out
+
+
+def subject_table(rows: Sequence[tuple[str, WindowResult]], videos: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per-subject metrics from ``(video name, WindowResult)`` rows: subject, windows, MAE, RMSE, r,
+    SNR (dB, mean over windows). r is NaN for a subject with fewer than 2 windows."""
+    subject_of = {v.name: str(getattr(v, "subject", v.name)) for v in videos}
+    groups: dict[str, list[WindowResult]] = {}
+    for name, row in rows:
+        groups.setdefault(subject_of.get(name, name), []).append(row)
+    table = []
+    for subject, group in sorted(groups.items()):
+        metrics = hr_metrics([r.hr_pred for r in group], [r.hr_true for r in group])
+        table.append({"subject": subject, "windows": len(group), "mae": metrics.mae, "rmse": metrics.rmse,
+                      "r": metrics.pearson_r, "snr_db": float(np.mean([r.snr_db for r in group]))})
+    return table
+
+
+def checkpoint_network_spec(checkpoint: dict[str, Any], source: str | Path) -> dict[str, Any]:
+    """The ``network`` entry of a checkpoint (the rebuild recipe of :func:`sspd.engine.load_pretrained`),
+    checked: what rebuilds the same architecture with fresh weights."""
+    spec = checkpoint.get("network")
+    if not isinstance(spec, dict) or "backbone" not in spec:
+        raise ValueError(f"{source}: the checkpoint has no 'network' entry with a 'backbone' name, so the "
+                         "network cannot be rebuilt; it must be written by sspd pretrain or sspd finetune "
+                         "(format sspd-checkpoint-1)")
+    return spec
+
+
+def load_network(path: str | Path, *, which: str = "online", which_file: str = "last") -> tuple[Any, dict]:
+    """An :class:`sspd.engine.SSPDNetwork` in eval mode, and its checkpoint, from a run directory
+    (``checkpoints/<which_file>.pt``) or a checkpoint file: :func:`sspd.engine.load_pretrained`."""
+    from sspd.engine import load_pretrained
+
+    return load_pretrained(path, which=which, which_file=which_file, map_location="cpu")
+
+
+def merge_signals(*groups: Sequence[VideoSignals]) -> list[VideoSignals]:
+    """One :class:`VideoSignals` per video with the methods of every group (e.g. a model's and the
+    baselines'). Signals and labels are aligned on their LAST samples (a model's difference-frame signal
+    is one sample shorter than a baseline's), so every method of a video is scored on the same frames."""
+    by_name: dict[str, list[VideoSignals]] = {}
+    for group in groups:
+        for video in group:
+            by_name.setdefault(video.name, []).append(video)
+    out = []
+    for name, parts in by_name.items():
+        if len(parts) != len(groups):
+            log.warning("%s: not in every group of signals (too short for a window?); left out", name)
+            continue
+        n = min(len(p.label) for p in parts)
+        signals = {m: np.asarray(sig)[-n:] for p in parts for m, sig in p.signals.items()}
+        out.append(VideoSignals(name=name, fps=parts[0].fps, label=parts[0].label[-n:], signals=signals))
+    if not out:
+        raise ValueError("merge_signals: no video is in every group")
+    return out
+
+
+def _write_subjects_csv(results: dict[str, dict[str, Any]], videos: Sequence[Any], path: Path) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["method", "subject", "windows", "mae_bpm", "rmse_bpm", "r", "snr_db"])
+        for method, result in results.items():
+            for row in subject_table(result["rows"], videos):
+                writer.writerow([method, row["subject"], row["windows"], f"{row['mae']:.4f}",
+                                 f"{row['rmse']:.4f}", f"{row['r']:.4f}", f"{row['snr_db']:.4f}"])
+    return path
+
+
+def _write_plots(results: dict[str, dict[str, Any]], signals: Sequence[VideoSignals], out_dir: Path,
+                 metrics_jsonl: Path | None) -> dict[str, Path]:
+    from sspd.eval.plots import plot_bland_altman, plot_hr_scatter, plot_training_curves, plot_waveforms
+
+    paths: dict[str, Path] = {}
+    for method, result in results.items():
+        hr_pred = [r.hr_pred for _, r in result["rows"]]
+        hr_true = [r.hr_true for _, r in result["rows"]]
+        paths[f"bland_altman_{method}"] = plot_bland_altman(
+            hr_pred, hr_true, out_dir / f"bland_altman_{method}.png", title=f"Bland-Altman: {method}")[0]
+        paths[f"hr_scatter_{method}"] = plot_hr_scatter(hr_pred, hr_true, out_dir / f"hr_scatter_{method}.png",
+                                                        title=method)
+    first = signals[0]
+    paths["waveforms"] = plot_waveforms(first.signals, first.fps, out_dir / "waveforms.png",
+                                        reference=first.label, title=f"{first.name}: predicted vs PPG")
+    if metrics_jsonl is not None and metrics_jsonl.is_file():
+        paths["training_curves"] = plot_training_curves(metrics_jsonl, out_dir / "training_curves.png")
+    return paths
+
+
+def write_evaluation(results: dict[str, dict[str, Any]], signals: Sequence[VideoSignals],
+                     videos: Sequence[Any], out_dir: str | Path, *, label: str,
+                     source: dict[str, Any] | None = None, metrics_jsonl: str | Path | None = None,
+                     plots: bool = True) -> dict[str, Path]:
+    """Write what ``sspd evaluate`` leaves behind, from :func:`sspd.eval.baseline_eval.evaluate_methods`
+    ``results`` on ``signals``:
+
+    - ``evaluation.json``: ``label``, ``source`` (what was evaluated, on which data), ``results`` (method
+      → pooled summary with its protocol) and ``videos`` (method → video → summary);
+    - ``subjects.csv``: method, subject, windows, MAE, RMSE, r, SNR;
+    - PNGs: Bland-Altman and HR scatter per method, waveform overlay of the first video, and training
+      loss / LR curves when ``metrics_jsonl`` exists.
+
+    Returns:
+        name → path of every file written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"label": label, "source": source or {},
+                "results": {m: r["summary"] for m, r in results.items()},
+                "videos": {m: r["videos"] for m, r in results.items()}}
+    paths = {"evaluation": out / "evaluation.json"}
+    paths["evaluation"].write_text(json.dumps(document, indent=2, default=float), encoding="utf-8")
+    paths["subjects"] = _write_subjects_csv(results, videos, out / "subjects.csv")
+    if plots:
+        paths.update(_write_plots(results, signals, out, Path(metrics_jsonl) if metrics_jsonl else None))
+    return paths

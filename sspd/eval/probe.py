@@ -1,0 +1,298 @@
+"""The linear probe: how much pulse a frozen backbone's features carry, read by a per-frame linear map.
+
+Offline (after pretraining)::
+
+    features = extract_features(backbone, train_videos, window=64, input_size=32, target="diff")
+    head, losses = train_probe(features, config=ProbeConfig(), subjects=select_subjects(
+        features.subjects, fraction=0.25, seed=0))
+    signals = network_signals(probe_predictor(backbone, head), test_videos, window=64, input_size=32,
+                              target="diff")
+
+The backbone is frozen (eval mode, no gradients); the pooled features (B, D, T) of each training window
+are computed once (in memory, optionally saved to a ``.pt`` file and reused) and a
+:class:`sspd.heads.LinearProbeHead` is trained on them with Adam on the negative Pearson loss (+ an
+optional out-of-band-energy term, :func:`sspd.losses.band_ratio`). Label fractions pick a seeded subset of
+the TRAINING SUBJECTS (subject-wise, so no subject is half in). Test windows go through
+:func:`sspd.eval.model_eval.network_signals` and the windowed HR protocol.
+
+Online (during pretraining) :class:`OnlineProbe`: test-then-train on each batch's detached features.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sspd.backbones import pool_features
+from sspd.eval.model_eval import TARGETS, PredictFn, clip_target, prepare_view
+from sspd.heads import LinearProbeHead
+from sspd.losses import band_ratio, neg_pearson
+
+__all__ = ["ProbeConfig", "FeatureSet", "extract_features", "select_subjects", "probe_loss", "train_probe",
+           "probe_predictor", "OnlineProbe"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How the probe head is trained.
+
+    Attributes:
+        steps: Adam steps (full batch of the selected windows, or ``batch_size`` windows per step).
+        lr, weight_decay: Adam's.
+        batch_size: windows per step; None = all selected windows every step.
+        band_weight: weight of the out-of-band energy fraction of the head's output (0 = off).
+        band: the pulse band (Hz) of that term.
+        seed: the head's initialisation and the batch draws.
+    """
+
+    steps: int = 300
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    batch_size: int | None = None
+    band_weight: float = 0.0
+    band: tuple[float, float] = (0.75, 2.5)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or not self.lr > 0 or self.weight_decay < 0 or self.band_weight < 0:
+            raise ValueError(f"ProbeConfig needs steps >= 1, lr > 0, weight_decay >= 0, band_weight >= 0; "
+                             f"got {self.steps}, {self.lr}, {self.weight_decay}, {self.band_weight}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"ProbeConfig.batch_size must be >= 1 or None, got {self.batch_size}")
+
+
+@dataclass
+class FeatureSet:
+    """Frozen features of N windows: ``features`` (N, D, T), ``targets`` (N, T), per-window
+    ``subjects`` and ``fps``, and the ``target`` kind the targets were made for."""
+
+    features: Tensor
+    targets: Tensor
+    subjects: list[str]
+    fps: list[float]
+    target: str
+
+    def select(self, subjects: Sequence[str]) -> "FeatureSet":
+        """The windows of ``subjects`` only."""
+        wanted = set(subjects)
+        index = [i for i, s in enumerate(self.subjects) if s in wanted]
+        if not index:
+            raise ValueError(f"no window of subjects {sorted(wanted)}; the features have "
+                             f"{sorted(set(self.subjects))}")
+        return FeatureSet(self.features[index], self.targets[index], [self.subjects[i] for i in index],
+                          [self.fps[i] for i in index], self.target)
+
+
+def _video_windows(video: Any, clip_length: int, stride: int) -> np.ndarray:
+    """(K,) non-overlapping training window starts of a video (none if it is too short)."""
+    return np.arange(0, video.n_frames - clip_length + 1, stride, dtype=np.int64)
+
+
+@torch.no_grad()
+def _features_of(backbone: nn.Module, video: Any, starts: np.ndarray, clip_length: int,
+                 input_size: int | tuple[int, int], batch_size: int) -> tuple[Tensor, Tensor]:
+    """Pooled features (K, D, T) and labels (K, T+1) of a video's windows."""
+    feats, labels = [], []
+    for i in range(0, starts.size, batch_size):
+        chunk = starts[i:i + batch_size]
+        clip = torch.from_numpy(np.stack([video.frames[s:s + clip_length] for s in chunk]))  # (b, T+1, S, S, C)
+        view = prepare_view(clip.permute(0, 4, 1, 2, 3), input_size)  # (b, C, T, h, w)
+        feats.append(pool_features(backbone.forward_features(view)).float())  # (b, D, T)
+        labels.append(torch.from_numpy(np.stack([np.asarray(video.label[s:s + clip_length], np.float32)
+                                                 for s in chunk])))  # (b, T+1)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def extract_features(backbone: nn.Module, videos: Sequence[Any], *, window: int,
+                     input_size: int | tuple[int, int], target: str = "diff", stride: int | None = None,
+                     batch_size: int = 4, cache_file: str | Path | None = None) -> FeatureSet:
+    """Pooled features of the frozen ``backbone`` on every training window, computed once.
+
+    Args:
+        backbone: a :class:`sspd.backbones.Backbone`; put in eval mode and run under ``no_grad``.
+        videos: :class:`sspd.eval.model_eval.EvalVideo` or cached videos (``subject``, ``frames``, ``label``).
+        window: difference frames per window T; stride: frames between windows (default: window).
+        target: ``"diff"`` or ``"pulse"`` (see :mod:`sspd.eval.model_eval`).
+        cache_file: a ``.pt`` file: loaded if it exists (and made with the same target and windows),
+            written otherwise, so repeated probes (label fractions, seeds) skip the backbone.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    key = {"window": window, "stride": stride or window, "target": target, "videos": [v.name for v in videos]}
+    if cache_file is not None and Path(cache_file).is_file():
+        saved = torch.load(cache_file, weights_only=True)
+        if saved.get("key") != key:
+            raise ValueError(f"{cache_file}: a feature cache made for other windows or videos; delete it or "
+                             "pass another cache_file")
+        return FeatureSet(saved["features"], saved["targets"], saved["subjects"], saved["fps"], target)
+    backbone.eval()
+    feats, targets, subjects, fps = [], [], [], []
+    for video in videos:
+        starts = _video_windows(video, window + 1, stride or window)
+        if starts.size == 0:
+            log.warning("probe: skipping %s (%d frames < one window of %d)", video.name, video.n_frames,
+                        window + 1)
+            continue
+        f, labels = _features_of(backbone, video, starts, window + 1, input_size, batch_size)
+        feats.append(f)
+        targets.append(clip_target(labels, target))  # (K, T)
+        subjects += [str(video.subject)] * starts.size
+        fps += [float(video.fps)] * starts.size
+    if not feats:
+        raise ValueError(f"probe: no video has one window of {window + 1} frames; use a shorter window")
+    out = FeatureSet(torch.cat(feats), torch.cat(targets), subjects, fps, target)
+    if cache_file is not None:
+        torch.save({"key": key, "features": out.features, "targets": out.targets, "subjects": subjects,
+                    "fps": fps}, cache_file)
+    return out
+
+
+def select_subjects(subjects: Sequence[str], fraction: float, seed: int = 0) -> list[str]:
+    """A seeded subset of the distinct ``subjects``: round(fraction × count), at least one, sorted.
+
+    The draw is a seeded permutation, so a smaller fraction of the same seed is a subset of a larger one.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    distinct = sorted(set(subjects))
+    if not distinct:
+        raise ValueError("select_subjects: no subjects given")
+    count = max(1, int(round(fraction * len(distinct))))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    return sorted(distinct[i] for i in order[:count])
+
+
+def probe_loss(pred: Tensor, target: Tensor, fs: float, *, band_weight: float = 0.0,
+               band: tuple[float, float] = (0.75, 2.5)) -> Tensor:
+    """Negative Pearson of (B, T) predictions against targets, + ``band_weight`` × the out-of-band
+    energy fraction of the predictions (:func:`sspd.losses.band_ratio`, form "fraction")."""
+    loss = neg_pearson(pred, target)
+    if band_weight > 0:
+        loss = loss + band_weight * band_ratio(pred, fs, band, form="fraction").mean()
+    return loss
+
+
+def _check_one_rate(fps: Sequence[float]) -> float:
+    rates = sorted(set(fps))
+    if len(rates) != 1:
+        raise ValueError(f"the probe's training windows have several frame rates {rates}; the band term "
+                         "needs one: resample the videos or probe each rate apart")
+    return rates[0]
+
+
+def train_probe(features: FeatureSet, *, config: ProbeConfig = ProbeConfig(),
+                subjects: Sequence[str] | None = None) -> tuple[LinearProbeHead, list[float]]:
+    """Train a :class:`LinearProbeHead` on frozen features (of ``subjects`` only, when given).
+
+    Returns:
+        (head in eval mode, the loss of every step).
+    """
+    data = features.select(subjects) if subjects is not None else features
+    fs = _check_one_rate(data.fps)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    head = LinearProbeHead(data.features.shape[1])
+    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n = data.features.shape[0]
+    losses = []
+    for _ in range(config.steps):
+        index = (torch.randperm(n, generator=generator)[:config.batch_size] if config.batch_size
+                 else torch.arange(n))
+        loss = probe_loss(head(data.features[index]), data.targets[index], fs, band_weight=config.band_weight,
+                          band=config.band)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return head.eval(), losses
+
+
+def probe_predictor(backbone: nn.Module, head: LinearProbeHead) -> PredictFn:
+    """The frozen backbone + trained head as a prepared-view → (B, T) function for
+    :func:`sspd.eval.model_eval.network_signals`."""
+    backbone.eval()
+    head.eval()
+
+    def predict(view: Tensor) -> Tensor:
+        return head(pool_features(backbone.forward_features(view)))  # (B, D, T) -> (B, T)
+
+    return predict
+
+
+class OnlineProbe:
+    """A linear probe trained alongside pretraining on detached features: a collapse-independent view
+    of whether the features carry the pulse.
+
+    Test-then-train: :meth:`update` first scores the current head on the new batch (which it has not
+    seen), then takes ``steps_per_update`` Adam steps on it. :meth:`evaluate` returns the mean of those
+    scores since the last call, and resets them::
+
+        probe = OnlineProbe(feature_dim=network.backbone.feature_dim, fs=30.0)
+        # every N steps, with the window's labels (B, T+1) and the online backbone's pooled features:
+        probe.update(pool_features(feature_map).detach(), batch["label"])
+        sink.log_scalars(step, probe.evaluate())   # {"probe/loss", "probe/r", "probe/hr_mae_bpm", ...}
+
+    Args:
+        feature_dim: D of the features.
+        fs: frame rate of the features (Hz).
+        target: ``"diff"`` (default, for frame-difference inputs) or ``"pulse"``.
+        lr, steps_per_update: the head's Adam rate and steps per batch.
+        band: the HR band (Hz) of the spectral-peak HR in ``probe/hr_mae_bpm``.
+    """
+
+    def __init__(self, feature_dim: int, fs: float, *, target: str = "diff", lr: float = 1e-2,
+                 steps_per_update: int = 5, band: tuple[float, float] = (0.75, 2.5), seed: int = 0) -> None:
+        if target not in TARGETS or not fs > 0 or steps_per_update < 1:
+            raise ValueError(f"OnlineProbe needs target in {TARGETS}, fs > 0, steps_per_update >= 1; got "
+                             f"{target!r}, {fs}, {steps_per_update}")
+        torch.manual_seed(seed)
+        self.head = LinearProbeHead(feature_dim)
+        self.optimizer = torch.optim.Adam(self.head.parameters(), lr=lr)
+        self.fs, self.target, self.steps, self.band = float(fs), target, steps_per_update, band
+        self._scores: list[dict[str, float]] = []
+
+    def update(self, features: Tensor, ppg: Tensor) -> None:
+        """Score then train on one batch: ``features`` (B, D, T) (detached here), ``ppg`` (B, T+1) the
+        labels of the windows whose T difference frames made the features."""
+        features = features.detach().float().cpu()
+        if features.ndim != 3 or ppg.ndim != 2 or ppg.shape != (features.shape[0], features.shape[2] + 1):
+            raise ValueError(f"OnlineProbe.update needs features (B, D, T) and ppg (B, T+1), got "
+                             f"{tuple(features.shape)} and {tuple(ppg.shape)}")
+        target = clip_target(ppg.detach().float().cpu(), self.target)  # (B, T)
+        self._scores.append(self._score(features, target))
+        self.head.train()
+        for _ in range(self.steps):
+            loss = neg_pearson(self.head(features), target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+    @torch.no_grad()
+    def _score(self, features: Tensor, target: Tensor) -> dict[str, float]:
+        from sspd.signal import estimate_hr
+
+        pred = self.head.eval()(features)  # (B, T)
+        loss = float(neg_pearson(pred, target))
+        if self.target == "diff":  # HR of the integrated signals
+            pred, target = pred.cumsum(-1), target.cumsum(-1)
+        hr_pred = np.atleast_1d(estimate_hr(pred.double().numpy(), self.fs, "fft", self.band))
+        hr_true = np.atleast_1d(estimate_hr(target.double().numpy(), self.fs, "fft", self.band))
+        return {"loss": loss, "r": 1.0 - loss, "hr_mae_bpm": float(np.mean(np.abs(hr_pred - hr_true)))}
+
+    def evaluate(self) -> dict[str, float]:
+        """Mean scores since the last call as ``probe/<name>`` scalars (NaN before any update); resets."""
+        if not self._scores:
+            return {"probe/loss": math.nan, "probe/r": math.nan, "probe/hr_mae_bpm": math.nan,
+                    "probe/batches": 0.0}
+        out = {f"probe/{k}": float(np.mean([s[k] for s in self._scores])) for k in self._scores[0]}
+        out["probe/batches"] = float(len(self._scores))
+        self._scores = []
+        return out
