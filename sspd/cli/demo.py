@@ -125,16 +125,17 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
     return json.loads(summary.read_text())
 
 
-def _sspd_signals(videos, cached, run_dir: Path) -> None:
-    """Add the pretrained predictor's pulse ("sspd") to every video's signals."""
-    import torch
-
-    from sspd.engine.pretrained import load_pretrained, predict_video
+def _sspd_signals(videos, cached, run_dir: Path):
+    """The baselines' signals with the pretrained predictor's pulse ("sspd") added to every video,
+    scored on the same frames (the model's difference-frame signal is one sample shorter)."""
+    from sspd.engine import load_pretrained
+    from sspd.eval.model_eval import merge_signals, network_signals
 
     network, _ = load_pretrained(run_dir)
-    with torch.inference_mode():
-        for signals, video in zip(videos, cached):
-            signals.signals["sspd"] = predict_video(network, video.frames)
+    backbone = network.backbone
+    model = network_signals(network.predict, cached, window=backbone.frames, input_size=backbone.input_size,
+                            target="pulse", name="sspd")
+    return merge_signals(videos, model)
 
 
 def _first_loss(run_dir: Path) -> tuple[float, float]:
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     cached = open_cache(cache)
     videos = [baseline_signals(v, methods) for v in cached]
     if pretrained is not None:
-        _sspd_signals(videos, cached, run_dir)
+        videos = _sspd_signals(videos, cached, run_dir)
     results = evaluate_methods(videos, window_s=args.window, split="synthetic demo")
     table = _table(results)
     protocol = next(iter(results.values()))["summary"]["protocol"]

@@ -16,7 +16,7 @@ from sspd.engine.checkpoint import load_checkpoint
 from sspd.engine.network import SSPDNetwork
 from sspd.engine.run_dir import CHECKPOINT_FORMAT, build_network
 
-__all__ = ["load_pretrained", "predict_video"]
+__all__ = ["load_pretrained"]
 
 _WHICH = ("online", "target")
 _FILES = {"last": "last.pt", "best": "best.pt"}
@@ -63,43 +63,3 @@ def load_pretrained(path: str | os.PathLike, *, which: str = "online", which_fil
     network = build_network(checkpoint["network"])
     network.load_state_dict(checkpoint[which])
     return network.to(map_location).eval(), checkpoint
-
-
-def predict_video(network: SSPDNetwork, frames: Any, *, frames_per_clip: int | None = None) -> "np.ndarray":
-    """The pulse of a whole face video from a pretrained network, clip by clip (no augmentation).
-
-    Each clip of T + 1 frames is prepared like the target view (the whole face box resized to the
-    network's input, raw frame difference) and ``network.predict`` gives T values; clips tile the video
-    without overlap, the last one aligned to the video's end, and the first sample repeats the second
-    (a difference signal has one sample fewer than the video).
-
-    Args:
-        network: an :class:`SSPDNetwork` (see :func:`load_pretrained`).
-        frames: (N, S, S, 3) uint8 RGB face crops (a cached video's ``frames``).
-        frames_per_clip: T; default the backbone's ``frames``.
-
-    Returns:
-        (N,) float64 pulse signal at the video's frame rate.
-    """
-    import numpy as np
-    import torch.nn.functional as F
-
-    clip_len = int(frames_per_clip or network.backbone.frames)
-    video = np.asarray(frames)
-    if video.ndim != 4 or video.shape[-1] != 3:
-        raise ValueError(f"predict_video: frames must be (N, S, S, 3) RGB, got {video.shape}")
-    n = video.shape[0]
-    if n < clip_len + 1:
-        raise ValueError(f"predict_video: the video has {n} frames, fewer than one clip of {clip_len + 1}")
-    starts = list(range(0, n - clip_len - 1, clip_len)) + [n - clip_len - 1]
-    out = np.zeros(n - 1)
-    device = next(network.parameters()).device
-    with torch.no_grad():
-        for start in starts:
-            clip = torch.from_numpy(video[start:start + clip_len + 1].copy()).to(device).float()  # (T+1, S, S, 3)
-            clip = clip.permute(3, 0, 1, 2)                                                  # (3, T+1, S, S)
-            clip = F.interpolate(clip, size=network.input_size, mode="bilinear", antialias=True,
-                                 align_corners=False)                                       # (3, T+1, h, w)
-            view = (clip[:, 1:] - clip[:, :-1]).unsqueeze(0)                                 # (1, 3, T, h, w)
-            out[start:start + clip_len] = network.predict(view)[0].float().cpu().numpy()
-    return np.concatenate([out[:1], out])  # (N,)
