@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo); rerunning reuses "
                                                       "finished stages whose inputs did not change")
     p.add_argument("--subjects", type=int, default=3, help="synthetic videos, one per subject (default 3)")
-    p.add_argument("--seconds", type=float, default=20.0,
-                   help="length of each video in s (default 20: two 10 s evaluation windows)")
+    p.add_argument("--seconds", type=float, default=21.0,
+                   help="length of each video in s (default 21: two full 10 s evaluation windows after the "
+                        "one-frame difference of the model's signal)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate in Hz (default 30; any rate works)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     p.add_argument("--methods", default=",".join(_DEFAULT_METHODS),
