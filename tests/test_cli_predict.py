@@ -74,3 +74,54 @@ def test_predict_rejects_unknown_method_and_missing_video(tmp_path, capsys):
     assert "unknown method 'nope'" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "x.avi"), "--no-progress"]) == 2
     assert f"{tmp_path / 'x.avi'}: no such video file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A 2-step pretraining run of a tiny PhysNet (16 px input, 20 px face box, clips of 48 differences)."""
+    from sspd.cli.config import RunConfig
+    from sspd.configuration import load_config
+    from sspd.engine import run_pretraining
+
+    path = tmp_path_factory.mktemp("pretrain") / "run"
+    tiny = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48",
+            "data.clips=4", "loop.batch_size=4", "collapse.enabled=false", "loop.channels_last=false",
+            "loop.max_steps=2", f"run_dir={path}"]
+    assert run_pretraining(load_config(RunConfig, None, tiny)).stop_reason == "completed"
+    return path
+
+
+def test_predict_with_a_checkpoint_reports_which_model(face_video, run_dir, tmp_path, capsys):
+    video, info = face_video
+    out = tmp_path / "out"
+    args = ["predict", str(video), "--checkpoint", str(run_dir), "--which", "target", "--device", "cpu",
+            "--no-progress", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["method"] == "sspd:run:target" and result["n_frames"] == info["n_frames"] == 360
+    model = result["protocol"]["model"]
+    assert model["checkpoint"] == str(run_dir / "checkpoints" / "last.pt")
+    assert (model["which"], model["step"], model["clip_frames"], model["crop_size"]) == ("target", 2, 49, 20)
+    assert result["protocol"]["face"]["size"] == 20 and result["hr_bpm"] is not None
+    waveform = np.loadtxt(out / "waveform.csv", delimiter=",", skiprows=1)
+    assert waveform.shape == (360, 3) and np.isfinite(waveform).all()
+    assert main(args) == 0  # the text report names the model
+    assert f"model {run_dir / 'checkpoints' / 'last.pt'} (target network, step 2, PhysNet" in capsys.readouterr().out
+
+
+def test_checkpoint_and_method_are_exclusive_and_bad_checkpoints_are_named(face_video, run_dir, tmp_path, capsys):
+    video = str(face_video[0])
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", video, "--checkpoint", str(run_dir), "--method", "pos"])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert main(["predict", video, "--method", "pos", "--which", "target", "--no-progress"]) == 2
+    assert "--which: these options choose a checkpoint's network" in capsys.readouterr().err
+    assert main(["predict", video, "--checkpoint", str(tmp_path / "no_run"), "--no-progress"]) == 2
+    assert f"{tmp_path / 'no_run'} does not exist" in capsys.readouterr().err
+    notes = tmp_path / "notes.pt"
+    notes.write_text("not a checkpoint")
+    assert main(["predict", video, "--checkpoint", str(notes), "--no-progress"]) == 2
+    assert f"checkpoint {notes} cannot be read" in capsys.readouterr().err
+    assert main(["predict", video, "--checkpoint", str(tmp_path), "--checkpoint-file", "best",
+                 "--no-progress"]) == 2
+    assert f"{tmp_path} has no checkpoints/best.pt" in capsys.readouterr().err

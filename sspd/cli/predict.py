@@ -7,22 +7,36 @@ import sys
 from pathlib import Path
 
 _FACE_FLAGS = ("strategy", "every_n", "no_face", "enlarge", "detect_width")
+_CHECKPOINT_FLAGS = {"which": "online", "checkpoint_file": "last", "device": "auto"}  # name → default
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict", help="heart rate from a face video: HR over time, overall HR, waveform, plot",
         description=(
-            "Estimate the pulse and heart rate of one face video with a training-free method: detect and "
-            "crop the face frame by frame, take the mean skin colour, recover the pulse (POS by default), "
-            "and measure HR over sliding windows and over the whole video. Writes waveform.csv, hr.csv, "
-            "prediction.json and prediction.png to --out. The video is streamed, never held in memory, "
-            "so any length works. (Trained SSPD checkpoints will plug in here once training writes them.)"))
+            "Estimate the pulse and heart rate of one face video: detect and crop the face frame by "
+            "frame, then recover the pulse with a training-free method on the mean skin colour (POS by "
+            "default) or with a trained SSPD network (--checkpoint, a run of sspd pretrain or sspd "
+            "finetune), and measure HR over sliding windows and over the whole video. Writes waveform.csv, "
+            "hr.csv, prediction.json and prediction.png to --out. The video is streamed, never held in "
+            "memory, so any length works."))
     p.add_argument("video", metavar="VIDEO", help="a video file, or a folder of frame images (sorted by "
                                                   "name, frame2 before frame10; needs --fps)")
-    p.add_argument("--method", default="pos",
-                   help="training-free method: pos (default), chrom, lgi, pbv, ica, green "
-                        "(green fails under changing light)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--method",
+                        help="training-free method: pos (default), chrom, lgi, pbv, ica, green "
+                             "(green fails under changing light)")
+    source.add_argument("--checkpoint", metavar="RUN_DIR|CKPT",
+                        help="a trained SSPD network instead: a run directory of sspd pretrain or sspd "
+                             "finetune, or one of their .pt checkpoints. It runs on clips of its training "
+                             "length; the face crop is the run's data.box_size (else the network's input)")
+    p.add_argument("--which", choices=("online", "target"),
+                   help="with --checkpoint: the online network (default, trained by gradients) or its EMA "
+                        "target")
+    p.add_argument("--checkpoint-file", choices=("last", "best"),
+                   help="with --checkpoint RUN_DIR: checkpoints/last.pt (default) or best.pt")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                   help="with --checkpoint: where the network runs (default auto: CUDA when available)")
     p.add_argument("--fps", type=float, help="frame rate in Hz: required for image folders and for videos "
                                              "whose container has none; overrides the container otherwise")
     p.add_argument("--out", help="output folder (default ./<video name>_sspd/)")
@@ -37,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="HR search band in Hz (default 0.75 2.5 = 45-150 bpm; widen to 0.6 3.3 for "
                         "exercise or infants)")
     p.add_argument("--skin", choices=("ycrcb", "all"), default="ycrcb",
-                   help="pixels of the face crop averaged: ycrcb skin-colour pixels (default; drops hair, "
-                        "eyes, background) or all")
+                   help="pixels of the face crop averaged by the training-free methods: ycrcb "
+                        "skin-colour pixels (default; drops hair, eyes, background) or all")
     p.add_argument("--strategy", choices=("first", "every", "median"), default="every",
                    help="face detection: every N frames, smoothed and interpolated (default); first face "
                         "only (fastest, still subjects); median box (reads the video twice)")
@@ -74,9 +88,27 @@ def _summary(result: dict, files: dict) -> str:
              f"({result['duration_s']:.1f} s), method {result['method']}",
              f"HR {result['hr_bpm']:.1f} bpm (spectral peak of the whole signal; {windows})",
              f"face found in {face['frames_with_face']} of {face['frames']} frames"]
+    model = result["protocol"].get("model")
+    if model:
+        lines.insert(1, f"model {model['checkpoint']} ({model['which']} network, step {model['step']}, "
+                        f"{model['backbone']} on {model['crop_size']}px face crops)")
     lines += [f"note: {note}" for note in result["notes"]]
     lines.append("wrote " + ", ".join(str(path) for path in files.values()))
     return "\n".join(lines)
+
+
+def _predictor(args: argparse.Namespace):
+    """The checkpoint's network as a ClipPredictor, or None for a training-free method."""
+    if args.checkpoint is None:
+        given = [f"--{name.replace('_', '-')}" for name in _CHECKPOINT_FLAGS if getattr(args, name) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: these options choose a checkpoint's network; use them with "
+                             "--checkpoint RUN_DIR|CKPT, or drop them for --method")
+        return None
+    from sspd.eval.checkpoint_predictor import CheckpointPredictor
+
+    which, which_file, device = (getattr(args, name) or default for name, default in _CHECKPOINT_FLAGS.items())
+    return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
     from sspd.data.face import FaceCropper
     from sspd.eval.predict import BASELINE_CROP_SIZE, predict_video, write_prediction
 
-    cropper = FaceCropper(size=BASELINE_CROP_SIZE, **{name: getattr(args, name) for name in _FACE_FLAGS})
+    predictor = _predictor(args)
+    size = BASELINE_CROP_SIZE if predictor is None else predictor.crop_size
+    cropper = FaceCropper(size=size, **{name: getattr(args, name) for name in _FACE_FLAGS})
     bar = tqdm(unit="frame", desc="predict", disable=args.no_progress, file=sys.stderr)
 
     def progress(done: int, total: int | None) -> None:
@@ -94,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        prediction = predict_video(args.video, method=args.method, fps=args.fps, window_s=args.window,
-                                   stride_s=args.stride, band=tuple(args.band), cropper=cropper,
+        prediction = predict_video(args.video, method=args.method, predictor=predictor, fps=args.fps,
+                                   window_s=args.window, stride_s=args.stride, band=tuple(args.band), cropper=cropper,
                                    skin=None if args.skin == "all" else args.skin, progress=progress)
     finally:
         bar.close()

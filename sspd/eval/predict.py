@@ -58,6 +58,8 @@ class ClipPredictor(Protocol):
             before it) and only its new frames are kept. A video shorter than T is passed whole, so a
             predictor must accept any clip length up to T.
         crop_size: S, the face-crop side in pixels the model expects.
+        name (optional): the ``method`` reported; ``describe()`` (optional): a JSON-ready dict of which
+            model produced the signal, kept as ``protocol["model"]``.
 
     Call: ``predictor(clip, fs)``, ``clip`` (T, S, S, 3) uint8 RGB face crops (the cache's layout), ``fs``
     in Hz; returns the pulse (T,), finite (anything ``np.asarray`` takes, e.g. a CPU tensor). Outputs
@@ -411,16 +413,20 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
 
 def _protocol(cropper: FaceCropper, band: tuple[float, float], window_s: float, stride_s: float, fs: float,
               skin: str | None, predictor: ClipPredictor | None) -> dict[str, Any]:
-    """How every number was made: estimator, band, windows, face crop."""
-    return {"estimator": (f"smoothness-priors detrend (trend half-gain at {band[0] / 2:g} Hz), order-"
-                          f"{BANDPASS_ORDER} zero-phase Butterworth band-pass, Hann periodogram peak with "
-                          "log-parabolic interpolation"),
-            "band_hz": [float(band[0]), float(band[1])], "window_s": window_s, "stride_s": stride_s,
-            "window_frames": int(round(window_s * fs)), "snr": "at the estimate's own HR (no reference)",
-            "face": {"strategy": cropper.strategy, "every_n": cropper.every_n, "enlarge": cropper.enlarge,
-                     "size": cropper.size, "no_face": cropper.no_face},
-            "signal": ("mean skin colour of the face crop, skin pixels: " + (skin or "all")
-                       if predictor is None else f"predictor on clips of {predictor.clip_frames} frames")}
+    """How every number was made: estimator, band, windows, face crop (and the predictor's
+    ``describe()``, when it has one, as ``model``)."""
+    protocol = {"estimator": (f"smoothness-priors detrend (trend half-gain at {band[0] / 2:g} Hz), order-"
+                              f"{BANDPASS_ORDER} zero-phase Butterworth band-pass, Hann periodogram peak with "
+                              "log-parabolic interpolation"),
+                "band_hz": [float(band[0]), float(band[1])], "window_s": window_s, "stride_s": stride_s,
+                "window_frames": int(round(window_s * fs)), "snr": "at the estimate's own HR (no reference)",
+                "face": {"strategy": cropper.strategy, "every_n": cropper.every_n, "enlarge": cropper.enlarge,
+                         "size": cropper.size, "no_face": cropper.no_face},
+                "signal": ("mean skin colour of the face crop, skin pixels: " + (skin or "all")
+                           if predictor is None else f"predictor on clips of {predictor.clip_frames} frames")}
+    if callable(getattr(predictor, "describe", None)):
+        protocol["model"] = predictor.describe()
+    return protocol
 
 
 def write_prediction(prediction: VideoPrediction, out_dir: str | Path) -> dict[str, Path]:

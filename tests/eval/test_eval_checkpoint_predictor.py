@@ -1,0 +1,156 @@
+"""sspd.eval.checkpoint_predictor: a 2-step pretraining run (tiny PhysNet) as a ClipPredictor.
+
+The network's output is checked against a reference written here (frames resized with F.interpolate, the
+frame difference by slicing, the network's own predict, z-scored with numpy), which pins the frame
+alignment and the normalisation; accuracy of a 2-step model is not asserted.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sspd.cli.config import RunConfig
+from sspd.configuration import load_config
+from sspd.data.synthetic import generate_dataset
+from sspd.engine import load_checkpoint, load_pretrained, run_pretraining, save_checkpoint
+from sspd.eval.checkpoint_predictor import CheckpointPredictor
+from sspd.eval.predict import ClipPredictor, predict_video
+
+TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
+        "loop.batch_size=4", "collapse.enabled=false", "loop.channels_last=false", "loop.checkpoint_every=1",
+        "loop.max_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pretrain") / "run"
+    result = run_pretraining(load_config(RunConfig, None, [*TINY, f"run_dir={path}"]))
+    assert result.stop_reason == "completed"
+    return path
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    generate_dataset(root, subjects=1, seconds=4.0, fps=30.0, size="96x72", seed=3)
+    return root / "subject1" / "vid.avi"
+
+
+def random_clip(n_frames, size=20, seed=0):
+    """(T, S, S, 3) uint8: a skin tone with noise (any content does for parity)."""
+    rng = np.random.default_rng(seed)
+    frames = np.array([175.0, 130.0, 110.0]) + 8.0 * rng.standard_normal((n_frames, size, size, 3))
+    return np.clip(np.round(frames), 0, 255).astype(np.uint8)
+
+
+def reference_signal(network, clip):
+    """(T-1,) the network's signal on the clip: resize every frame, difference by slicing, predict."""
+    frames = torch.from_numpy(clip).permute(0, 3, 1, 2).float()  # (T, C, S, S)
+    resized = F.interpolate(frames, size=network.input_size, mode="bilinear", align_corners=False,
+                            antialias=True)  # (T, C, h, w)
+    diff = (resized[1:] - resized[:-1]).permute(1, 0, 2, 3)[None]  # (1, C, T-1, h, w)
+    with torch.no_grad():
+        return network.predict(diff)[0].double().numpy()
+
+
+def zscore(x):
+    return (x - x.mean()) / x.std()
+
+
+@pytest.mark.parametrize("which", ["online", "target"])
+def test_output_is_the_networks_zscored_signal_aligned_with_frames(run_dir, which):
+    predictor = CheckpointPredictor(run_dir, which=which)
+    network, _ = load_pretrained(run_dir, which=which)
+    clip = random_clip(predictor.clip_frames)
+    out = predictor(clip, 30.0)
+    assert isinstance(predictor, ClipPredictor) and out.shape == (49,)
+    np.testing.assert_allclose(out[1:], zscore(reference_signal(network, clip)), atol=1e-5)
+    assert out[0] == out[1]  # frame 0 has no earlier frame: it repeats frame 1's sample
+    assert predictor.name == f"sspd:run:{which}" and predictor.describe()["which"] == which
+
+
+def test_recipe_comes_from_the_checkpoint(run_dir):
+    predictor = CheckpointPredictor(run_dir, which_file="best")
+    model = predictor.describe()
+    assert predictor.clip_frames == 48 + 1  # data.frames difference frames
+    assert predictor.crop_size == 20 and "data.box_size" in model["crop_size_from"]
+    assert model["checkpoint"] == str(run_dir / "checkpoints" / "best.pt")
+    assert (model["step"], model["backbone"], model["input_size"], model["target"]) == (2, "PhysNet", [16, 16],
+                                                                                       "pulse")
+
+
+def test_finetuned_diff_target_is_integrated_and_crop_falls_back_to_the_input(run_dir, tmp_path):
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state.update(config={"steps": 2, "window": 48}, finetune={"source": None, "target": "diff"})
+    file = save_checkpoint(tmp_path / "finetuned.pt", state)
+    predictor = CheckpointPredictor(file)
+    assert predictor.crop_size == 16 and "input size" in predictor.describe()["crop_size_from"]
+    clip = random_clip(33, size=16, seed=1)
+    network, _ = load_pretrained(file)
+    out = predictor(clip, 30.0)
+    np.testing.assert_allclose(out[1:], zscore(np.cumsum(reference_signal(network, clip))), atol=1e-5)
+    assert predictor.name == "sspd:finetuned:online"
+
+
+def test_short_clip_is_padded_to_a_length_the_backbone_accepts(run_dir):
+    """PhysNet needs a multiple of 4 difference frames: 29 are padded to 32, and the output keeps 30."""
+    predictor = CheckpointPredictor(run_dir)
+    out = predictor(random_clip(30, seed=2), 30.0)
+    assert out.shape == (30,) and np.isfinite(out).all()
+    assert abs(out[1:].mean()) < 1e-9 and abs(out[1:].std() - 1) < 1e-9
+
+
+def test_predict_video_with_a_checkpoint(run_dir, video):
+    prediction = predict_video(video, predictor=CheckpointPredictor(run_dir), window_s=2.0)
+    assert prediction.signal.shape == prediction.pulse.shape == prediction.frame_times.shape == (120,)
+    assert np.isfinite(prediction.signal).all() and np.isfinite(prediction.hr_bpm)
+    assert 45.0 <= prediction.hr_bpm <= 150.0  # inside the band, not a claim of accuracy
+    assert len(prediction.windows) == 3  # 2 s windows every 1 s over 4 s
+    summary = prediction.as_dict()
+    assert summary["method"] == "sspd:run:online" and summary["n_frames"] == 120
+    assert summary["protocol"]["face"]["size"] == 20
+    assert summary["protocol"]["model"]["checkpoint"] == str(run_dir / "checkpoints" / "last.pt")
+    assert summary["protocol"]["signal"] == "predictor on clips of 49 frames"
+
+
+def test_missing_paths_are_named(run_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        CheckpointPredictor(tmp_path / "nowhere")
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"empty_run has no checkpoints/last\.pt"):
+        CheckpointPredictor(empty)
+
+
+def test_wrong_files_are_named(run_dir, tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.pt cannot be read"):
+        CheckpointPredictor(text)
+    other = save_checkpoint(tmp_path / "other.pt", {"weights": torch.zeros(2)})
+    with pytest.raises(ValueError, match="other.pt is not an sspd pretraining checkpoint"):
+        CheckpointPredictor(other)
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state["network"]["backbone_kwargs"]["width"] = 0.5  # the weights no longer fit the recipe
+    edited = save_checkpoint(tmp_path / "edited.pt", state)
+    with pytest.raises(ValueError, match="edited.pt: its online weights do not fit"):
+        CheckpointPredictor(edited)
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state["finetune"] = {"target": "velocity"}
+    with pytest.raises(ValueError, match="bad_target.pt.*'velocity'"):
+        CheckpointPredictor(save_checkpoint(tmp_path / "bad_target.pt", state))
+
+
+def test_bad_arguments_and_clips(run_dir):
+    with pytest.raises(ValueError, match="which must be 'online' or 'target'"):
+        CheckpointPredictor(run_dir, which="student")
+    with pytest.raises(ValueError, match="clip_frames must be an int >= 2"):
+        CheckpointPredictor(run_dir, clip_frames=1)
+    predictor = CheckpointPredictor(run_dir, clip_frames=65, crop_size=32)
+    assert (predictor.clip_frames, predictor.crop_size, predictor.describe()["crop_size_from"]) == (65, 32, "given")
+    with pytest.raises(ValueError, match=r"at least 2 RGB frames, got shape \(1, 20, 20, 3\)"):
+        predictor(random_clip(1), 30.0)
+    with pytest.raises(ValueError, match=r"got shape \(4, 20, 20\)"):
+        predictor(random_clip(4)[..., 0], 30.0)
