@@ -18,7 +18,7 @@ from sspd.augment import ViewOptions
 from sspd.engine.objective import SSPDObjectiveConfig
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "EMAConfig", "LoopConfig",
-           "LoggingConfig", "CollapseConfig", "DistributedConfig", "RunConfig"]
+           "LoggingConfig", "CollapseConfig", "OnlineProbeConfig", "DistributedConfig", "RunConfig"]
 
 
 def _positive_int(owner: str, **values: Any) -> None:
@@ -223,6 +223,34 @@ class CollapseConfig:
 
 
 @dataclass
+class OnlineProbeConfig:
+    """The online linear probe (:class:`sspd.eval.probe.OnlineProbe`): every N optimiser steps, a linear head
+    on the online backbone's detached pooled features of the step's batch is scored, then trained, against
+    the batch's PPG labels; ``probe/loss``, ``probe/r``, ``probe/hr_mae_bpm`` go to the sinks. It never
+    touches the networks. Batches without labels skip it (one note in the log).
+
+    Attributes:
+        every_n_steps: probe period in optimiser steps (0 = off).
+        lr: the head's Adam learning rate.
+        steps_per_update: Adam steps on each probed batch (after scoring it).
+        target: ``"diff"`` (the label's first difference, for frame-difference inputs) or ``"pulse"``.
+    """
+
+    every_n_steps: int = 8
+    lr: float = 1e-2
+    steps_per_update: int = 5
+    target: Literal["diff", "pulse"] = "diff"
+
+    def __post_init__(self) -> None:
+        period = self.every_n_steps
+        if isinstance(period, bool) or not isinstance(period, int) or period < 0:
+            raise ValueError(f"probe.every_n_steps must be an int >= 0 (0 = off), got {period!r}")
+        _positive_int("probe", steps_per_update=self.steps_per_update)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"probe.lr must be a finite number > 0, got {self.lr}")
+
+
+@dataclass
 class DistributedConfig:
     """Multi-process training under torchrun (gloo on CPU, NCCL on GPUs, chosen automatically).
 
@@ -253,6 +281,7 @@ class RunConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     collapse: CollapseConfig = field(default_factory=CollapseConfig)
+    probe: OnlineProbeConfig = field(default_factory=OnlineProbeConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:

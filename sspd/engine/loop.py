@@ -1,6 +1,7 @@
 """The SSPD pretraining loop: epochs of optimiser steps over :class:`sspd.engine.SSPDTrainStep`, with
 gradient accumulation, clipping, mixed precision, LR schedules, the NaN/inf guard, collapse monitoring,
-checkpoints, exact resume, logging sinks and data parallelism under torchrun.
+checkpoints, exact resume, logging sinks, the online linear probe (:mod:`sspd.engine.online_probe`) and
+data parallelism under torchrun.
 
     result = run_pretraining(config)                         # config: sspd.cli.config.RunConfig
     result = run_pretraining(config, resume=True)            # continue config.run_dir's last checkpoint
@@ -30,6 +31,7 @@ from sspd.engine.data import build_train_dataset, epoch_loader, epoch_order, set
 from sspd.engine.distributed import (all_ranks_true, all_reduce_mean, barrier, get_rank, get_world_size,
                                      init_distributed_from_env, maybe_convert_sync_batchnorm)
 from sspd.engine.guards import NonFiniteGuard, NonFiniteLossError
+from sspd.engine.online_probe import LoopProbe, batch_labels
 from sspd.engine.run_dir import RunWriter, build_network, build_trainer, network_spec
 from sspd.engine.schedules import lr_at, set_lr
 from sspd.engine.seeding import derive_seed, seed_everything
@@ -202,6 +204,14 @@ def _total_steps(config: Any, n_items: int) -> tuple[int, int]:
     return total, per_epoch
 
 
+def _build_probe(config: Any, network: Any, fps: float) -> LoopProbe | None:
+    """The online linear probe of ``config.probe`` (None when probe.every_n_steps is 0)."""
+    if config.probe.every_n_steps == 0:
+        return None
+    return LoopProbe(config.probe, feature_dim=network.backbone.feature_dim, fs=fps, frames=config.data.frames,
+                     seed=config.seed)
+
+
 def _setup(config: Any, dataset: Dataset, resume: bool) -> tuple[_Run, int, int]:
     """Process group, seeds, network, trainer, guard, run writer; returns (run, first step, steps/epoch)."""
     init_distributed_from_env(config.distributed.backend, timeout_s=config.distributed.timeout_s)
@@ -215,7 +225,8 @@ def _setup(config: Any, dataset: Dataset, resume: bool) -> tuple[_Run, int, int]
     scaler = torch.amp.GradScaler("cuda") if config.loop.precision == "fp16" else None
     guard = NonFiniteGuard(config.loop.max_nonfinite)
     fps = float(getattr(dataset, "fps", None) or config.data.fps)
-    writer = RunWriter(config, fps=fps, total_steps=total, steps_per_epoch=per_epoch, rank=rank)
+    probe = _build_probe(config, network, fps) if rank == 0 else None
+    writer = RunWriter(config, fps=fps, total_steps=total, steps_per_epoch=per_epoch, rank=rank, probe=probe)
     run = _Run(config, trainer, device, total, guard, writer, scaler, rank, world_size)
     if not resume:
         writer.check_fresh()
@@ -251,7 +262,8 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
             scalars, seen = _train_step(run, micro_batches, step)
             done = step + 1
             labels_hr = _labels_hr(micro_batches[-1])
-            collapse = run.writer.after_step(done, scalars, seen, labels_hr, run.trainer)
+            collapse = run.writer.after_step(done, scalars, seen, labels_hr, run.trainer,
+                                             ppg=batch_labels(micro_batches[-1]))
             run.writer.save(done, run.trainer, run.guard, run.scaler, seen, labels_hr)
             if on_step is not None and run.rank == 0:
                 on_step(done, run.total_steps, scalars)
@@ -272,11 +284,11 @@ def run_pretraining(config: Any, *, resume: bool = False, dataset: Dataset | Non
 
     Args:
         config: a :class:`sspd.cli.config.RunConfig` (its sections: data, model, views, objective, optim,
-            schedule, ema, loop, logging, collapse, distributed).
+            schedule, ema, loop, logging, collapse, probe, distributed).
         resume: continue from ``config.run_dir``'s ``checkpoints/last.pt`` (exactly: on CPU the losses
             after resuming equal those of an uninterrupted run).
-        dataset: a torch Dataset of {"video": (C, T+1, S, S), "fps", optional "ppg", "hr"} to train on
-            instead of the one ``config.data`` describes.
+        dataset: a torch Dataset of {"video": (C, T+1, S, S), "fps", optional "ppg" or "label" (T+1,),
+            "hr"} to train on instead of the one ``config.data`` describes (labels feed the online probe).
         on_step: called on rank 0 after every step (the CLI's progress bar).
 
     Under torchrun every rank calls this; the process group is created from the environment.

@@ -2,7 +2,8 @@
 
     RUN_DIR/config.yaml          the resolved run config
     RUN_DIR/checkpoints/         last.pt, best.pt, step_XXXXXXX.pt (format "sspd-checkpoint-1")
-    RUN_DIR/metrics.jsonl        one line per logged step: every named scalar, collapse probes and alarms
+    RUN_DIR/metrics.jsonl        one line per logged step: every named scalar, collapse probes and alarms,
+                                 the online linear probe's probe/* scalars on its steps
     RUN_DIR/tb/                  TensorBoard: the same scalars, SSM/SSW images, parameter histograms
     RUN_DIR/snapshots/           step_XXXXXXX.npz at every checkpoint (see sspd.engine.snapshots)
     RUN_DIR/collapse.json        the latest collapse-monitor report
@@ -23,6 +24,7 @@ import torch
 from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint
 from sspd.engine.distributed import broadcast_object, get_world_size
 from sspd.engine.network import SSPDNetwork, create_sspd_network
+from sspd.engine.online_probe import LoopProbe
 from sspd.engine.seeding import rng_state, set_rng_state
 from sspd.engine.sinks import JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image, render_wave_image
 from sspd.engine.snapshots import CapturedOutputs, level_maps, write_snapshot
@@ -77,8 +79,10 @@ class RunWriter:
     rank 0) so every rank stops at the same step.
     """
 
-    def __init__(self, config: Any, *, fps: float, total_steps: int, steps_per_epoch: int, rank: int) -> None:
+    def __init__(self, config: Any, *, fps: float, total_steps: int, steps_per_epoch: int, rank: int,
+                 probe: LoopProbe | None = None) -> None:
         self.config, self.fps, self.total_steps, self.rank = config, fps, total_steps, rank
+        self.probe = probe
         self.steps_per_epoch = steps_per_epoch
         self.saved_step: int | None = None
         self.run_dir = Path(config.run_dir)
@@ -135,6 +139,7 @@ class RunWriter:
                 "online": trainer.online_network.state_dict(), "target": trainer.target_network.state_dict(),
                 "train_step": trainer.state_dict(), "rng": rng_state(), "guard": guard.state_dict(),
                 "monitor": self.monitor.state_dict() if self.monitor is not None else None,
+                "probe": self.probe.state_dict() if self.probe is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "data": {"epoch": step // per_epoch, "position": step % per_epoch}}
 
@@ -155,16 +160,32 @@ class RunWriter:
             scaler.load_state_dict(state["scaler"])
         if self.monitor is not None and state.get("monitor") is not None:
             self.monitor.load_state_dict(state["monitor"])
+        self._restore_probe(path, state.get("probe"))
         if self.manager is not None:
             self.manager.load_state_dict(state["checkpoint_manager"])
         set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, state["step"])
         return int(state["step"])
 
+    def _restore_probe(self, path: Path, state: dict[str, Any] | None) -> None:
+        if self.probe is None:
+            return
+        if state is None:
+            log.info("%s holds no online-probe state (the probe was off): the probe starts afresh", path)
+            return
+        try:
+            self.probe.load_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
+
     # ----------------------------------------------------------------------------- every step
     def after_step(self, done: int, scalars: dict[str, float], seen: CapturedOutputs | None,
-                   labels_hr: torch.Tensor | None, trainer: SSPDTrainStep) -> str:
-        """Log, monitor, snapshot, checkpoint; returns a collapse message when the run must stop."""
+                   labels_hr: torch.Tensor | None, trainer: SSPDTrainStep, *,
+                   ppg: torch.Tensor | None = None) -> str:
+        """Log, monitor, probe; returns a collapse message when the run must stop.
+
+        ``ppg`` (B, T+1): the labels of the batch ``seen`` saw, for the online probe (None: unlabelled).
+        """
         self.last_scalars = dict(scalars)
         self._best_window.append(scalars.get(self.config.loop.best_metric, math.nan))
         logged = dict(scalars)
@@ -172,7 +193,9 @@ class RunWriter:
         if self.monitor is not None and seen is not None and seen.online is not None:
             report_scalars, message = self._monitor(done, seen, labels_hr, trainer)
             logged.update(report_scalars)
-        if self.rank == 0 and done % self.config.logging.every_n_steps == 0:
+        probed = self.probe.step(done, seen.pooled if seen is not None else None, ppg) if self.probe else {}
+        logged.update(probed)
+        if self.rank == 0 and (done % self.config.logging.every_n_steps == 0 or probed):
             self.sink.log_scalars(done, logged)
             self._log_pictures(done, seen, trainer)
         if self.config.collapse.enabled and get_world_size() > 1:

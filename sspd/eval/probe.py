@@ -253,8 +253,9 @@ class OnlineProbe:
         if target not in TARGETS or not fs > 0 or steps_per_update < 1:
             raise ValueError(f"OnlineProbe needs target in {TARGETS}, fs > 0, steps_per_update >= 1; got "
                              f"{target!r}, {fs}, {steps_per_update}")
-        torch.manual_seed(seed)
-        self.head = LinearProbeHead(feature_dim)
+        with torch.random.fork_rng(devices=[]):  # seed the head without touching the caller's RNG
+            torch.manual_seed(seed)
+            self.head = LinearProbeHead(feature_dim)
         self.optimizer = torch.optim.Adam(self.head.parameters(), lr=lr)
         self.fs, self.target, self.steps, self.band = float(fs), target, steps_per_update, band
         self._scores: list[dict[str, float]] = []
@@ -281,8 +282,10 @@ class OnlineProbe:
 
         pred = self.head.eval()(features)  # (B, T)
         loss = float(neg_pearson(pred, target))
-        if self.target == "diff":  # HR of the integrated signals
-            pred, target = pred.cumsum(-1), target.cumsum(-1)
+        if self.target == "diff":  # HR of the integrated signals; the mean goes first, or the head's
+            # bias integrates into a ramp whose leakage puts the spectral peak on the band's edge
+            pred = (pred - pred.mean(-1, keepdim=True)).cumsum(-1)
+            target = (target - target.mean(-1, keepdim=True)).cumsum(-1)
         hr_pred = np.atleast_1d(estimate_hr(pred.double().numpy(), self.fs, "fft", self.band))
         hr_true = np.atleast_1d(estimate_hr(target.double().numpy(), self.fs, "fft", self.band))
         return {"loss": loss, "r": 1.0 - loss, "hr_mae_bpm": float(np.mean(np.abs(hr_pred - hr_true)))}

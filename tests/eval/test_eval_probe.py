@@ -127,3 +127,31 @@ def test_online_probe_test_then_train():
     assert late["probe/r"] > 0.95 and late["probe/hr_mae_bpm"] < 5.0 and late["probe/r"] > first["probe/r"]
     with pytest.raises(ValueError, match=r"ppg \(B, T\+1\)"):
         probe.update(features, ppg[:, 1:])
+
+
+def test_online_probe_hr_score_ignores_a_constant_bias_of_the_head():
+    # A head that reproduces the PPG's difference exactly up to a constant offset: r = 1, and the HR
+    # score must agree. Integrating without removing the mean first turns the offset into a ramp.
+    from sspd.eval.probe import OnlineProbe
+
+    fs, hr = 30.0, 72.0
+    t = torch.arange(49, dtype=torch.float64) / fs  # 1.6 s clips, where a ramp dominates the spectrum
+    ppg = torch.stack([torch.sin(2 * torch.pi * (hr / 60) * t + phase) for phase in (0.0, 1.0)])  # (2, T+1)
+    diff = ppg.diff(dim=-1).float()  # (2, T)
+    probe = OnlineProbe(feature_dim=1, fs=fs, target="diff")
+    with torch.no_grad():
+        probe.head.linear.weight.fill_(1.0)
+        probe.head.linear.bias.fill_(0.2)  # comparable to the difference signal's amplitude
+    scores = probe._score(diff[:, None, :], diff)
+    assert scores["r"] == pytest.approx(1.0, abs=1e-5)
+    assert scores["hr_mae_bpm"] < 4.0  # 1.6 s windows resolve HR coarsely; the ramp gave 45 bpm (27 off)
+
+
+def test_online_probe_leaves_the_global_rng_alone():
+    from sspd.eval.probe import OnlineProbe
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    OnlineProbe(feature_dim=4, fs=30.0, seed=7)
+    torch.testing.assert_close(torch.rand(3), expected)

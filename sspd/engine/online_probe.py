@@ -1,0 +1,146 @@
+"""The online linear probe inside the pretraining loop: every N optimiser steps, a linear head on the online
+backbone's pooled features of the step's batch (detached, captured by the step's own forward pass: no
+extra forward) is scored, then trained, against the batch's PPG labels.
+
+    probe = LoopProbe(config.probe, feature_dim=D, fs=30.0, frames=T, seed=run_seed)   # rank 0 only
+    scalars = probe.step(done, seen.pooled, batch_labels(batch))   # {} unless due and labelled
+    # {"probe/loss", "probe/r", "probe/hr_mae_bpm", "probe/batches", "probe/clips"} on probe steps
+
+The head and its optimiser are in :meth:`LoopProbe.state_dict` (the checkpoint's ``"probe"`` entry), so a
+resumed run's probe continues exactly. The probe draws nothing from the global RNG, so switching it on
+does not change the training run. :class:`sspd.eval.probe.OnlineProbe` is imported when a probe is built
+(sspd.eval builds on sspd.engine, not the reverse).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from sspd.engine.seeding import derive_seed
+
+__all__ = ["LABEL_KEYS", "batch_labels", "LoopProbe"]
+
+log = logging.getLogger(__name__)
+
+#: Where a batch carries its per-frame PPG (B, T+1): synthetic clips "ppg", cached windows "label".
+LABEL_KEYS = ("ppg", "label")
+
+_HR_BAND = (0.75, 2.5)
+
+
+def batch_labels(batch: Mapping[str, Any]) -> Tensor | None:
+    """The batch's PPG labels (B, T+1) under one of :data:`LABEL_KEYS`, or None when it has none."""
+    for key in LABEL_KEYS:
+        value = batch.get(key)
+        if isinstance(value, Tensor) and value.ndim == 2:
+            return value
+    return None
+
+
+def _pulse_rows(ppg: Tensor) -> Tensor:
+    """(B,) bool: the rows whose label varies and is finite (a no-pulse clip's zero label has no HR)."""
+    label = ppg[:, 1:].double()  # (B, T) the frames the difference targets are read from
+    finite = torch.isfinite(label).all(dim=1)
+    label = torch.where(torch.isfinite(label), label, torch.zeros_like(label))
+    spread = label.amax(dim=1) - label.amin(dim=1)  # (B,)
+    return finite & (spread > 1e-6 * label.abs().amax(dim=1))
+
+
+class LoopProbe:
+    """The loop's side of :class:`sspd.eval.probe.OnlineProbe`: when to probe, which clips, its state.
+
+    Args:
+        config: the run config's ``probe`` section (every_n_steps >= 1, lr, steps_per_update, target).
+        feature_dim: D of the online backbone's pooled features.
+        fs: frame rate of the clips (Hz).
+        frames: difference frames T per clip; must cover one period of the HR band's low edge.
+        seed: the run seed (the head's initialisation derives its own seed from it).
+    """
+
+    def __init__(self, config: Any, *, feature_dim: int, fs: float, frames: int, seed: int) -> None:
+        from sspd.eval.probe import OnlineProbe
+
+        if config.every_n_steps < 1:
+            raise ValueError(f"LoopProbe needs probe.every_n_steps >= 1, got {config.every_n_steps}: "
+                             "build none when the probe is off (0)")
+        shortest = math.ceil(fs / _HR_BAND[0])
+        if frames < shortest:
+            raise ValueError(f"the online probe needs clips of at least {shortest} frames (one period of "
+                             f"{_HR_BAND[0]} Hz at {fs:g} fps), data.frames is {frames}: use longer clips or "
+                             "set probe.every_n_steps=0")
+        self.every_n_steps, self.feature_dim, self.target = config.every_n_steps, feature_dim, config.target
+        self.online_probe = OnlineProbe(feature_dim, fs, target=config.target, lr=config.lr,
+                                        steps_per_update=config.steps_per_update, band=_HR_BAND,
+                                        seed=derive_seed(seed, "online_probe") % 2**32)
+        self._noted_unlabelled = False
+
+    def due(self, done: int) -> bool:
+        """Whether the step that brought the run to ``done`` optimiser steps is a probe step."""
+        return done % self.every_n_steps == 0
+
+    def step(self, done: int, pooled: Tensor | None, ppg: Tensor | None) -> dict[str, float]:
+        """Score then train the head on this step's clips when due; their ``probe/`` scalars, else {}.
+
+        Args:
+            done: optimiser steps done, this one included.
+            pooled: (B, D, T) the online backbone's pooled features of the step's (last) micro-batch.
+            ppg: (B, T+1) that micro-batch's labels (:func:`batch_labels`), or None.
+        """
+        if not self.due(done) or pooled is None:
+            return {}
+        if ppg is None:
+            self._note_unlabelled()
+            return {}
+        features, labels = self._labelled_clips(pooled, ppg)
+        if labels.shape[0] == 0:
+            log.debug("online probe: no clip of step %d has a varying label; skipped", done)
+            return {}
+        try:
+            self.online_probe.update(features, labels)
+        except ValueError as err:  # a flat head output (collapsed features) has no HR: note it, go on
+            log.warning("online probe skipped at step %d: %s", done, err)
+            return {}
+        return {**self.online_probe.evaluate(), "probe/clips": float(labels.shape[0])}
+
+    def _note_unlabelled(self) -> None:
+        if not self._noted_unlabelled:
+            log.info("online probe: the batches carry no labels (%s), so the probe is skipped; set "
+                     "probe.every_n_steps=0 to silence this", " or ".join(repr(k) for k in LABEL_KEYS))
+            self._noted_unlabelled = True
+
+    def _labelled_clips(self, pooled: Tensor, ppg: Tensor) -> tuple[Tensor, Tensor]:
+        """Features (B', D, T) and labels (B', T+1) of the finite clips with a varying label."""
+        if pooled.ndim != 3 or pooled.shape[1] != self.feature_dim:
+            raise ValueError(f"online probe: pooled features must be (B, {self.feature_dim}, T), got "
+                             f"{tuple(pooled.shape)}")
+        if ppg.shape != (pooled.shape[0], pooled.shape[2] + 1):
+            raise ValueError(f"online probe: the batch's labels {tuple(ppg.shape)} do not match its pooled "
+                             f"features {tuple(pooled.shape)}: labels (B, T+1) for features (B, D, T) are "
+                             "needed (a backbone that changes T cannot be probed: set probe.every_n_steps=0)")
+        features = pooled.detach().float().cpu()  # (B, D, T)
+        labels = ppg.detach().float().cpu()  # (B, T+1)
+        keep = _pulse_rows(labels) & torch.isfinite(features).flatten(1).all(dim=1)  # (B,)
+        return features[keep], labels[keep]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The head and its optimiser (the checkpoint's ``"probe"`` entry)."""
+        return {"feature_dim": self.feature_dim, "target": self.target,
+                "head": self.online_probe.head.state_dict(),
+                "optimizer": self.online_probe.optimizer.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; raises ValueError if it is another probe's."""
+        missing = {"feature_dim", "target", "head", "optimizer"} - set(state)
+        if missing:
+            raise ValueError(f"online-probe state lacks {sorted(missing)}; give it what LoopProbe.state_dict() "
+                             "returned")
+        if (state["feature_dim"], state["target"]) != (self.feature_dim, self.target):
+            raise ValueError(f"online-probe state is for D={state['feature_dim']}, target {state['target']!r}; "
+                             f"this run's probe has D={self.feature_dim}, target {self.target!r}: keep "
+                             "probe.target as it was when resuming")
+        self.online_probe.head.load_state_dict(state["head"])
+        self.online_probe.optimizer.load_state_dict(state["optimizer"])
