@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from sspd.cli import main
 from sspd.cli.config import RunConfig
@@ -22,7 +21,6 @@ def _sets(items):
 
 
 def test_pretrain_then_resume_through_the_cli(tmp_path, capsys):
-    torch.set_num_threads(1)
     run_dir = tmp_path / "run"
     args = ["pretrain", str(EXPERIMENTS / "synthetic_demo.yaml"), "--no-progress",
             *_sets([*TINY, "loop.max_steps=2", f"run_dir={run_dir}"])]
@@ -65,22 +63,3 @@ def test_paper_config_is_the_paper_recipe():
     assert (c.loop.batch_size, c.loop.epochs, c.optim.lr, c.optim.weight_decay) == (
         PAPER_PRESET.batch_size, PAPER_PRESET.epochs, PAPER_PRESET.lr, PAPER_PRESET.weight_decay)
     assert (c.ema.momentum_start, c.ema.momentum_end, c.ema.buffers) == (0.9, 1.0, "none")
-
-
-@pytest.mark.slow
-def test_demo_pretrains_and_scores_the_sspd_predictor_with_the_baselines(tmp_path, capsys):
-    """The demo's pretraining stage on a 2-step run (the real demo runs 64): a run directory and an
-    "sspd" row scored by the same windowed protocol as the baselines."""
-    torch.set_num_threads(1)
-    out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--subjects", "1", "--seconds", "12", "--methods", "pos",
-                 "--pretrain-steps", "2", "--no-progress"])
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "| sspd |" in printed and "SSPD pretraining: 2 steps" in printed
-    results = json.loads((out / "baselines.json").read_text())
-    assert results["sspd"]["summary"]["protocol"] == results["pos"]["summary"]["protocol"]
-    assert results["sspd"]["summary"]["n_windows"] == results["pos"]["summary"]["n_windows"] == 1
-    for name in ("config.yaml", "metrics.jsonl", "summary.json", "checkpoints/last.pt"):
-        assert (out / "pretrain" / name).exists(), name
-    assert list((out / "pretrain" / "tb").glob("events.out.tfevents.*"))

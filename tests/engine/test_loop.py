@@ -20,13 +20,6 @@ TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "da
         "logging.images_every_n_steps=2", "logging.histograms_every_n_steps=2", "loop.channels_last=false"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _config(run_dir: Path, *overrides: str) -> RunConfig:
     return load_config(RunConfig, None, [*TINY, f"run_dir={run_dir}", *overrides])

@@ -14,11 +14,8 @@ TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "da
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     path = tmp_path_factory.mktemp("pretrained") / "run"
     run_pretraining(load_config(RunConfig, None, [*TINY, f"run_dir={path}"]))
-    torch.set_num_threads(threads)
     return path
 
 
