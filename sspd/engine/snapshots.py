@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -107,5 +108,8 @@ def write_snapshot(path: str | Path, seen: CapturedOutputs, *, fs: float, clips:
         arrays["hr_true"] = labels_hr[:clips].detach().cpu().numpy().astype(np.float32)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    tmp = path.with_name(f".{path.name}.tmp")  # renamed into place: a kill mid-write leaves no torn npz
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
     return path
