@@ -13,13 +13,17 @@ excluded and the median of --steps steps is reported per variant (fp32 contiguou
 3-D, bf16 autocast + channels-last unless --no-bf16), interleaved so every variant sees the same machine load. The
 reference is the SSPD release's figure for exactly this step on a 2-core machine, about 31 s; the
 process CPU time per step is printed too, since on a shared machine the wall time mostly measures the
-load.
+load. Adam is the fused CPU kernel. --keep-memory adds an fp32 channels-last variant run with glibc
+keeping freed memory (MALLOC_MMAP_MAX_=0 in effect), which spares the page faults of the step's large
+activations; it is a process-wide allocator setting, not a library change.
 
-Usage: python benchmarks/sspd_step.py [--parts a,b] [--batch 12] [--tokens 292] [--dim 256]
+Usage: python benchmarks/sspd_step.py [--parts a,b] [--batch 12] [--tokens 292] [--dim 256] [--keep-memory]
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
 import statistics
 import time
@@ -107,8 +111,38 @@ RELEASE_STEP_SECONDS = 31.0  # the SSPD release, SSPD-Net, batch 2, 150 frames, 
 def _make_trainer(frames: int, size: int, channels_last: bool) -> SSPDTrainStep:
     torch.manual_seed(0)
     network = create_sspd_network("sspdnet", frames=frames, input_size=size)
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+    # fused: one kernel over all parameters instead of ~10 small ops per tensor (the same update within
+    # float rounding); on a busy 2-core machine the unfused step costs up to a second in thread hand-offs
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, fused=True)
     return SSPDTrainStep(network, optimizer, seed=0, channels_last=channels_last)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (has mallopt and malloc_trim), else None."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+def _keep_freed_memory(libc: ctypes.CDLL | None, keep: bool) -> None:
+    """Make glibc keep freed memory (no mmap, no trim) or restore its defaults and hand memory back.
+
+    By default every tensor over 32 MB is a fresh mmap, so each of the step's many 100-300 MB
+    activations and gradients is page-faulted in, zeroed by the kernel and unmapped again; kept, the
+    heap reuses the same pages. Same as starting Python with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1G.
+    """
+    if libc is None:
+        return
+    if keep:
+        libc.mallopt(_M_MMAP_MAX, 0)
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    else:
+        libc.mallopt(_M_MMAP_MAX, 65536)             # glibc defaults
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+        libc.malloc_trim(0)
 
 
 def _timed_step(trainer: SSPDTrainStep, batch: dict, step: int, bf16: bool) -> tuple[float, float]:
@@ -120,18 +154,27 @@ def _timed_step(trainer: SSPDTrainStep, batch: dict, step: int, bf16: bool) -> t
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: bool) -> None:
+def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: bool,
+               keep_memory: bool) -> None:
     """Print part (b)'s table: median wall and CPU seconds per full step, per variant."""
-    variants = {"fp32, contiguous": (False, False), "fp32, channels_last_3d": (True, False)}
+    # name: (channels_last, bf16, glibc keeps freed memory)
+    variants = {"fp32, contiguous": (False, False, False), "fp32, channels_last_3d": (True, False, False)}
     if bf16:
-        variants["bf16 autocast, channels_last_3d"] = (True, True)
-    trainers = {name: _make_trainer(frames, size, cl) for name, (cl, _) in variants.items()}
+        variants["bf16 autocast, channels_last_3d"] = (True, True, False)
+    libc = _glibc() if keep_memory else None
+    if libc is not None:
+        variants["fp32, channels_last_3d, kept memory"] = (True, False, True)
+    elif keep_memory:
+        print("(--keep-memory needs glibc: its variant is skipped)")
+    trainers = {name: _make_trainer(frames, size, cl) for name, (cl, _, _) in variants.items()}
     clips = 255 * torch.rand(batch, 3, frames + 1, box, box, generator=torch.Generator().manual_seed(0))
     data = {"video": clips, "fps": 30.0}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for step in range(steps + 1):  # step 0 is the warm-up
-        for name, (_, use_bf16) in variants.items():
+        for name, (_, use_bf16, keep) in variants.items():
+            _keep_freed_memory(libc, keep)
             wall_cpu = _timed_step(trainers[name], data, step, use_bf16)
+            _keep_freed_memory(libc, False)
             if step:
                 times[name].append(wall_cpu)
     print(f"part (b): one SSPD-Net training step (views, online + target forward, all losses, backward, "
@@ -163,6 +206,9 @@ def main() -> None:
     parser.add_argument("--no-bf16", dest="bf16", action="store_false",
                         help="part (b): skip the bf16-autocast variant (emulated bf16 is slow on CPUs "
                              "without bf16 units; with AMX/AVX512-BF16 it is the fastest)")
+    parser.add_argument("--keep-memory", action="store_true",
+                        help="part (b): add an fp32 channels-last variant run with glibc keeping freed "
+                             "memory (no mmap/trim: the big activations reuse pages instead of faulting)")
     parser.add_argument("--fs", type=float, default=30.0, help="frame rate in Hz")
     parser.add_argument("--threads", type=int, default=1,
                         help="part (a): torch intra-op threads (default 1: the loop form is single-threaded, "
@@ -174,7 +220,7 @@ def main() -> None:
 
     def part_b() -> None:
         torch.set_num_threads(args.step_threads)
-        run_part_b(2, args.frames, 128, 151, max(args.steps, 1), args.bf16)
+        run_part_b(2, args.frames, 128, 151, max(args.steps, 1), args.bf16, args.keep_memory)
 
     def part_a() -> None:
         torch.set_num_threads(args.threads)
