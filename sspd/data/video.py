@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-__all__ = ["VideoInfo", "probe_video", "read_video_frames", "write_video"]
+__all__ = ["VideoInfo", "container_info", "probe_video", "read_video_frames", "write_video"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,21 @@ def _open(path: Path) -> cv2.VideoCapture:
         raise ValueError(f"{path}: OpenCV cannot open this video (unknown codec or corrupt file); "
                          "re-encode it losslessly, e.g. with ffmpeg -c:v ffv1")
     return cap
+
+
+def container_info(path: str | Path) -> tuple[float, int]:
+    """(frame rate, frame count) exactly as the container states them, either possibly 0: no checks
+    beyond opening the file. :func:`probe_video` is the strict form that dataset readers use.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: OpenCV cannot open it.
+    """
+    path = Path(path)
+    cap = _open(path)
+    try:
+        return float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
 
 
 def probe_video(path: str | Path, *, count_frames: bool = False) -> VideoInfo:

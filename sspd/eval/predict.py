@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 
 import sspd
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper, FaceCropStats
 from sspd.data.readers.frames import list_image_files, read_image_frames
-from sspd.data.video import read_video_frames
+from sspd.data.video import container_info, read_video_frames
 from sspd.eval.metrics import BANDPASS_ORDER, prepare_pulse
 from sspd.signal import DEFAULT_BAND, estimate_hr, snr_db
 from sspd.signal._checks import check_band
@@ -151,18 +150,6 @@ def _finite_or_none(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _container_info(path: Path) -> tuple[float, int]:
-    """(frame rate, frame count) as the video container states them (either may be 0)."""
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise ValueError(f"{path}: OpenCV cannot open this video (unknown codec or corrupt file); "
-                             "re-encode it, e.g. with ffmpeg -c:v ffv1, or extract its frames to images")
-        return float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        cap.release()
-
-
 def resolve_fps(container_fps: float | None, fps: float | None, source: Path) -> float:
     """The frame rate to use: ``fps`` when given (it overrides the container), else the container's.
 
@@ -200,7 +187,7 @@ def open_frame_source(path: str | Path, *, fps: float | None = None) -> FrameSou
                            read=lambda: read_image_frames(files))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such video file or image folder")
-    container_fps, count = _container_info(path)
+    container_fps, count = container_info(path)
     rate = resolve_fps(container_fps, fps, path)
     if fps is not None and container_fps > 0 and abs(container_fps - rate) > 1e-3 * rate:
         log.info("%s: using fps=%g instead of the container's %g", path, rate, container_fps)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sspd.data import probe_video, read_video_frames, resample_label, write_video
+from sspd.data.video import container_info
 
 
 def test_ffv1_roundtrip_is_lossless(tmp_path):
@@ -43,3 +44,12 @@ def test_resample_label_rejects_bad_labels():
         resample_label(t[:20], np.ones(20), t)  # label stops at 1.9 s, video runs to 4.9 s
     with pytest.raises(ValueError, match="strictly increasing"):
         resample_label(np.r_[t[:5], t[3:]], np.ones(len(t) + 2), t)
+
+
+def test_container_info_states_rate_and_count_without_judging(tmp_path):
+    path = tmp_path / "clip.avi"
+    write_video(path, iter(np.zeros((5, 16, 16, 3), dtype=np.uint8)), fps=12.5)
+    rate, count = container_info(path)
+    assert rate == pytest.approx(12.5, abs=0.01) and count == 5
+    with pytest.raises(FileNotFoundError, match="nope.avi"):
+        container_info(tmp_path / "nope.avi")
