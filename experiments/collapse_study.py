@@ -45,7 +45,8 @@ def build_config(scenario: str, *, seed: int, steps: int, run_dir: Path, check_e
     if scenario == "no_band_ratio":
         # L_snr is what holds off temporal collapse; L_sd alone rewards it (SSPD_METHOD.md §7)
         weights = SSPDLossWeights(rpd=0.5, pyr=0.5, sd=5.0, snr=0.0)
-        config = dataclasses.replace(config, objective=dataclasses.replace(config.objective, weights=weights))
+        sspd = dataclasses.replace(config.objective.sspd, weights=weights)
+        config = dataclasses.replace(config, objective=dataclasses.replace(config.objective, sspd=sspd))
     return config
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "power_spectrum",
     "reduce_loss",
     "band_ratio",
+    "float32_region",
 ]
 
 
@@ -74,7 +75,7 @@ class NegPearsonLoss(nn.Module):
 
 
 @contextmanager
-def _float32_region(device: torch.device):
+def float32_region(device: torch.device):
     """Disable autocast for ``device`` so that ops inside run in the dtype of their inputs."""
     with torch.autocast(device_type=device.type, enabled=False):
         yield
@@ -117,7 +118,7 @@ def magnitude_spectrum(x: Tensor, fs: float, nfft: int | None = None) -> tuple[T
     if not torch.isfinite(x).all():
         raise ValueError("magnitude_spectrum: input contains NaN or inf")
     freqs = rfft_freqs(x.shape[-1], fs, nfft, device=x.device)
-    with _float32_region(x.device):
+    with float32_region(x.device):
         mag = torch.fft.rfft(x.float(), n=nfft, dim=-1).abs()
     return freqs, mag
 

@@ -4,6 +4,9 @@ Target view (global): the whole face box resized to the input size, random flips
 Online view (local, masked): a random crop of the input size from the box, its own flips, frame
 difference, and a random pixel mask shared across colour channels. Both views of a sample come from
 the same time window. Options add illumination changes and sensor noise to each view independently.
+
+Objectives without a target (SiNC, the supervised control) take one view, :func:`make_single_view`: the
+target view's recipe (whole box, flips, frame difference) with the same photometric options.
 """
 from __future__ import annotations
 
@@ -13,11 +16,12 @@ import torch
 from torch import Tensor
 
 from sspd.augment._checks import check_clip
+from sspd.augment.inference import LUMINANCE_MODES, InferenceView, remove_luminance
 from sspd.augment.photometric import add_sensor_noise, random_illumination, random_pixel_mask
 from sspd.augment.spatial import CROP_MODES, crop_clip, random_flip, resize_clip
 from sspd.augment.temporal import DIFFERENCE_MODES, frame_difference
 
-__all__ = ["ViewOptions", "make_views"]
+__all__ = ["ViewOptions", "make_views", "make_single_view"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,12 @@ class ViewOptions:
         antialias: antialiased bilinear resize of the target view.
         gain_range, drift_range: illumination gain and linear drift of each view (None = off).
         noise_std: Gaussian sensor noise of each view, in the clip's intensity units (0 = off).
+        luminance: ``"keep"`` or ``"remove"`` (each pixel's mean over the channels is subtracted from the
+            difference frames of both views and at inference: a colour prior, see
+            :class:`sspd.augment.InferenceView`; use it with ``difference: normalized``).
+        speed_range: play every clip at a random speed in this range before the views are made
+            (SiNC's speed augmentation: (0.6, 1.4)); the training step applies it, with the labels.
+            None = off (SSPD).
     """
 
     crop: str = "random"
@@ -46,6 +56,8 @@ class ViewOptions:
     gain_range: tuple[float, float] | None = None
     drift_range: tuple[float, float] | None = None
     noise_std: float = 0.0
+    luminance: str = "keep"
+    speed_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.crop not in CROP_MODES:
@@ -58,6 +70,22 @@ class ViewOptions:
                 raise ValueError(f"ViewOptions.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.noise_std < 0:
             raise ValueError(f"ViewOptions.noise_std must be >= 0, got {self.noise_std}")
+        if self.luminance not in LUMINANCE_MODES:
+            raise ValueError(f"ViewOptions.luminance must be one of {LUMINANCE_MODES}, got {self.luminance!r}")
+        if self.speed_range is not None and not 0 < self.speed_range[0] <= self.speed_range[1]:
+            raise ValueError(f"ViewOptions.speed_range must satisfy 0 < low <= high, got {self.speed_range}")
+
+
+    def inference_view(self) -> InferenceView:
+        """The deterministic part of these views, which inference must apply too."""
+        return InferenceView(difference=self.difference, difference_eps=self.difference_eps,
+                             luminance=self.luminance)
+
+
+def _difference(clip: Tensor, options: ViewOptions) -> Tensor:
+    """Frame difference of (B, C, T+1, h, w), then the luminance option: (B, C, T, h, w)."""
+    diff = frame_difference(clip, options.difference, options.difference_eps)
+    return remove_luminance(diff) if options.luminance == "remove" else diff
 
 
 def _photometric(clip: Tensor, generator: torch.Generator, options: ViewOptions) -> Tensor:
@@ -91,10 +119,23 @@ def make_views(clip: Tensor, input_size: int | tuple[int, int], generator: torch
                          options.p_horizontal, options.p_vertical)             # (B, C, T+1, h, w)
     online = random_flip(crop_clip(clip, input_size, generator, mode=options.crop), generator,
                          options.p_horizontal, options.p_vertical)             # (B, C, T+1, h, w)
-    target = frame_difference(_photometric(target, generator, options), options.difference,
-                              options.difference_eps)                          # (B, C, T, h, w)
-    online = frame_difference(_photometric(online, generator, options), options.difference,
-                              options.difference_eps)                          # (B, C, T, h, w)
+    target = _difference(_photometric(target, generator, options), options)    # (B, C, T, h, w)
+    online = _difference(_photometric(online, generator, options), options)    # (B, C, T, h, w)
     if options.keep_prob < 1.0:
         online = random_pixel_mask(online, generator, options.keep_prob)
     return online.contiguous(), target.contiguous()
+
+
+def make_single_view(clip: Tensor, input_size: int | tuple[int, int], generator: torch.Generator,
+                     options: ViewOptions = ViewOptions()) -> Tensor:
+    """One training view of a batch of face-box clips, for objectives without a target network.
+
+    The whole box resized to ``input_size``, random flips, the photometric options, frame difference:
+    (B, C, T+1, H, W) → (B, C, T, h, w), contiguous. No crop and no pixel mask (those make SSPD's two
+    views differ; one view has nothing to differ from).
+    """
+    check_clip(clip, "make_single_view", min_frames=2)
+    view = random_flip(resize_clip(clip, input_size, antialias=options.antialias), generator,
+                       options.p_horizontal, options.p_vertical)               # (B, C, T+1, h, w)
+    view = _difference(_photometric(view, generator, options), options)        # (B, C, T, h, w)
+    return view.contiguous()

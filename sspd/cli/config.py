@@ -4,7 +4,7 @@
 
 Every field has a default; the defaults ARE the embedded synthetic demo (``experiments/synthetic_demo.yaml``
 spells them out), so ``RunConfig()`` trains on synthetic clips generated on the fly, with no data on disk.
-The library receives the sections it needs (an :class:`sspd.engine.SSPDObjectiveConfig`, a
+The library receives the sections it needs (an :class:`sspd.objectives.ObjectiveConfig`, a
 :class:`sspd.augment.ViewOptions`, numbers), never the whole config object; only the loop driver
 (:func:`sspd.engine.loop.run_pretraining`) reads the whole tree.
 """
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sspd.augment import ViewOptions
-from sspd.engine.objective import SSPDObjectiveConfig
+from sspd.data.synthetic.config import SyntheticConfig
+from sspd.objectives import ObjectiveConfig
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "EMAConfig", "LoopConfig",
            "LoggingConfig", "CollapseConfig", "OnlineProbeConfig", "DistributedConfig", "RunConfig"]
@@ -41,6 +42,11 @@ class DataConfig:
         fps: frame rate of the synthetic clips in Hz.
         windows_per_video: random windows per cached video per epoch.
         workers: DataLoader worker processes (0 = load in the training process).
+        synthetic: the synthetic generator's knobs (``source: synthetic`` only), e.g.
+            ``{hr_bpm: [60, 120], pulse_amplitude: [0.001, 0.002], no_pulse: true, flicker_hz: 1.3,
+            motion_periodic: 0.02}``: see :class:`sspd.data.synthetic.SyntheticConfig`.
+        motion_scale, illumination_scale: multiply every motion knob, or every illumination and specular
+            change knob, of ``synthetic`` (0 switches them off, 2 doubles them).
     """
 
     source: Literal["synthetic", "cache"] = "synthetic"
@@ -51,8 +57,18 @@ class DataConfig:
     fps: float = 30.0
     windows_per_video: int = 8
     workers: int = 0
+    synthetic: SyntheticConfig = field(default_factory=lambda: SyntheticConfig(framing="crop"))
+    motion_scale: float = 1.0
+    illumination_scale: float = 1.0
+
+    def synthetic_config(self) -> SyntheticConfig:
+        """The generator's config with the nuisance scales applied."""
+        return self.synthetic.scale_nuisances(motion=self.motion_scale, illumination=self.illumination_scale)
 
     def __post_init__(self) -> None:
+        if not (self.motion_scale >= 0 and self.illumination_scale >= 0):
+            raise ValueError(f"data.motion_scale and data.illumination_scale must be >= 0, got "
+                             f"{self.motion_scale}, {self.illumination_scale}")
         _positive_int("data", frames=self.frames, box_size=self.box_size, clips=self.clips,
                       windows_per_video=self.windows_per_video)
         if self.source == "cache" and not self.cache_dir:
@@ -273,8 +289,11 @@ class RunConfig:
     run_dir: str = "runs/pretrain"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    views: ViewOptions = field(default_factory=ViewOptions)
-    objective: SSPDObjectiveConfig = field(default_factory=SSPDObjectiveConfig)
+    # the library's default views differ from the release's in two places (the paper preset pins the
+    # release's): the normalised difference and the luminance removed, a colour prior without which the
+    # predictor follows light and motion changes instead of the pulse (see experiments/learning_study.py)
+    views: ViewOptions = field(default_factory=lambda: ViewOptions(difference="normalized", luminance="remove"))
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)

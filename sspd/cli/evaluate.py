@@ -144,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     if args.source:
         target = _model_target(args, checkpoint)
         groups.append(network_signals(network.predict, videos, window=network.backbone.frames,
-                                      input_size=network.input_size, target=target, stride=args.stride_frames))
+                                      input_size=network.input_size, target=target, stride=args.stride_frames,
+                                      view=network.view))
         source_info.update(model=str(args.source), which=args.which, target=target, step=checkpoint.get("step"))
     if args.method:
         groups.append([baseline_signals(v, args.method) for v in videos])

@@ -74,14 +74,14 @@ def run(args: argparse.Namespace) -> int:
     size, window = max(network.input_size), network.backbone.frames
     train, test = load_videos(args, "train", size=size), load_videos(args, "test", size=size)
     features = extract_features(network.backbone, train, window=window, input_size=network.input_size,
-                                target=args.target, cache_file=args.feature_cache)
+                                target=args.target, cache_file=args.feature_cache, view=network.view)
     out, table = Path(args.out), {}
     for fraction in args.fractions:
         subjects = select_subjects(features.subjects, fraction, seed=args.seed)
         head, losses = train_probe(features, config=config, subjects=subjects)
         signals = network_signals(probe_predictor(network.backbone, head), test, window=window,
                                   input_size=network.input_size, target=args.target, stride=args.stride_frames,
-                                  name=f"probe@{fraction:g}")
+                                  name=f"probe@{fraction:g}", view=network.view)
         results = evaluate_methods(signals, **evaluation_kwargs(args))
         write_evaluation(results, signals, test, out / f"fraction_{fraction:g}", label=f"probe {fraction:g}",
                          source={"model": str(args.source), "random_init": args.random_init,

@@ -1,4 +1,4 @@
-"""The SSPD engine: the network, the objective, one training step, the paper preset.
+"""The engine: the network, one training step for any objective (sspd.objectives), the paper preset.
 
     trainer = build_sspd_training(PAPER_PRESET, seed=0)
     scalars = trainer.train_step({"video": clips, "fps": 30.0}, step=i, total_steps=n)
@@ -7,10 +7,10 @@
 training loop (checkpoints, sinks, schedules, guards, seeding, DDP) builds on it.
 """
 from sspd.engine.network import SSPD_BACKBONE_DEFAULTS, SSPDNetwork, SSPDOutputs, create_sspd_network
-from sspd.engine.objective import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
+from sspd.objectives.sspd import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
                                    predictor_loss, predictor_loss_terms, sspd_objective)
 from sspd.engine.presets import PAPER_PRESET, SSPDRecipe, build_sspd_training
-from sspd.engine.step import SSPDTrainStep, check_batch
+from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
 # the training-loop infrastructure
 from sspd.engine.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
 from sspd.engine.distributed import (all_ranks_true, all_reduce_mean, barrier, broadcast_object, get_rank,
@@ -39,6 +39,7 @@ __all__ = [
     "frame_rates",
     "sspd_objective",
     "SSPDTrainStep",
+    "TrainStep",
     "check_batch",
     "SSPDRecipe",
     "PAPER_PRESET",

@@ -40,8 +40,9 @@ def build_train_dataset(data: Any, *, seed: int) -> Dataset:
     if data.source == "synthetic":
         from sspd.data.synthetic.clips import SyntheticClipDataset
 
+        config = data.synthetic_config() if hasattr(data, "synthetic_config") else None
         return SyntheticClipDataset(data.clips, frames=data.frames + 1, size=data.box_size, fps=data.fps,
-                                    seed=derive_seed(seed, "synthetic_clips") % 2**32)
+                                    seed=derive_seed(seed, "synthetic_clips") % 2**32, config=config)
     from sspd.data import open_cache
     from sspd.data.windows import RandomWindows
 

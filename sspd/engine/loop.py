@@ -178,7 +178,7 @@ def _train_step(run: _Run, micro_batches: list[dict[str, Any]], step: int) -> tu
                                                                                    CapturedOutputs | None]:
     """One optimiser step over this rank's micro-batches; returns its scalars and the captured outputs."""
     _set_step_lr(run, step)
-    run.trainer.pair.train(True)
+    run.trainer.train(True)
     run.trainer.optimizer.zero_grad(set_to_none=True)
     if not _inputs_finite(micro_batches):
         return _skip_step(run, step), None

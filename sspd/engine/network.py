@@ -10,12 +10,14 @@ inference network (backbone + predictor).
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 from torch import Tensor, nn
 
+from sspd.augment.inference import InferenceView
 from sspd.backbones import Backbone, create_backbone, pool_features
 from sspd.heads import SSPDPredictor
+from sspd.objectives.outputs import NetworkOutputs
 from sspd.ssm import TSStack
 
 __all__ = ["SSPDOutputs", "SSPDNetwork", "create_sspd_network", "SSPD_BACKBONE_DEFAULTS"]
@@ -28,11 +30,8 @@ log = logging.getLogger(__name__)
 SSPD_BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {"physformer": {"dropout": 0.0}}
 
 
-class SSPDOutputs(NamedTuple):
-    """What :class:`SSPDNetwork` returns for one view."""
-
-    hs: list[Tensor]  # one (B, T'_l, D) token tensor per TS level, shallowest first
-    rppg: Tensor      # (B, T) the predictor's signal, computed from the DETACHED feature map
+#: the outputs of one view (the objectives' :class:`sspd.objectives.NetworkOutputs`)
+SSPDOutputs = NetworkOutputs
 
 
 class SSPDNetwork(nn.Module):
@@ -61,6 +60,7 @@ class SSPDNetwork(nn.Module):
         self.ts_stack = TSStack(backbone.feature_dim, kernel_sizes=tuple(kernel_sizes), num_heads=num_heads,
                                 attention=attention, resample=resample)
         self.predictor = SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden)
+        self.view = InferenceView()  # the inference view it expects (set from the run's views when built)
 
     @property
     def min_frames(self) -> int:
@@ -72,15 +72,20 @@ class SSPDNetwork(nn.Module):
         """(h, w) of the views: the backbone's input size."""
         return self.backbone.input_size
 
-    def forward(self, x: Tensor) -> SSPDOutputs:
-        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T))."""
-        if x.ndim == 5 and x.shape[2] < self.min_frames:
+    def forward(self, x: Tensor, *, with_ts: bool = True, detach_predictor: bool = True) -> SSPDOutputs:
+        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T), pooled (B, D, T)).
+
+        ``with_ts=False`` skips the TS stack (``hs`` empty) for objectives that do not use it;
+        ``detach_predictor=False`` lets the predictor's loss reach the backbone (SiNC, supervised).
+        """
+        if with_ts and x.ndim == 5 and x.shape[2] < self.min_frames:
             raise ValueError(f"SSPDNetwork: the TS stack needs views of at least {self.min_frames} frames, "
                              f"got T={x.shape[2]}: use longer clips or smaller kernel_sizes")
         features = self.backbone.forward_features(x)          # (B, D, T, h, w)
-        hs = self.ts_stack(pool_features(features)).hs        # [(B, T'_l, D)]
-        rppg = self.predictor(features.detach())              # (B, T)
-        return SSPDOutputs(hs=hs, rppg=rppg)
+        pooled = pool_features(features)                      # (B, D, T)
+        hs = self.ts_stack(pooled).hs if with_ts else []      # [(B, T'_l, D)]
+        rppg = self.predictor(features.detach() if detach_predictor else features)  # (B, T)
+        return SSPDOutputs(hs=hs, rppg=rppg, pooled=pooled)
 
     def predict(self, x: Tensor) -> Tensor:
         """The inference network, backbone + predictor: (B, 3, T, h, w) → rPPG (B, T)."""

@@ -14,7 +14,7 @@ import torch
 
 from sspd.augment import ViewOptions
 from sspd.engine.network import create_sspd_network
-from sspd.engine.objective import SSPDObjectiveConfig
+from sspd.objectives.sspd import SSPDObjectiveConfig
 from sspd.engine.step import SSPDTrainStep
 
 __all__ = ["SSPDRecipe", "PAPER_PRESET", "build_sspd_training"]

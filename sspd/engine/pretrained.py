@@ -60,6 +60,10 @@ def load_pretrained(path: str | os.PathLike, *, which: str = "online", which_fil
     missing = {"network", which} - set(checkpoint)
     if missing:
         raise ValueError(f"load_pretrained: {file} lacks {sorted(missing)}")
+    if checkpoint[which] is None:
+        name = (checkpoint.get("config") or {}).get("objective", {}).get("name", "?")
+        raise ValueError(f"load_pretrained: {file} holds no {which} network: its objective ({name}) trains "
+                         "without an EMA target; load which='online'")
     network = build_network(checkpoint["network"])
     network.load_state_dict(checkpoint[which])
     return network.to(map_location).eval(), checkpoint

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from sspd.augment import InferenceView
 from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint
 from sspd.engine.distributed import broadcast_object, get_world_size
 from sspd.engine.network import SSPDNetwork, create_sspd_network
@@ -45,15 +47,22 @@ def network_spec(config: Any) -> dict[str, Any]:
     stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,
              "attention": model.attention, "resample": model.resample,
              "predictor_hidden": model.predictor_hidden}
-    return {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack}
+    view = dataclasses.asdict(config.views.inference_view())
+    return {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack, "view": view}
 
 
 def build_network(spec: dict[str, Any]) -> SSPDNetwork:
-    """An :class:`SSPDNetwork` from a checkpoint's ``"network"`` entry (or :func:`network_spec`)."""
+    """An :class:`SSPDNetwork` from a checkpoint's ``"network"`` entry (or :func:`network_spec`).
+
+    The spec's ``"view"`` (the inference view the network was trained on) becomes ``network.view``;
+    checkpoints without one had SSPD's raw difference view.
+    """
     missing = {"backbone", "backbone_kwargs", "stack"} - set(spec)
     if missing:
         raise ValueError(f"network spec lacks {sorted(missing)}; it needs backbone, backbone_kwargs and stack")
-    return create_sspd_network(spec["backbone"], **spec["stack"], **spec["backbone_kwargs"])
+    network = create_sspd_network(spec["backbone"], **spec["stack"], **spec["backbone_kwargs"])
+    network.view = InferenceView.from_dict(spec.get("view"))
+    return network
 
 
 def build_trainer(network: SSPDNetwork, config: Any) -> SSPDTrainStep:
@@ -61,7 +70,7 @@ def build_trainer(network: SSPDNetwork, config: Any) -> SSPDTrainStep:
     optim, ema = config.optim, config.ema
     kind = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
     optimizer = kind(network.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
-    return SSPDTrainStep(network, optimizer, objective=config.objective, views=config.views,
+    return SSPDTrainStep(network, optimizer, objective=config.objective.build(), views=config.views,
                          momentum_start=ema.momentum_start, momentum_end=ema.momentum_end, buffers=ema.buffers,
                          target_mode=ema.target_mode, seed=config.seed, channels_last=config.loop.channels_last)
 
@@ -136,7 +145,8 @@ class RunWriter:
         per_epoch = self.steps_per_epoch
         return {"format": CHECKPOINT_FORMAT, "step": step, "epoch": step // per_epoch,
                 "config": config_to_dict(self.config), "network": network_spec(self.config),
-                "online": trainer.online_network.state_dict(), "target": trainer.target_network.state_dict(),
+                "online": trainer.online_network.state_dict(),
+                "target": None if trainer.target_network is None else trainer.target_network.state_dict(),
                 "train_step": trainer.state_dict(), "rng": rng_state(), "guard": guard.state_dict(),
                 "monitor": self.monitor.state_dict() if self.monitor is not None else None,
                 "probe": self.probe.state_dict() if self.probe is not None else None,
@@ -210,7 +220,7 @@ class RunWriter:
         if done % collapse.every_n_steps:
             self.monitor.observe(pooled=seen.pooled, predictions=predictions, labels_hr=labels)
             return {}, ""
-        ssm, ssw = level_maps(seen.online.hs[:1])[0]
+        ssm, ssw = level_maps(seen.online.hs[:1])[0] if seen.online.hs else (None, None)
         report = self.monitor.check(done, pooled=seen.pooled, predictions=predictions,
                                     target_predictions=seen.target.rppg if seen.target else None,
                                     ssm=ssm, ssw=ssw, labels_hr=labels)
@@ -220,7 +230,8 @@ class RunWriter:
 
     def _log_pictures(self, done: int, seen: CapturedOutputs | None, trainer: SSPDTrainStep) -> None:
         logging_cfg = self.config.logging
-        if seen is not None and seen.online is not None and done % logging_cfg.images_every_n_steps == 0:
+        if (seen is not None and seen.online is not None and seen.online.hs
+                and done % logging_cfg.images_every_n_steps == 0):
             ssm, ssw = level_maps(seen.online.hs[:1])[0]
             if bool(torch.isfinite(ssm[0]).all()):
                 self.sink.log_images(done, {"ssm/online_l0": render_map_image(ssm),

@@ -38,26 +38,27 @@ class CapturedOutputs:
 
 
 def _detached(outputs: SSPDOutputs) -> SSPDOutputs:
-    return SSPDOutputs(hs=[h.detach().float() for h in outputs.hs], rppg=outputs.rppg.detach().float())
+    pooled = None if outputs.pooled is None else outputs.pooled.detach().float()
+    return SSPDOutputs(hs=[h.detach().float() for h in outputs.hs], rppg=outputs.rppg.detach().float(),
+                       pooled=pooled)
 
 
 @contextlib.contextmanager
 def capture_outputs(trainer: SSPDTrainStep) -> Iterator[CapturedOutputs]:
-    """Record the outputs of the next forward passes of ``trainer``'s networks while the block runs."""
+    """Record the outputs of the next forward passes of ``trainer``'s networks while the block runs
+    (the target's only when the objective has one)."""
     seen = CapturedOutputs()
 
     def on_online(_module, _inputs, outputs):
         seen.online = _detached(outputs)
+        seen.pooled = seen.online.pooled  # (B, D, T)
 
     def on_target(_module, _inputs, outputs):
         seen.target = _detached(outputs)
 
-    def on_stack(_module, inputs, _outputs):
-        seen.pooled = inputs[0].detach().float()  # (B, D, T)
-
-    handles = [trainer.online_network.register_forward_hook(on_online),
-               trainer.target_network.register_forward_hook(on_target),
-               trainer.online_network.ts_stack.register_forward_hook(on_stack)]
+    handles = [trainer.online_network.register_forward_hook(on_online)]
+    if trainer.target_network is not None:
+        handles.append(trainer.target_network.register_forward_hook(on_target))
     try:
         yield seen
     finally:
@@ -96,10 +97,10 @@ def write_snapshot(path: str | Path, seen: CapturedOutputs, *, fs: float, clips:
     if seen.online is None:
         raise ValueError("write_snapshot: no online outputs were captured; run a forward pass inside "
                          "capture_outputs first")
-    maps = level_maps([h[:clips] for h in seen.online.hs])
+    maps = level_maps([h[:clips] for h in seen.online.hs])  # empty for objectives without the TS stack
     pred = seen.online.rppg[:clips].cpu().numpy().astype(np.float32)  # (B', T)
     arrays: dict[str, Any] = {"pred": pred, "hr_pred": _hr_of(pred, fs), "fps": np.float32(fs)}
-    if len({ssm.shape for ssm, _ in maps}) == 1:
+    if maps and len({ssm.shape for ssm, _ in maps}) == 1:
         arrays["ssm"] = torch.stack([ssm for ssm, _ in maps]).cpu().numpy()  # (L, B', T', T')
     else:
         arrays.update({f"ssm_l{i}": ssm.cpu().numpy() for i, (ssm, _) in enumerate(maps)})

@@ -1,14 +1,20 @@
-"""One SSPD training step: two views, online and target forward, the objective, backward, optimiser
-step, EMA. The training loop (epochs, checkpoints, mixed precision, DDP, logging) is built on top.
+"""One training step of any registered objective: views, online (and target) forward, the objective,
+backward, optimiser step, EMA. The training loop (epochs, checkpoints, mixed precision, DDP, logging) is
+built on top.
 
     network = create_sspd_network("sspdnet")
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
-    trainer = SSPDTrainStep(network, optimizer, seed=0)
+    trainer = TrainStep(network, optimizer, objective=build_objective("sspd"), seed=0)
     for step, batch in enumerate(loader):             # batch: {"video": (B, C, T+1, S, S), "fps": ...}
         scalars = trainer.train_step(batch, step=step, total_steps=len(loader) * epochs)
 
-Everything that changes while training (both networks, the optimiser, the view generator) is in
-:meth:`SSPDTrainStep.state_dict`, so a resumed run draws the same views as an uninterrupted one.
+What the step builds follows the objective's :class:`sspd.objectives.ObjectiveSpec`: an EMA target and a
+second view only for objectives that declare a target (SSPD); the TS stack only when it is used; the
+predictor on the detached feature map (SSPD) or on the live one (SiNC, supervised). With speed
+augmentation each clip is played at a random speed first; its factor reaches the objective as
+``batch["speed"]`` and its label is resampled with it. Everything that changes while training (the
+networks, the optimiser, the view generator) is in :meth:`TrainStep.state_dict`, so a resumed run draws
+the same views as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -19,12 +25,13 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from sspd.augment import ViewOptions, make_views, random_speed
+from sspd.augment import ViewOptions, make_single_view, make_views, random_speed
 from sspd.ema import OnlineTargetPair, cosine_momentum
 from sspd.engine.network import SSPDNetwork, SSPDOutputs
-from sspd.engine.objective import SSPDObjectiveConfig, frame_rates, sspd_objective
+from sspd.engine.online_probe import batch_labels
+from sspd.objectives import Objective, SSPDObjectiveConfig, build_objective, frame_rates
 
-__all__ = ["SSPDTrainStep", "check_batch"]
+__all__ = ["TrainStep", "SSPDTrainStep", "check_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -50,90 +57,161 @@ def check_batch(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
     return video, frame_rates(batch["fps"], video.shape[0])
 
 
-class SSPDTrainStep:
-    """The SSPD training step over an online network, its EMA target, an optimiser and a view generator.
+def _as_objective(objective: Objective | SSPDObjectiveConfig | None) -> Objective:
+    """An :class:`Objective` from an objective, an SSPD config (SSPD with it) or None (SSPD's defaults)."""
+    if objective is None or isinstance(objective, SSPDObjectiveConfig):
+        return build_objective("sspd", objective)
+    if not isinstance(objective, Objective):
+        raise ValueError(f"objective must be an sspd.objectives.Objective (build_objective(name, config)), got "
+                         f"{type(objective).__name__}")
+    return objective
+
+
+class TrainStep:
+    """The training step over an online network, its EMA target (when the objective has one), an
+    optimiser and a view generator.
 
     Args:
-        network: the online :class:`SSPDNetwork` (kept); the target is its frozen deep copy, built now.
+        network: the online :class:`SSPDNetwork` (kept); for objectives with a target, the target is its
+            frozen deep copy, built now; for the others no copy is made.
         optimizer: over the online network's parameters only (never the target's).
-        objective: weights, bands, eps and forms of the loss.
-        views: how the two views are made (:func:`sspd.augment.make_views`).
+        objective: :func:`sspd.objectives.build_objective`'s result (an :class:`SSPDObjectiveConfig` means
+            SSPD with that config; None, SSPD's defaults).
+        views: how the views are made (:func:`sspd.augment.make_views` for two-view objectives,
+            :func:`sspd.augment.make_single_view` for one).
         momentum_start, momentum_end: the per-step cosine EMA momentum schedule (SSPD: 0.9 → 1.0).
         buffers: EMA buffer policy, ``"none"`` (release), ``"copy"`` or ``"ema"``.
         target_mode: ``"train"`` (release: the target uses batch statistics) or ``"eval"``.
         speed_range: if set, every clip is first played at a random speed in this range
-            (:func:`sspd.augment.random_speed`); both views share the resampled clip. Off in SSPD.
+            (:func:`sspd.augment.random_speed`); both views share the resampled clip; the label is
+            resampled with it. None takes ``views.speed_range`` (off by default).
         speed_frames: raw frames kept after speed resampling; None = (T+1 - 1) / max speed + 1, rounded
             down (the most every speed can fill).
         seed: seed of the view generator (on the network's device).
-        channels_last: convert both networks and the views to ``torch.channels_last_3d`` (the same
+        channels_last: convert the networks and the views to ``torch.channels_last_3d`` (the same
             values; on CPU the 3-D convolutions, and their backward above all, run much faster).
     """
 
     def __init__(self, network: SSPDNetwork, optimizer: torch.optim.Optimizer, *,
-                 objective: SSPDObjectiveConfig = SSPDObjectiveConfig(), views: ViewOptions = ViewOptions(),
+                 objective: Objective | SSPDObjectiveConfig | None = None, views: ViewOptions = ViewOptions(),
                  momentum_start: float = 0.9, momentum_end: float = 1.0, buffers: str = "none",
                  target_mode: str = "train", speed_range: tuple[float, float] | None = None,
                  speed_frames: int | None = None, seed: int = 0, channels_last: bool = False) -> None:
         if not isinstance(network, SSPDNetwork):
-            raise ValueError(f"SSPDTrainStep needs an SSPDNetwork, got {type(network).__name__}: "
+            raise ValueError(f"TrainStep needs an SSPDNetwork, got {type(network).__name__}: "
                              "build one with sspd.engine.create_sspd_network")
+        self._objective = None
+        self.objective = objective
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         network.to(memory_format=self.memory_format)  # before the deep copy: the target inherits it
-        self.pair = OnlineTargetPair(network, buffers=buffers, target_mode=target_mode)
-        _check_optimizer(optimizer, self.pair)
+        self.pair = (OnlineTargetPair(network, buffers=buffers, target_mode=target_mode)
+                     if self.objective.spec.needs_target else None)
+        self._online = network
+        _check_optimizer(optimizer, network, self.pair)
         cosine_momentum(0, 1, momentum_start, momentum_end)  # validates the momenta
         self.optimizer = optimizer
-        self.objective, self.views = objective, views
+        self.views = views
         self.momentum_start, self.momentum_end = momentum_start, momentum_end
-        self.speed_range, self.speed_frames = speed_range, speed_frames
+        self.speed_range = speed_range if speed_range is not None else views.speed_range
+        self.speed_frames = speed_frames
         device = next(network.parameters()).device
         self.generator = torch.Generator(device=device).manual_seed(seed)
 
     @property
-    def online_network(self) -> SSPDNetwork:
-        return self.pair.online
+    def objective(self) -> Objective:
+        """The objective of every step (settable: an :class:`Objective` or an SSPD config)."""
+        return self._objective
+
+    @objective.setter
+    def objective(self, value: Objective | SSPDObjectiveConfig | None) -> None:
+        value = _as_objective(value)
+        if getattr(self, "_objective", None) is not None and (
+                value.spec.needs_target != self._objective.spec.needs_target):
+            raise ValueError(f"cannot switch from objective {self._objective.name!r} to {value.name!r}: one has "
+                             "a target network and the other has not; build a new TrainStep")
+        self._objective = value
 
     @property
-    def target_network(self) -> SSPDNetwork:
-        return self.pair.target
+    def online_network(self) -> SSPDNetwork:
+        return self._online
 
-    def make_views(self, video: Tensor) -> tuple[Tensor, Tensor]:
-        """Raw frames (B, C, T+1, S, S) → (online_view, target_view), each (B, C, T, h, w), on the device."""
+    @property
+    def target_network(self) -> SSPDNetwork | None:
+        """The EMA target, or None for objectives without one."""
+        return self.pair.target if self.pair is not None else None
+
+    def train(self, mode: bool = True) -> "TrainStep":
+        """Training (or eval) mode of the online network and, per its mode policy, the target."""
+        if self.pair is not None:
+            self.pair.train(mode)
+        else:
+            self._online.train(mode)
+        return self
+
+    def _speed(self, video: Tensor, ppg: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Speed augmentation when on: (clip, label, speeds (B,)); the inputs unchanged when off."""
+        if self.speed_range is None:
+            return video, ppg, None
+        frames = self.speed_frames or int((video.shape[2] - 1) / max(self.speed_range)) + 1
+        label = None if ppg is None else ppg.to(video.device, video.dtype)
+        out = random_speed(video, self.generator, frames, speed_range=self.speed_range, label=label)
+        return out.clip, out.label, out.speeds
+
+    def make_views(self, video: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Raw frames (B, C, T+1, S, S) → (online_view, target_view or None), each (B, C, T, h, w).
+
+        No speed augmentation here (:meth:`forward` applies it first, with the labels).
+        """
         video = video.to(next(self.online_network.parameters()).device, non_blocking=True)
-        if self.speed_range is not None:
-            frames = self.speed_frames or int((video.shape[2] - 1) / max(self.speed_range)) + 1
-            video = random_speed(video, self.generator, frames, speed_range=self.speed_range).clip
-        online, target = make_views(video, self.online_network.input_size, self.generator, self.views)
-        return (online.contiguous(memory_format=self.memory_format),
-                target.contiguous(memory_format=self.memory_format))
+        size = self.online_network.input_size
+        if self.pair is None:
+            online, target = make_single_view(video, size, self.generator, self.views), None
+        else:
+            online, target = make_views(video, size, self.generator, self.views)
+        fmt = self.memory_format
+        return online.contiguous(memory_format=fmt), None if target is None else target.contiguous(memory_format=fmt)
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
         """Views, online forward (with graph), target forward (no graph) and the objective.
 
-        Returns (total, scalars) as :func:`sspd.engine.sspd_objective`; no backward, no update, so a loop
-        can scale the loss or accumulate gradients itself and then call :meth:`update`.
+        Returns (total, scalars) as the objective does; no backward, no update, so a loop can scale the
+        loss or accumulate gradients itself and then call :meth:`update`.
         """
         video, fs = check_batch(batch)
+        spec = self.objective.spec
+        ppg = batch_labels(batch)  # (B, T+1) or None
+        if spec.needs_labels and ppg is None:
+            raise ValueError(f"objective {spec.name!r} needs labels: the batch has no 'ppg' or 'label' (B, T+1) "
+                             "tensor; train on synthetic clips or a labelled preprocessing cache")
+        video = video.to(next(self.online_network.parameters()).device, non_blocking=True)
+        video, ppg, speeds = self._speed(video, ppg)
         online_view, target_view = self.make_views(video)    # (B, C, T, h, w) each
-        online_outputs = self.online_network(online_view)
-        target_outputs = self.forward_target(target_view)
-        return sspd_objective(online_outputs, target_outputs, fs, self.objective)
+        online_outputs = self.online_network(online_view, with_ts=spec.uses_ts,
+                                             detach_predictor=spec.detach_predictor)
+        target_outputs = self.forward_target(target_view) if target_view is not None else None
+        extras = {"ppg": ppg, "speed": speeds}
+        return self.objective(online_outputs, target_outputs, fs, {**batch, **extras})
 
     def forward_target(self, view: Tensor) -> SSPDOutputs:
         """The target network on its view, without an autograd graph."""
+        spec = self.objective.spec
         with torch.no_grad():
-            return self.target_network(view)
+            return self.target_network(view, with_ts=spec.uses_ts, detach_predictor=spec.detach_predictor)
 
     def momentum(self, step: int, total_steps: int) -> float:
-        """EMA momentum at optimiser step ``step`` of ``total_steps``."""
+        """EMA momentum at optimiser step ``step`` of ``total_steps`` (logged as 0 without a target)."""
+        if self.pair is None:
+            return 0.0
         return cosine_momentum(step, total_steps, self.momentum_start, self.momentum_end)
 
     def update(self, step: int, total_steps: int,
                scaler: "torch.amp.GradScaler | None" = None) -> dict[str, Tensor]:
         """Optimiser step, then the EMA of the target (only if the step happened); momentum and lr."""
         momentum = self.momentum(step, total_steps)
-        stepped = self.pair.step(self.optimizer, momentum, scaler=scaler)
+        if self.pair is not None:
+            stepped = self.pair.step(self.optimizer, momentum, scaler=scaler)
+        else:
+            stepped = _optimizer_step(self.optimizer, scaler)
         lr = self.optimizer.param_groups[0]["lr"]
         # float64, so that the logged momentum is the one applied (float32 rounds 1 - m visibly)
         return {"momentum": torch.tensor(momentum, dtype=torch.float64),
@@ -141,50 +219,74 @@ class SSPDTrainStep:
 
     def train_step(self, batch: Mapping[str, Any], *, step: int, total_steps: int,
                    scaler: "torch.amp.GradScaler | None" = None) -> dict[str, Tensor]:
-        """One full step: views, both forwards, loss, backward, optimiser step, EMA.
+        """One full step: views, forwards, loss, backward, optimiser step, EMA.
 
         Args:
-            batch: ``{"video": (B, C, T+1, S, S), "fps": float or (B,)}``.
+            batch: ``{"video": (B, C, T+1, S, S), "fps": float or (B,)}`` (plus ``"ppg"`` (B, T+1) for
+                objectives with labels).
             step: optimiser steps taken so far (0 at the first), for the momentum schedule.
             total_steps: optimiser steps of the whole run.
             scaler: optional mixed-precision grad scaler.
 
         Returns:
-            Detached scalars: the objective's terms (see :func:`sspd.engine.sspd_objective`) plus
-            ``momentum``, ``lr`` and ``stepped`` (1.0, or 0.0 when the scaler skipped the step).
+            Detached scalars: the objective's terms plus ``momentum``, ``lr`` and ``stepped`` (1.0, or
+            0.0 when the step was skipped). A non-finite loss skips the step: no backward, no update.
         """
-        self.pair.train(True)
+        self.train(True)
         self.optimizer.zero_grad(set_to_none=True)
         total, scalars = self.forward(batch)
         if not math.isfinite(float(scalars["total"])):
-            log.warning("non-finite SSPD loss %s: the optimiser step will be skipped or diverge",
-                        float(scalars["total"]))
+            log.warning("non-finite loss %s at step %d: the step is skipped", float(scalars["total"]), step)
+            return {**scalars, "momentum": torch.tensor(self.momentum(step, total_steps), dtype=torch.float64),
+                    "lr": torch.tensor(float(self.optimizer.param_groups[0]["lr"]), dtype=torch.float64),
+                    "stepped": torch.tensor(0.0)}
         (total if scaler is None else scaler.scale(total)).backward()
         scalars.update(self.update(step, total_steps, scaler))
         return scalars
 
     def state_dict(self) -> dict[str, Any]:
-        """Both networks, the optimiser and the view generator, for exact resumption."""
-        return {"pair": self.pair.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state()}
+        """The networks, the optimiser and the view generator, for exact resumption."""
+        networks = ({"pair": self.pair.state_dict()} if self.pair is not None
+                    else {"online": self._online.state_dict()})
+        return {**networks, "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved."""
-        missing = {"pair", "optimizer", "generator"} - set(state)
+        networks = "pair" if self.pair is not None else "online"
+        missing = {networks, "optimizer", "generator"} - set(state)
         if missing:
-            raise ValueError(f"SSPDTrainStep.load_state_dict: state lacks {sorted(missing)}; give it what "
-                             "SSPDTrainStep.state_dict() returned")
-        self.pair.load_state_dict(state["pair"])
+            raise ValueError(f"TrainStep.load_state_dict: state lacks {sorted(missing)}; give it what "
+                             f"TrainStep.state_dict() returned for the {self.objective.name!r} objective")
+        if self.pair is not None:
+            self.pair.load_state_dict(state["pair"])
+        else:
+            self._online.load_state_dict(state["online"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"].cpu())
 
 
-def _check_optimizer(optimizer: torch.optim.Optimizer, pair: OnlineTargetPair) -> None:
+#: the name the SSPD-only step had; every objective uses :class:`TrainStep`
+SSPDTrainStep = TrainStep
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: "torch.amp.GradScaler | None") -> bool:
+    """Optimiser step (through the scaler when given); False when the scaler skipped it."""
+    if scaler is None:
+        optimizer.step()
+        return True
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaler.get_scale() >= scale
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer, online: SSPDNetwork,
+                     pair: OnlineTargetPair | None) -> None:
     """Raise if the optimiser holds a target parameter or none of the online ones."""
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    if held & {id(p) for p in pair.target.parameters()}:
+    if pair is not None and held & {id(p) for p in pair.target.parameters()}:
         raise ValueError("the optimiser holds target-network parameters: build it over the online "
                          "network's parameters (network.parameters()) only")
-    if not held & {id(p) for p in pair.online.parameters()}:
+    if not held & {id(p) for p in online.parameters()}:
         raise ValueError("the optimiser holds none of the online network's parameters: build it with "
                          "torch.optim.Adam(network.parameters(), ...)")

@@ -146,7 +146,8 @@ class CheckpointPredictor:
             raise ValueError(f"{self.name}: expects a clip (T, S, S, 3) of at least 2 RGB frames, got shape "
                              f"{frames.shape}")
         video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None]  # (1, C, T, S, S)
-        view = prepare_view(video.to(self.device), self.network.input_size)  # (1, C, T-1, h, w)
+        view = prepare_view(video.to(self.device), self.network.input_size,
+                            getattr(self.network, "view", None))  # (1, C, T-1, h, w)
         signal = self._forward(view)  # (T-1,)
         signal = _zscore(np.cumsum(signal) if self.target == "diff" else signal)
         return np.concatenate([signal[:1], signal])  # (T,)

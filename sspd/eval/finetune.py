@@ -141,7 +141,8 @@ def finetune(network: SSPDNetwork, videos: Sequence[Any], *, config: FinetuneCon
     for step in range(config.steps):
         lrs = set_lr(optimizer, lr_at(step, config.steps, config.lr, config.schedule, config.warmup_steps))
         clip, label = sample_windows(videos, config.window + 1, config.batch_size, rng)
-        view = _flip(prepare_view(clip, network.input_size), rng, config.p_flip)  # (B, C, T, h, w)
+        view = _flip(prepare_view(clip, network.input_size, getattr(network, "view", None)), rng,
+                     config.p_flip)  # (B, C, T, h, w)
         loss = _train_step(network, optimizer, view, clip_target(label, config.target))
         record = {"step": float(step), "loss": loss, "lr": lrs[1], "lr_backbone": lrs[0]}
         result.history.append(record)

@@ -31,8 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sspd.augment.spatial import resize_clip
-from sspd.augment.temporal import frame_difference
+from sspd.augment.inference import TARGETS, InferenceView, clip_target, prepare_view
 from sspd.eval.baseline_eval import VideoSignals
 from sspd.eval.metrics import WindowResult, hr_metrics
 
@@ -42,7 +41,6 @@ __all__ = ["TARGETS", "EvalVideo", "synthetic_videos", "videos_from_cache", "pre
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("diff", "pulse")
 PredictFn = Callable[[Tensor], Tensor]  # prepared view (B, C, T, h, w) -> signal (B, T)
 
 
@@ -107,26 +105,6 @@ def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None =
     return kept
 
 
-def prepare_view(clip: Tensor, input_size: int | tuple[int, int]) -> Tensor:
-    """SSPD's inference view: (B, C, T+1, S, S) raw frames (any dtype, 0-255) → resized to
-    ``input_size`` → raw frame difference (B, C, T, h, w) float32. No flips, crops or masks."""
-    if clip.ndim != 5 or clip.shape[1] != 3 or clip.shape[2] < 2:
-        raise ValueError(f"prepare_view expects clips (B, 3, T+1, S, S) with T+1 >= 2, got "
-                         f"{tuple(clip.shape)}")
-    resized = resize_clip(clip.float(), input_size, antialias=True)  # (B, C, T+1, h, w)
-    return frame_difference(resized, "raw")  # (B, C, T, h, w)
-
-
-def clip_target(label: Tensor, target: str) -> Tensor:
-    """The training target of a window's PPG (B, T+1) for a (B, T) difference-frame signal:
-    ``"diff"`` → label[t+1] - label[t]; ``"pulse"`` → label[t+1] (aligned with difference t)."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if label.ndim != 2 or label.shape[1] < 2:
-        raise ValueError(f"clip_target expects labels (B, T+1) with T+1 >= 2, got {tuple(label.shape)}")
-    return label[:, 1:] - label[:, :-1] if target == "diff" else label[:, 1:]  # (B, T)
-
-
 def _zscore_rows(x: np.ndarray) -> np.ndarray:
     """(K, L) rows at zero mean and unit std (a constant row stays zero)."""
     centred = x - x.mean(axis=1, keepdims=True)
@@ -165,19 +143,21 @@ def _window_starts(n_frames: int, clip_length: int, stride: int) -> np.ndarray:
 
 @torch.no_grad()
 def _predict_video(predict_fn: PredictFn, video: Any, starts: np.ndarray, clip_length: int,
-                   input_size: int | tuple[int, int], batch_size: int) -> np.ndarray:
+                   input_size: int | tuple[int, int], batch_size: int,
+                   view: InferenceView | None = None) -> np.ndarray:
     """(K, T) signals of a video's windows, T = clip_length - 1, in batches."""
     out = []
     for i in range(0, starts.size, batch_size):
         clips = np.stack([video.frames[s:s + clip_length] for s in starts[i:i + batch_size]])  # (b, T+1, S, S, C)
         clip = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (b, C, T+1, S, S)
-        out.append(predict_fn(prepare_view(clip, input_size)).float().cpu().numpy())  # (b, T)
+        out.append(predict_fn(prepare_view(clip, input_size, view)).float().cpu().numpy())  # (b, T)
     return np.concatenate(out)
 
 
 def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int,
                     input_size: int | tuple[int, int], target: str = "pulse", stride: int | None = None,
-                    batch_size: int = 4, name: str = "model") -> list[VideoSignals]:
+                    batch_size: int = 4, name: str = "model",
+                    view: InferenceView | None = None) -> list[VideoSignals]:
     """Run ``predict_fn`` over sliding windows of every video; one stitched pulse per video.
 
     Args:
@@ -187,6 +167,7 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
         window: difference frames per window T (each window reads T + 1 frames).
         target: ``"diff"`` (the signal follows the PPG's difference; integrated here) or ``"pulse"``.
         stride: frames between windows (default: ``window``); a last window ends at the last frame.
+        view: the network's inference view (``network.view``; default: SSPD's raw difference).
 
     Returns:
         One :class:`sspd.eval.baseline_eval.VideoSignals` per video with ``signals[name]`` (N-1,) and
@@ -203,7 +184,7 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
                         window + 1)
             continue
         starts = _window_starts(video.n_frames, window + 1, stride or window)
-        preds = _predict_video(predict_fn, video, starts, window + 1, input_size, batch_size)  # (K, T)
+        preds = _predict_video(predict_fn, video, starts, window + 1, input_size, batch_size, view)  # (K, T)
         signal = stitch_windows(video.n_frames - 1, starts, preds)  # (N-1,)
         signal = np.cumsum(signal) if target == "diff" else signal
         label = np.asarray(video.label, dtype=np.float64)[1:]  # (N-1,)

@@ -98,14 +98,15 @@ def _video_windows(video: Any, clip_length: int, stride: int) -> np.ndarray:
 
 @torch.no_grad()
 def _features_of(backbone: nn.Module, video: Any, starts: np.ndarray, clip_length: int,
-                 input_size: int | tuple[int, int], batch_size: int) -> tuple[Tensor, Tensor]:
+                 input_size: int | tuple[int, int], batch_size: int,
+                 view: Any = None) -> tuple[Tensor, Tensor]:
     """Pooled features (K, D, T) and labels (K, T+1) of a video's windows."""
     feats, labels = [], []
     for i in range(0, starts.size, batch_size):
         chunk = starts[i:i + batch_size]
         clip = torch.from_numpy(np.stack([video.frames[s:s + clip_length] for s in chunk]))  # (b, T+1, S, S, C)
-        view = prepare_view(clip.permute(0, 4, 1, 2, 3), input_size)  # (b, C, T, h, w)
-        feats.append(pool_features(backbone.forward_features(view)).float())  # (b, D, T)
+        inputs = prepare_view(clip.permute(0, 4, 1, 2, 3), input_size, view)  # (b, C, T, h, w)
+        feats.append(pool_features(backbone.forward_features(inputs)).float())  # (b, D, T)
         labels.append(torch.from_numpy(np.stack([np.asarray(video.label[s:s + clip_length], np.float32)
                                                  for s in chunk])))  # (b, T+1)
     return torch.cat(feats), torch.cat(labels)
@@ -113,7 +114,8 @@ def _features_of(backbone: nn.Module, video: Any, starts: np.ndarray, clip_lengt
 
 def extract_features(backbone: nn.Module, videos: Sequence[Any], *, window: int,
                      input_size: int | tuple[int, int], target: str = "diff", stride: int | None = None,
-                     batch_size: int = 4, cache_file: str | Path | None = None) -> FeatureSet:
+                     batch_size: int = 4, cache_file: str | Path | None = None,
+                     view: Any = None) -> FeatureSet:
     """Pooled features of the frozen ``backbone`` on every training window, computed once.
 
     Args:
@@ -121,12 +123,14 @@ def extract_features(backbone: nn.Module, videos: Sequence[Any], *, window: int,
         videos: :class:`sspd.eval.model_eval.EvalVideo` or cached videos (``subject``, ``frames``, ``label``).
         window: difference frames per window T; stride: frames between windows (default: window).
         target: ``"diff"`` or ``"pulse"`` (see :mod:`sspd.eval.model_eval`).
+        view: the network's :class:`sspd.augment.InferenceView` (default: SSPD's raw difference).
         cache_file: a ``.pt`` file: loaded if it exists (and made with the same target and windows),
             written otherwise, so repeated probes (label fractions, seeds) skip the backbone.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    key = {"window": window, "stride": stride or window, "target": target, "videos": [v.name for v in videos]}
+    key = {"window": window, "stride": stride or window, "target": target, "videos": [v.name for v in videos],
+           "view": repr(view)}
     if cache_file is not None and Path(cache_file).is_file():
         saved = torch.load(cache_file, weights_only=True)
         if saved.get("key") != key:
@@ -141,7 +145,7 @@ def extract_features(backbone: nn.Module, videos: Sequence[Any], *, window: int,
             log.warning("probe: skipping %s (%d frames < one window of %d)", video.name, video.n_frames,
                         window + 1)
             continue
-        f, labels = _features_of(backbone, video, starts, window + 1, input_size, batch_size)
+        f, labels = _features_of(backbone, video, starts, window + 1, input_size, batch_size, view)
         feats.append(f)
         targets.append(clip_target(labels, target))  # (K, T)
         subjects += [str(video.subject)] * starts.size

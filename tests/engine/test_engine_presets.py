@@ -59,7 +59,7 @@ def test_build_sspd_training_follows_the_recipe():
     assert trainer.optimizer.param_groups[0]["weight_decay"] == 1e-5
     assert trainer.momentum(0, 10) == pytest.approx(0.95)
     assert trainer.online_network.backbone.feature_dim == 16  # width 0.25 of 64
-    assert trainer.objective is recipe.objective and trainer.views is recipe.views
+    assert trainer.objective.config is recipe.objective and trainer.views is recipe.views
 
 
 def test_recipe_and_network_errors():

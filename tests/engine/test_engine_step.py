@@ -149,8 +149,10 @@ def test_speed_resampling_before_views():
     video = _batch(TINY["physnet"][1])["video"]
     # speed 1 keeps the clip, so both draw the same views after the speed draw
     trainer.generator.set_state(plain.generator.get_state())
+    resampled, _, speeds = trainer._speed(video, None)
     torch.rand(2, generator=plain.generator)
-    torch.testing.assert_close(trainer.make_views(video), plain.make_views(video))
+    assert torch.equal(speeds, torch.ones(2))
+    torch.testing.assert_close(trainer.make_views(resampled), plain.make_views(video))
 
 
 def test_train_step_sets_train_mode_and_accepts_per_clip_fps():

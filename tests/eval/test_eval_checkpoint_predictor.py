@@ -46,11 +46,17 @@ def random_clip(n_frames, size=20, seed=0):
 
 
 def reference_signal(network, clip):
-    """(T-1,) the network's signal on the clip: resize every frame, difference by slicing, predict."""
+    """(T-1,) the network's signal on the clip: resize every frame, difference by slicing (normalised and
+    without luminance when the network's view says so), predict."""
     frames = torch.from_numpy(clip).permute(0, 3, 1, 2).float()  # (T, C, S, S)
     resized = F.interpolate(frames, size=network.input_size, mode="bilinear", align_corners=False,
                             antialias=True)  # (T, C, h, w)
-    diff = (resized[1:] - resized[:-1]).permute(1, 0, 2, 3)[None]  # (1, C, T-1, h, w)
+    diff = resized[1:] - resized[:-1]  # (T-1, C, h, w)
+    if network.view.difference == "normalized":
+        diff = diff / (resized[1:] + resized[:-1] + network.view.difference_eps)
+    if network.view.luminance == "remove":
+        diff = diff - diff.mean(dim=1, keepdim=True)
+    diff = diff.permute(1, 0, 2, 3)[None]  # (1, C, T-1, h, w)
     with torch.no_grad():
         return network.predict(diff)[0].double().numpy()
 

@@ -1,5 +1,5 @@
 """The SSPD objective (SSPD_METHOD.md §4): pyramid, diagonal-std and band-ratio terms on the TS levels,
-and the predictor distillation loss, combined with the release's weights.
+and the predictor distillation loss, combined with the release's weights. Registered as ``"sspd"``.
 
     total, scalars = sspd_objective(online_outputs, target_outputs, fs=30.0)
 
@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Literal, NamedTuple, Sequence
+from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sspd.engine.network import SSPDOutputs
 from sspd.losses import band_mask, magnitude_spectrum, neg_pearson, reduce_loss
+from sspd.objectives.outputs import NetworkOutputs
+from sspd.objectives.registry import ObjectiveSpec, register_objective
 from sspd.ssm import (band_ratio_loss, diagonal_std_loss, pyramid_loss, self_similarity_map,
                       self_similarity_wave)
 
@@ -259,12 +260,12 @@ def _weighted_total(parts: dict[str, Tensor], config: SSPDObjectiveConfig) -> Te
     return sum(w * term for w, term in pairs if w != 0)
 
 
-def sspd_objective(online: SSPDOutputs, target: SSPDOutputs, fs: float | Sequence[float] | Tensor,
+def sspd_objective(online: NetworkOutputs, target: NetworkOutputs, fs: float | Sequence[float] | Tensor,
                    config: SSPDObjectiveConfig = SSPDObjectiveConfig()) -> tuple[Tensor, dict[str, Tensor]]:
     """The SSPD loss of one batch from the online and target networks' outputs.
 
     Args:
-        online, target: :class:`SSPDOutputs` of the online view through the online network and of the
+        online, target: :class:`NetworkOutputs` of the online view through the online network and of the
             target view through the target network (the target side is detached here).
         fs: the clips' frame rate in Hz, one value or one per clip (B,).
         config: weights, bands, eps and forms.
@@ -291,3 +292,14 @@ def sspd_objective(online: SSPDOutputs, target: SSPDOutputs, fs: float | Sequenc
     scalars.update({f"rpd/{name}": value for name, value in rpd_terms._asdict().items()})
     scalars.update(parts, total=total)
     return total, {name: value.detach() for name, value in scalars.items()}
+
+
+def _registered_sspd(online: NetworkOutputs, target: NetworkOutputs | None, fs: Tensor, batch: Any,
+                     config: SSPDObjectiveConfig) -> tuple[Tensor, dict[str, Tensor]]:
+    return sspd_objective(online, target, fs, config)
+
+
+SSPD = register_objective(ObjectiveSpec(
+    name="sspd", fn=_registered_sspd, config_type=SSPDObjectiveConfig, needs_target=True, uses_ts=True,
+    detach_predictor=True,
+    description="SSPD: self-similarity distillation to an EMA target, predictor distilled on detached features"))

@@ -1,0 +1,21 @@
+"""What a network hands an objective for one view: TS-level tokens, the predicted signal, pooled features."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from torch import Tensor
+
+__all__ = ["NetworkOutputs"]
+
+
+class NetworkOutputs(NamedTuple):
+    """One view's outputs (:class:`sspd.engine.SSPDNetwork` builds them).
+
+    ``hs`` is empty when the objective asks for no TS stack (SiNC, the supervised control).
+    ``rppg`` comes from the DETACHED feature map for SSPD (its gradient routing) and from the live feature
+    map for objectives that train the predictor through the backbone.
+    """
+
+    hs: list[Tensor]              # one (B, T'_l, D) token tensor per TS level, shallowest first
+    rppg: Tensor                  # (B, T) the predictor's signal
+    pooled: Tensor | None = None  # (B, D, T) the backbone's spatially pooled features
