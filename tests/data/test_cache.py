@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sspd.cli import main
-from sspd.data.cache import MANIFEST, SUMMARY, open_cache
+from sspd.data.cache import MANIFEST, OWNER_MARK, SUMMARY, open_cache
 from sspd.data.preprocess import preprocess_dataset, preprocess_video
 from sspd.data.preprocess_config import PreprocessConfig
 from sspd.data.readers import open_dataset
@@ -115,6 +115,7 @@ def test_interrupted_run_finishes_only_what_is_missing(ubfc_root, tmp_path):
     # a crash elsewhere: a partial folder, and a video renamed into place but without its manifest
     (out / ".3.partial-dead").mkdir()
     (out / "5").mkdir()
+    (out / "5" / OWNER_MARK).write_text('{"format": 1}')  # preprocessing marks every folder it makes
     (out / "5" / "frames.npy").write_bytes(b"half written")
     seen = []
     summary = preprocess_dataset(records, out, CONFIG, workers=1, progress=seen.append)
