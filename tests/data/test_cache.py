@@ -285,3 +285,14 @@ def test_a_failed_redo_leaves_no_stale_video_and_mixed_settings_are_flagged(tmp_
     with pytest.raises(ValueError, match="made with 2 different settings"):
         open_cache(tmp_path)
     assert [v.size for v in open_cache(tmp_path, allow_mixed=True)] == [16, 36]
+
+
+def test_a_truncated_frames_file_is_not_a_cache_and_is_redone(tmp_path):
+    preprocess_video(memory_record(6, 6), tmp_path, CONFIG)
+    frames = tmp_path / "clip" / "frames.npy"
+    frames.write_bytes(frames.read_bytes()[: frames.stat().st_size // 2])  # the disk filled up, say
+    with pytest.raises(ValueError, match=r"clip/frames.npy: cannot be read .*run sspd preprocess again"):
+        open_cache(tmp_path)[0].frames
+    result = preprocess_video(memory_record(6, 6), tmp_path, CONFIG)
+    assert result.status == "done" and open_cache(tmp_path)[0].frames.shape == (6, 36, 36, 3)
+    assert preprocess_video(memory_record(6, 6), tmp_path, CONFIG).status == "skipped"
