@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from matplotlib.image import imread
 
 from sspd.cli import main
