@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from matplotlib.image import imread
 
 from sspd.cli import main
