@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -73,22 +72,6 @@ def _preprocess_config(args: argparse.Namespace):
     return config
 
 
-def check_out_folder(out: str | Path, flag: str = "--out") -> Path:
-    """``out`` as a Path after checking it can be a folder to write into (it is one, or does not exist yet).
-
-    Raises:
-        ValueError: ``out`` is an existing file (or a folder inside a file), naming the flag.
-    """
-    path = Path(out).expanduser()
-    for part in (path, *path.parents):
-        if part.exists() and not part.is_dir():
-            raise ValueError(f"{flag} {out}: {part} is an existing file, not a folder; pass a folder (it is "
-                             "created when missing)")
-        if part.exists():
-            break
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     import yaml
     from tqdm import tqdm
@@ -96,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from sspd.data.preprocess import preprocess_dataset
     from sspd.data.readers import open_dataset
 
+    from sspd.cli.paths import check_out_folder
     from sspd.data.cache_lock import CacheBusyError
 
     config = _preprocess_config(args)
