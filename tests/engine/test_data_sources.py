@@ -11,6 +11,6 @@ def test_cache_dir_with_synthetic_source_is_warned_about(tmp_path, caplog):
     assert len(dataset) == 2  # rendered clips, as the source says
     assert f"data.cache_dir={tmp_path} is ignored: data.source is synthetic" in caplog.text
     caplog.clear()
-    build_train_dataset(load_config(RunConfig, None, ["data.clips=2", "data.frames=8", "data.box_size=16", "model.input_size=16"]).data,
-                        seed=0)
+    plain = load_config(RunConfig, None, ["data.clips=2", "data.frames=8", "data.box_size=16", "model.input_size=16"])
+    build_train_dataset(plain.data, seed=0)
     assert "is ignored" not in caplog.text
