@@ -2,7 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
+#: The library's setting names in failure reasons → this command's flags (pattern, replacement).
+_FLAG_WORDS = ((r"\bmissing_frames='(\w+)'", r"--missing-frames \1"), (r"\bno_face='(\w+)' or '(\w+)'",
+                r"--no-face \1 or \2"), (r"\bno_face='(\w+)'", r"--no-face \1"),
+               (r"raise max_missing_fraction\b", "raise max_missing_fraction (in the --config file)"))
+
+
+def in_flags(text: str) -> str:
+    """A report with setting names replaced by this command's flags."""
+    for pattern, replacement in _FLAG_WORDS:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -101,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     with open(f"{config.out}/preprocess.yaml", "w", encoding="utf-8") as fh:  # rerun with --config
         yaml.safe_dump(config.to_dict(), fh, sort_keys=False)
-    print(summary.format_report())
+    print(in_flags(summary.format_report()))
     return 1 if summary.failed else 0

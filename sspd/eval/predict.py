@@ -11,6 +11,9 @@ band-pass over ``band``, then the peak of the Hann periodogram (:func:`sspd.sign
 - ``hr_bpm``: the spectral peak of the whole signal (one estimate from the whole video).
 - ``hr_window_median_bpm``: the median HR of windows of ``window_s`` every ``stride_s`` s (robust to a
   stretch of video that went wrong; None when the video is shorter than one window).
+- Timing: each frame's own presentation timestamp (:mod:`sspd.eval.frame_timing`); a trace whose spacing
+  varies by more than 1 % (a phone's variable frame rate) is resampled to a uniform grid before any HR.
+  A video that decodes fewer frames than its container declares is noted, and fails beyond 5 %.
 - SNR (de Haan & Jeanne 2013) at each estimate's own HR (there is no reference): how clearly the peak
   stands out, not whether it is right.
 """

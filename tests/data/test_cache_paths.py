@@ -196,3 +196,19 @@ def test_cli_preprocess_while_another_holds_the_lock_exits_2_naming_it(tmp_path,
         code = main(["preprocess", "--dataset", "generic", "--root", str(root), "--out", str(out), *FLAGS])
     assert code == 2 and f"pid {os.getpid()}" in capsys.readouterr().err
     assert not (out / "ok").exists()
+
+
+def test_cli_preprocess_failure_reasons_name_its_flags(tmp_path, capsys):
+    root = tmp_path / "root"
+    root.mkdir()
+    write_pair(root, "cut")
+    video = root / "cut.avi"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size * 2 // 3])  # declares 12 frames, fewer decode
+    out = tmp_path / "out"
+    assert main(["preprocess", "--dataset", "generic", "--root", str(root), "--out", str(out), *FLAGS]) == 1
+    report = capsys.readouterr().out
+    assert "raise max_missing_fraction (in the --config file)" in report
+    args = ["preprocess", "--dataset", "generic", "--root", str(root), "--out", str(out), "--missing-frames", "error"]
+    assert main([*args, *FLAGS]) == 1
+    report = capsys.readouterr().out
+    assert "--missing-frames error. Use --missing-frames trim" in report and "missing_frames=" not in report
