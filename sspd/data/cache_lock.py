@@ -59,6 +59,9 @@ def cache_lock(out_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             raise CacheBusyError(f"{out_dir} is being written by another sspd preprocess ({_holder(path)}; lock "
                                f"{path}): wait for it to finish, or use another --out") from None
+        except OSError as err:  # a file system without locks (some network mounts): carry on unlocked
+            log.warning("%s: cannot lock (%s); make sure only one sspd preprocess writes into %s", path, err,
+                        out_dir)
         fh.seek(0)
         fh.truncate()
         json.dump({"pid": os.getpid(), "host": socket.gethostname(),
