@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from matplotlib.image import imread
 
 from sspd.cli import main
@@ -34,3 +35,17 @@ def test_demo_runs_end_to_end_on_synthetic_data(tmp_path, capsys):
 def test_demo_rejects_unknown_method(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--methods", "pos,nope"]) == 2
     assert "unknown ['nope']" in capsys.readouterr().err
+
+
+def test_demo_deletes_an_old_run_directory_but_never_a_folder_that_is_not_one(tmp_path):
+    from sspd.cli.demo import _remove_demo_run
+
+    mine = tmp_path / "pretrain"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not an sspd run directory, so the demo leaves it alone"):
+        _remove_demo_run(mine)
+    assert (mine / "notes.txt").read_text() == "mine"
+    (mine / "config.yaml").write_text("seed: 0\n")
+    _remove_demo_run(mine)
+    assert not mine.exists()

@@ -125,3 +125,45 @@ def test_checkpoint_and_method_are_exclusive_and_bad_checkpoints_are_named(face_
     assert main(["predict", video, "--checkpoint", str(tmp_path), "--checkpoint-file", "best",
                  "--no-progress"]) == 2
     assert f"{tmp_path} has no checkpoints/best.pt" in capsys.readouterr().err
+
+
+def _cut(path, fraction):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def test_a_truncated_video_fails_and_a_slightly_short_one_is_recorded(tmp_path, capsys):
+    half = _cut(pulsing_patch(tmp_path / "half.avi"), 0.5)
+    assert main(["predict", str(half), "--out", str(tmp_path / "o1"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "half.avi" in err and "of the 250 frames the container declares were decoded" in err
+    assert "truncated or corrupt, more than 5% is missing" in err and not (tmp_path / "o1").exists()
+    short = _cut(pulsing_patch(tmp_path / "short.avi"), 0.99)
+    assert main(["predict", str(short), "--json", "--out", str(tmp_path / "o2"), "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames_declared"] == 250 and 238 <= result["frames_decoded"] < 250
+    assert result["n_frames"] == result["frames_decoded"]
+    assert any("frames the container declares were decoded" in note for note in result["notes"])
+
+
+def test_out_that_is_a_file_is_refused_before_the_video_is_read(tmp_path, capsys):
+    (tmp_path / "taken").write_text("mine")
+    missing_video = tmp_path / "nowhere.avi"  # were the video read first, this would be the error
+    assert main(["predict", str(missing_video), "--out", str(tmp_path / "taken"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "is an existing file, not a folder" in err and "nowhere.avi" not in err
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_errors_name_the_cli_flags(tmp_path, capsys):
+    blue = tmp_path / "blue.avi"
+    write_video(blue, np.full((60, 32, 32, 3), (20, 40, 230), np.uint8), 30.0)  # no skin-coloured pixel
+    assert main(["predict", str(blue), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--skin all" in err and "skin=None" not in err
+    one_second = pulsing_patch(tmp_path / "one.avi", n_frames=25)
+    assert main(["predict", str(one_second), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "the video is 1.00 s (25 frames at 25 fps), shorter than the 1.6 s window of --method pos" in err
+    assert "--method green or ica" in err and "window_s" not in err

@@ -63,3 +63,31 @@ def test_paper_config_is_the_paper_recipe():
     assert (c.loop.batch_size, c.loop.epochs, c.optim.lr, c.optim.weight_decay) == (
         PAPER_PRESET.batch_size, PAPER_PRESET.epochs, PAPER_PRESET.lr, PAPER_PRESET.weight_decay)
     assert (c.ema.momentum_start, c.ema.momentum_end, c.ema.buffers) == (0.9, 1.0, "none")
+
+
+def test_resume_past_a_truncated_last_pt_and_from_a_chosen_step_file(tmp_path, capsys, caplog):
+    run_dir = tmp_path / "run"
+    args = ["pretrain", str(EXPERIMENTS / "synthetic_demo.yaml"), "--no-progress",
+            *_sets([*TINY, "loop.max_steps=3", f"run_dir={run_dir}"])]
+    assert main([*args, "--set", "loop.stop_after=2"]) == 0
+    last = run_dir / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # a full disk cut it short
+    caplog.set_level("INFO")
+    assert main(["pretrain", "--resume", str(run_dir), "--no-progress", "--set", "loop.stop_after=null"]) == 0
+    assert "last.pt cannot be read" in caplog.text and "step_0000002.pt instead" in caplog.text
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 3
+    caplog.clear()
+    step_file = run_dir / "checkpoints" / "step_0000002.pt"  # older than last.pt (step 3) now
+    assert main(["pretrain", "--resume", str(step_file), "--no-progress"]) == 0
+    assert f"resumed from {step_file} at step 2" in caplog.text
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_resume_errors_name_what_is_missing(tmp_path, capsys):
+    assert main(["pretrain", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert main(["pretrain", "--resume", str(tmp_path)]) == 2
+    assert "has no config.yaml, so it is not a run directory" in capsys.readouterr().err
+    (tmp_path / "loose.pt").write_bytes(b"")
+    assert main(["pretrain", "--resume", str(tmp_path / "loose.pt")]) == 2
+    assert "must be one of RUN_DIR/checkpoints/" in capsys.readouterr().err

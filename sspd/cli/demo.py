@@ -100,10 +100,28 @@ def _report(out: Path, videos, results: dict) -> list[Path]:
     return figures
 
 
-def _pretrain(args: argparse.Namespace, run_dir: Path):
-    """A short SSPD pretraining run (reused when a finished one with the same steps is there)."""
+_RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoints", "summary.json")  # what a run directory holds
+
+
+def _remove_demo_run(run_dir: Path) -> None:
+    """Delete the demo's previous run directory, only if it is one : it must hold config.yaml, metrics.jsonl,
+    checkpoints/ or summary.json, as every run directory does).
+
+    Raises:
+        ValueError: ``run_dir`` exists but is not an sspd run directory (nothing is deleted).
+    """
     import shutil
 
+    if not run_dir.exists():
+        return
+    if run_dir.is_symlink() or not run_dir.is_dir() or not any((run_dir / n).exists() for n in _RUN_FILES):
+        raise ValueError(f"{run_dir} exists but is not an sspd run directory, so the demo leaves it alone: "
+                         "move it away or pass another --out")
+    shutil.rmtree(run_dir)
+
+
+def _pretrain(args: argparse.Namespace, run_dir: Path):
+    """A short SSPD pretraining run (reused when a finished one with the same steps is there)."""
     from sspd.cli.config import RunConfig
     from sspd.cli.pretrain import progress_callback
     from sspd.configuration import load_config
@@ -114,7 +132,7 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
         done = json.loads(summary.read_text())
         if done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
             return done
-    shutil.rmtree(run_dir, ignore_errors=True)   # the demo's own run directory: start it afresh
+    _remove_demo_run(run_dir)   # the demo's own run directory: start it afresh
     config = load_config(RunConfig, None, [f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}",
                                            f"seed={args.seed}"])
     on_step, state = progress_callback(args.no_progress, "3/4 pretrain SSPD")

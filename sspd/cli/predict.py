@@ -3,11 +3,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 _FACE_FLAGS = ("strategy", "every_n", "no_face", "enlarge", "detect_width")
 _CHECKPOINT_FLAGS = {"which": "online", "checkpoint_file": "last", "device": "auto"}  # name → default
+#: The library's argument names in error messages → this command's flags (pattern, replacement).
+_FLAG_WORDS = ((r"\bskin=None\b", "--skin all"), (r"\bno_face='(\w+)' or '(\w+)'", r"--no-face \1 or \2"),
+               (r"\bno_face='(\w+)'", r"--no-face \1"), (r"\bmethod='(\w+)' or '(\w+)'", r"--method \1 or \2"),
+               (r"\bmethod='(\w+)'", r"--method \1"), (r"\bwindow_s=(\S+)", r"--window \1"),
+               (r"\bwindow_s\b", "--window"), (r"\bstride_s\b", "--stride"),
+               (r"with fps= \(sspd predict --fps HZ\)", "with --fps HZ"),
+               (r"raise the band's lower edge", "raise the band's lower edge (--band LOW HIGH)"),
+               (r"or raise the band\b", "or raise the band (--band LOW HIGH)"))
+
+
+def in_flags(message: str) -> str:
+    """A library error message with argument names replaced by this command's flags."""
+    for pattern, replacement in _FLAG_WORDS:
+        message = re.sub(pattern, replacement, message)
+    return message
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"),
                    help="with --checkpoint: where the network runs (default auto: CUDA when available)")
     p.add_argument("--fps", type=float, help="frame rate in Hz: required for image folders and for videos "
-                                             "whose container has none; overrides the container otherwise")
+                                             "whose container has none; overrides the container otherwise, frames then "
+                                             "taken as equally spaced (without it, each frame's own timestamp "
+                                             "is used, so variable-frame-rate phone videos are timed right)")
     p.add_argument("--out", help="output folder (default ./<video name>_sspd/)")
     p.add_argument("--json", action="store_true",
                    help="print the prediction as one JSON object on stdout and nothing else (progress and "
@@ -72,10 +90,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
+    """The output folder, checked to be writable as a folder before the video is read."""
+    from sspd.cli.paths import check_out_folder
+
     if args.out:
-        return Path(args.out)
+        return check_out_folder(args.out)
     video = Path(args.video).expanduser()
-    return Path.cwd() / f"{video.stem if video.is_file() else video.resolve().name}_sspd"
+    return check_out_folder(Path.cwd() / f"{video.stem if video.is_file() else video.resolve().name}_sspd",
+                            "the default output folder (--out)")
 
 
 def _summary(result: dict, files: dict) -> str:
@@ -117,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from sspd.data.face import FaceCropper
     from sspd.eval.predict import BASELINE_CROP_SIZE, predict_video, write_prediction
 
+    out = _out_dir(args)
     predictor = _predictor(args)
     size = BASELINE_CROP_SIZE if predictor is None else predictor.crop_size
     cropper = FaceCropper(size=size, **{name: getattr(args, name) for name in _FACE_FLAGS})
@@ -131,9 +154,11 @@ def run(args: argparse.Namespace) -> int:
         prediction = predict_video(args.video, method=args.method, predictor=predictor, fps=args.fps,
                                    window_s=args.window, stride_s=args.stride, band=tuple(args.band), cropper=cropper,
                                    skin=None if args.skin == "all" else args.skin, progress=progress)
+    except ValueError as err:
+        raise ValueError(in_flags(str(err))) from err
     finally:
         bar.close()
-    files = write_prediction(prediction, _out_dir(args))
+    files = write_prediction(prediction, out)
     result = json.loads(files["json"].read_text(encoding="utf-8"))
     print(json.dumps(result, indent=1) if args.json else _summary(result, files))
     return 0

@@ -2,7 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
+#: The library's setting names in failure reasons → this command's flags (pattern, replacement).
+_FLAG_WORDS = ((r"\bmissing_frames='(\w+)'", r"--missing-frames \1"), (r"\bno_face='(\w+)' or '(\w+)'",
+                r"--no-face \1 or \2"), (r"\bno_face='(\w+)'", r"--no-face \1"),
+               (r"raise max_missing_fraction\b", "raise max_missing_fraction (in the --config file)"))
+
+
+def in_flags(text: str) -> str:
+    """A report with setting names replaced by this command's flags."""
+    for pattern, replacement in _FLAG_WORDS:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -79,12 +92,20 @@ def run(args: argparse.Namespace) -> int:
     from sspd.data.preprocess import preprocess_dataset
     from sspd.data.readers import open_dataset
 
+    from sspd.cli.paths import check_out_folder
+    from sspd.data.cache_lock import CacheBusyError
+
     config = _preprocess_config(args)
+    check_out_folder(config.out)  # before any video is read
     records = open_dataset(config.dataset, config.root, **config.options)
     bar = tqdm(total=len(records), unit="video", desc="preprocess", disable=args.no_progress)
     try:
         summary = preprocess_dataset(records, config.out, config, limit=args.limit,
                                      progress=lambda result: (bar.set_postfix_str(result.name), bar.update(1)))
+    except CacheBusyError as err:
+        bar.close()
+        print(f"sspd preprocess: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted: finished videos are kept; run the same command again to finish the rest "
@@ -93,5 +114,5 @@ def run(args: argparse.Namespace) -> int:
     bar.close()
     with open(f"{config.out}/preprocess.yaml", "w", encoding="utf-8") as fh:  # rerun with --config
         yaml.safe_dump(config.to_dict(), fh, sort_keys=False)
-    print(summary.format_report())
+    print(in_flags(summary.format_report()))
     return 1 if summary.failed else 0

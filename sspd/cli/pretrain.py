@@ -20,25 +20,50 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override one config value, repeatable: --set optim.lr=5e-4 --set loop.precision=bf16. "
                         "loop.precision: fp32 (default, exact everywhere), bf16 (about 2x faster on CPUs with "
                         "AMX-BF16, slower without), fp16 (CUDA only)")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue RUN_DIR from checkpoints/last.pt, exactly where it stopped")
+    p.add_argument("--resume", metavar="RUN_DIR|CKPT", default=None,
+                   help="continue RUN_DIR exactly where it stopped, from checkpoints/last.pt (or the newest "
+                        "readable step_XXXXXXX.pt if last.pt is damaged), or from the checkpoint file "
+                        "RUN_DIR/checkpoints/step_XXXXXXX.pt given")
     p.add_argument("--stop-on-collapse", action="store_true",
                    help="end the run when the collapse monitor declares collapse (collapse.stop=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def resume_target(resume: str) -> tuple[Path, Path | None]:
+    """(run directory, checkpoint file or None for the newest) of ``--resume RUN_DIR|CKPT``.
+
+    Raises:
+        FileNotFoundError: no such run directory or file. ValueError: a checkpoint outside RUN_DIR/checkpoints/.
+    """
+    path = Path(resume).expanduser()
+    if path.is_file():
+        if path.parent.name != "checkpoints":
+            raise ValueError(f"--resume {resume}: a checkpoint file must be one of RUN_DIR/checkpoints/ (the "
+                             "run continues in RUN_DIR); pass RUN_DIR, or a .pt inside it")
+        return path.parent.parent, path
+    if not path.is_dir():
+        raise FileNotFoundError(f"--resume {resume}: no such run directory (or checkpoint file); pass the "
+                                "run_dir of an earlier sspd pretrain")
+    return path, None
+
+
 def load_run_config(config: str | None, overrides: list[str], resume: str | None):
-    """The RunConfig of CONFIG (or RUN_DIR/config.yaml when resuming without one) with the overrides."""
+    """The RunConfig of CONFIG (or RUN_DIR/config.yaml when resuming without one) with the overrides, and
+    the checkpoint file to resume from (None: the newest of the run)."""
     from sspd.cli.config import RunConfig
     from sspd.configuration import load_config
 
     if config is None and resume is None:
         raise ValueError("give a run config (e.g. experiments/synthetic_demo.yaml) or --resume RUN_DIR")
-    source = config if config is not None else Path(resume) / "config.yaml"
+    run_dir, file = resume_target(resume) if resume is not None else (None, None)
+    if config is None and not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"--resume {resume}: {run_dir} has no config.yaml, so it is not a run directory "
+                                "of sspd pretrain; pass one, or give the run config as well")
+    source = config if config is not None else run_dir / "config.yaml"
     if resume is not None:
-        overrides = [*overrides, f"run_dir={resume}"]
-    return load_config(RunConfig, source, overrides)
+        overrides = [*overrides, f"run_dir={run_dir}"]
+    return load_config(RunConfig, source, overrides), file
 
 
 def progress_callback(disabled: bool, description: str = "pretrain"):
@@ -62,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
     from sspd.engine import get_rank, run_pretraining
 
     overrides = list(args.overrides) + (["collapse.stop=true"] if args.stop_on_collapse else [])
-    config = load_run_config(args.config, overrides, args.resume)
+    config, file = load_run_config(args.config, overrides, args.resume)
     on_step, state = progress_callback(args.no_progress)
-    result = run_pretraining(config, resume=args.resume is not None, on_step=on_step)
+    result = run_pretraining(config, resume=file or args.resume is not None, on_step=on_step)
     if state.get("bar") is not None:
         state["bar"].close()
     if get_rank() != 0:

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ import numpy as np
 
 from sspd.data.records import VideoRecord
 
-__all__ = ["CACHE_FORMAT", "MANIFEST", "SUMMARY", "ARRAY_FILES", "CachedVideo", "open_cache",
-           "fingerprint_source", "read_manifest", "write_json_atomic", "hash_json", "jsonable"]
+__all__ = ["CACHE_FORMAT", "MANIFEST", "SUMMARY", "ARRAY_FILES", "OWNER_MARK", "CachedVideo", "open_cache",
+           "fingerprint_source", "read_manifest", "write_json_atomic", "hash_json", "jsonable", "child_path",
+           "remove_video_folder", "arrays_complete"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
 PARTIAL_MARK = ".partial-"
+#: Written first into every video folder preprocessing creates: only folders that carry it (or a manifest
+#: with a cache format) are ever deleted or replaced.
+OWNER_MARK = ".sspd-video"
 #: name in the manifest's ``files`` → file name in the video folder
 ARRAY_FILES = {"frames": "frames.npy", "label": "label.npy", "frame_times": "frame_times.npy",
                "boxes": "boxes.npy"}
@@ -105,6 +110,70 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def child_path(parent: Path, name: str) -> Path:
+    """``parent / name`` after checking that it is a direct child of ``parent``: not ``parent`` itself, not
+    above it, not through a symbolic link. Every delete or rename of the cache goes through this.
+
+    Raises:
+        ValueError: the name would leave ``parent`` (``..``, a separator, a link elsewhere).
+    """
+    target = Path(parent) / name
+    if (name in ("", ".", "..") or Path(name).name != name or target.is_symlink()
+            or target.resolve().parent != Path(parent).resolve()):
+        raise ValueError(f"{target}: not a folder directly inside {parent}; sspd refuses to write or delete it")
+    return target
+
+
+def _written_by_sspd(folder: Path) -> bool:
+    """Whether ``folder`` is a video folder preprocessing made: it carries :data:`OWNER_MARK`, or a
+    manifest with a cache format (caches made before the mark existed)."""
+    if (folder / OWNER_MARK).is_file():
+        return True
+    try:
+        manifest = read_manifest(folder)
+    except ValueError:
+        return False
+    return isinstance(manifest, dict) and "format" in manifest and "config_hash" in manifest
+
+
+def remove_video_folder(parent: Path, name: str) -> None:
+    """Delete the video folder ``parent/name`` if it exists, only if preprocessing wrote it; an empty
+    folder (a run stopped right after creating it) is removed too.
+
+    Raises:
+        ValueError: the folder is outside ``parent`` or was not written by sspd (nothing is deleted; the
+            message says to move it away).
+    """
+    folder = child_path(parent, name)
+    if not folder.exists():
+        return
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        return
+    if not (folder.is_dir() and _written_by_sspd(folder)):
+        raise ValueError(f"{folder} exists but was not written by sspd preprocess (no {OWNER_MARK} and no "
+                         f"{MANIFEST} with a cache format), so it is left alone: move it out of {parent} "
+                         "or choose another --out")
+    shutil.rmtree(folder)
+
+
+def arrays_complete(folder: Path, manifest: dict[str, Any]) -> bool:
+    """Whether every array the manifest lists opens and has ``manifest["n_frames"]`` rows (a truncated
+    ``frames.npy`` does not)."""
+    n_frames = manifest.get("n_frames")
+    for name in manifest.get("files", {}).values():
+        try:
+            arr = np.load(folder / name, mmap_mode="r")
+        except (OSError, ValueError) as err:
+            log.warning("%s: unreadable (%s); the video is redone", folder / name, err)
+            return False
+        if arr.ndim == 0 or len(arr) != n_frames:
+            log.warning("%s: %s rows but the manifest says %s frames; the video is redone", folder / name,
+                        arr.shape[0] if arr.ndim else "no", n_frames)
+            return False
+    return True
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -192,7 +261,11 @@ class CachedVideo:
             path = self.directory / files[key]
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing from the cache; run sspd preprocess again")
-            arr = np.load(path, mmap_mode="r")
+            try:
+                arr = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{path}: cannot be read ({err}); the cache is corrupt or truncated: run "
+                                 "sspd preprocess again, which redoes this video") from err
             if len(arr) != self.n_frames:
                 raise ValueError(f"{path}: {len(arr)} rows but the manifest says {self.n_frames} frames; "
                                  "the cache is corrupt: delete this folder and run sspd preprocess again")

@@ -25,8 +25,10 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 import sspd
-from sspd.data.cache import (ARRAY_FILES, CACHE_FORMAT, MANIFEST, PARTIAL_MARK, SUMMARY, fingerprint_source,
-                             jsonable, read_manifest, write_json_atomic)
+from sspd.data.cache import (ARRAY_FILES, CACHE_FORMAT, MANIFEST, OWNER_MARK, PARTIAL_MARK, SUMMARY,
+                             arrays_complete, child_path, fingerprint_source, jsonable, read_manifest,
+                             remove_video_folder, write_json_atomic)
+from sspd.data.cache_lock import cache_lock
 from sspd.data.face import FaceCropper, FaceCrops
 from sspd.data.preprocess_config import PreprocessConfig, default_workers
 from sspd.data.preprocess_summary import PreprocessSummary, VideoResult, failure_result, reader_failure
@@ -40,8 +42,9 @@ Progress = Callable[[VideoResult], None]
 
 
 def is_cached(record: VideoRecord, out_dir: str | Path, config: PreprocessConfig) -> bool:
-    """Whether ``out_dir`` holds a complete cache of ``record`` made from the same source and settings."""
-    folder = Path(out_dir) / record.name
+    """Whether ``out_dir`` holds a complete cache of ``record`` made from the same source and settings, with
+    every array as long as the manifest says (a truncated file is not a cache)."""
+    folder = child_path(Path(out_dir), record.name)
     try:
         manifest = read_manifest(folder)
     except ValueError as err:  # a corrupt manifest is a stale cache: redo the video
@@ -52,7 +55,7 @@ def is_cached(record: VideoRecord, out_dir: str | Path, config: PreprocessConfig
         return False
     if manifest.get("source", {}).get("fingerprint") != fingerprint_source(record)["fingerprint"]:
         return False
-    return all((folder / name).is_file() for name in manifest.get("files", {}).values())
+    return arrays_complete(folder, manifest)
 
 
 class _FrameLimit:
@@ -146,18 +149,19 @@ def _write_side_arrays(folder: Path, record: VideoRecord, boxes: np.ndarray, n: 
     return files, scalar_meta
 
 
-def _remove_stale(folder: Path) -> None:
+def _remove_stale(out_dir: Path, name: str) -> None:
     """Remove a video's outdated cache before redoing it, so a failure never leaves data from another
-    source or configuration behind."""
-    if folder.exists():
-        log.info("%s is out of date (other source or settings, or incomplete): redoing it", folder)
-        shutil.rmtree(folder)
+    source or configuration behind; a folder sspd did not write raises instead (see
+    :func:`sspd.data.cache.remove_video_folder`)."""
+    if child_path(out_dir, name).exists():
+        log.info("%s is out of date (other source or settings, or incomplete): redoing it", out_dir / name)
+        remove_video_folder(out_dir, name)
 
 
-def _commit(tmp: Path, final: Path, manifest: dict[str, Any]) -> None:
+def _commit(tmp: Path, out_dir: Path, name: str, manifest: dict[str, Any]) -> None:
     """Move a complete partial folder into place (replacing a stale one), then write the manifest."""
-    if final.exists():
-        shutil.rmtree(final)
+    remove_video_folder(out_dir, name)
+    final = child_path(out_dir, name)
     os.replace(tmp, final)
     write_json_atomic(final / MANIFEST, manifest)
 
@@ -184,14 +188,16 @@ def preprocess_video(record: VideoRecord, out_dir: str | Path, config: Preproces
     if is_cached(record, out_dir, config):
         return VideoResult(name=record.name, source=str(record.source), status="skipped",
                            n_frames=int(read_manifest(out_dir / record.name)["n_frames"]))
-    _remove_stale(out_dir / record.name)
+    _remove_stale(out_dir, record.name)
     _check_record(record)
     cropper = cropper or FaceCropper(**config.crop_options())
-    tmp = out_dir / f".{record.name}{PARTIAL_MARK}{uuid.uuid4().hex[:12]}"
-    tmp.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = child_path(out_dir, f".{record.name}{PARTIAL_MARK}{uuid.uuid4().hex[:12]}")
+    tmp.mkdir()
     try:
+        (tmp / OWNER_MARK).write_text(f'{{"format": {CACHE_FORMAT}}}\n', encoding="utf-8")
         manifest = _write_video(record, tmp, config, cropper, start)
-        _commit(tmp, out_dir / record.name, manifest)
+        _commit(tmp, out_dir, record.name, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -243,19 +249,38 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _check_names(records: Sequence[VideoRecord]) -> None:
+def _check_names(records: Sequence[VideoRecord]) -> tuple[list[VideoRecord], list[VideoResult]]:
+    """(the records whose names can be cache folders, a failed result for each of the others).
+
+    Raises:
+        ValueError: two records share a name (naming both sources).
+    """
     seen: dict[str, VideoRecord] = {}
+    refused = []
     for record in records:
-        if record.name in seen:
-            raise ValueError(f"two videos share the cache name {record.name!r}: {seen[record.name].source} and "
+        try:
+            name = record.name
+        except ValueError as err:
+            log.warning("failed %s: %s", record.source, err)
+            refused.append(failure_result(repr(record.subject), str(record.source), err))
+            continue
+        if name in seen:
+            raise ValueError(f"two videos share the cache name {name!r}: {seen[name].source} and "
                              f"{record.source}; give them distinct subject/session")
-        seen[record.name] = record
+        seen[name] = record
+    return list(seen.values()), refused
 
 
 def _remove_partials(out_dir: Path) -> None:
+    """Delete the partial folders an interrupted run left (only those it marked as its own, or empty)."""
     for folder in out_dir.glob(f".*{PARTIAL_MARK}*"):
-        log.info("removing %s, left by an interrupted run", folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            log.info("removing %s, left by an interrupted run", folder)
+            remove_video_folder(out_dir, folder.name)
+        except ValueError as err:
+            log.warning("%s", err)
 
 
 def _serial_reason(records: Sequence[VideoRecord], workers: int) -> str:
@@ -325,16 +350,24 @@ def preprocess_dataset(records: Sequence[VideoRecord], out_dir: str | Path, conf
         the :class:`PreprocessSummary`, also written to ``out_dir/summary.json`` (even when interrupted).
 
     Raises:
-        ValueError: two records with the same name. Failures of single videos never raise.
+        ValueError: two records with the same name. CacheBusyError: another process is preprocessing into
+            ``out_dir`` (the message names it). Failures of single videos never raise.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     failures = list(getattr(records, "failures", ()) if failures is None else failures)
-    records = list(records)
-    _check_names(records)
-    _remove_partials(out_dir)
-    summary = PreprocessSummary(out_dir=str(out_dir), config_hash=config.config_hash(), config=config.to_dict(),
-                                results=[reader_failure(f) for f in failures])
+    records, refused = _check_names(list(records))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with cache_lock(out_dir):
+        summary = PreprocessSummary(out_dir=str(out_dir), config_hash=config.config_hash(),
+                                    config=config.to_dict(), results=[reader_failure(f) for f in failures] + refused)
+        _remove_partials(out_dir)
+        _run_all(records, out_dir, config, summary, workers=workers, progress=progress, limit=limit)
+    return summary
+
+
+def _run_all(records: Sequence[VideoRecord], out_dir: Path, config: PreprocessConfig, summary: PreprocessSummary,
+             *, workers: int | None, progress: Progress | None, limit: int | None) -> None:
+    """Skip the cached videos, run the others, write ``summary.json`` (also when interrupted)."""
     start = time.perf_counter()
     todo = _skip_cached(records, out_dir, config, summary, progress)
     if limit is not None:
@@ -355,7 +388,6 @@ def preprocess_dataset(records: Sequence[VideoRecord], out_dir: str | Path, conf
         runner.close()
         summary.seconds = round(time.perf_counter() - start, 3)
         write_json_atomic(out_dir / SUMMARY, summary.to_dict())
-    return summary
 
 
 def _skip_cached(records: Sequence[VideoRecord], out_dir: Path, config: PreprocessConfig,

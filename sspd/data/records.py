@@ -7,9 +7,29 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["VideoRecord", "resample_label"]
+__all__ = ["VideoRecord", "resample_label", "safe_name"]
 
 FrameSource = Callable[[], Iterator[np.ndarray]]
+
+
+def safe_name(subject: str, session: str = "") -> str:
+    """The cache-folder name of a subject/session: ``<subject>`` or ``<subject>_<session>``, made safe.
+
+    Characters other than letters, digits, ``-``, ``_`` and ``.`` (path separators included) become
+    ``-``, and leading dots become ``_`` (a dot-folder would be hidden, and skipped when the cache is
+    read back). Names that equal ``.`` or ``..`` or are empty are refused: they name no folder of
+    their own.
+
+    Raises:
+        ValueError: the name is empty, ``.`` or ``..`` (the message says to rename the file).
+    """
+    raw = f"{subject}_{session}" if session else str(subject)
+    if raw.strip() in ("", ".", ".."):
+        raise ValueError(f"the video name {raw!r} (subject {subject!r}, session {session!r}) cannot name a "
+                         "cache folder: rename the video or its folder to a name with a letter or digit")
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in raw)
+    stripped = name.lstrip(".")
+    return "_" * (len(name) - len(stripped)) + stripped
 
 
 @dataclass
@@ -43,9 +63,9 @@ class VideoRecord:
 
     @property
     def name(self) -> str:
-        """A unique, filesystem-safe name: ``<subject>`` or ``<subject>_<session>``."""
-        raw = f"{self.subject}_{self.session}" if self.session else self.subject
-        return "".join(c if c.isalnum() or c in "-_." else "-" for c in raw)
+        """A filesystem-safe name: ``<subject>`` or ``<subject>_<session>`` (see :func:`safe_name`, which
+        raises ValueError for a name that is empty, ``.`` or ``..``)."""
+        return safe_name(self.subject, self.session)
 
     def read_frames(self) -> Iterator[np.ndarray]:
         """Yield the frames as H×W×3 uint8 RGB arrays, one at a time."""

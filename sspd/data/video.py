@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-__all__ = ["VideoInfo", "container_info", "probe_video", "read_video_frames", "write_video"]
+__all__ = ["VideoInfo", "TimedVideoFrames", "container_info", "probe_video", "read_video_frames", "write_video"]
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,11 @@ def read_video_frames(path: str | Path) -> Iterator[np.ndarray]:
     Raises:
         FileNotFoundError / ValueError: as :func:`probe_video`; ValueError if no frame decodes.
     """
-    path = Path(path)
+    return _decode(Path(path), None)
+
+
+def _decode(path: Path, times_ms: list[float] | None) -> Iterator[np.ndarray]:
+    """RGB frames of ``path``; appends each frame's presentation time (ms) to ``times_ms`` when given."""
     cap = _open(path)
     n = 0
     try:
@@ -95,11 +99,28 @@ def read_video_frames(path: str | Path) -> Iterator[np.ndarray]:
             if not ok:
                 break
             n += 1
+            if times_ms is not None:  # after read(): the time of the frame just decoded (its pts)
+                times_ms.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
     if n == 0:
         raise ValueError(f"{path}: no frame could be decoded (empty or corrupt video)")
+
+
+class TimedVideoFrames:
+    """A frames callable (like ``partial(read_video_frames, path)``) that also records when each frame is
+    presented: after a pass, ``times_ms`` holds (T,) milliseconds, one per decoded frame, as the container
+    states them (OpenCV's ``CAP_PROP_POS_MSEC``, the frame's presentation timestamp through FFmpeg). Phones
+    record variable frame rate, which ``CAP_PROP_FPS`` alone cannot describe."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.times_ms: list[float] = []
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        self.times_ms = []  # each pass records afresh (the median face strategy reads twice)
+        return _decode(self.path, self.times_ms)
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, codec: str = "FFV1") -> int:

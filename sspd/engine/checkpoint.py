@@ -23,13 +23,12 @@ import os
 import pickle
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointManager", "latest", "MANAGER_KEY"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_latest", "CheckpointManager", "latest", "MANAGER_KEY"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,7 @@ MANAGER_KEY = "checkpoint_manager"
 _LAST, _BEST = "last.pt", "best.pt"
 _STEP_FILE = re.compile(r"^step_(\d{7,})\.pt$")
 _TMP_SUFFIX = ".tmp"
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive: every checkpoint starts with this
 
 
 def _serialise(state: Mapping[str, Any]) -> bytes:
@@ -100,20 +100,29 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not a readable checkpoint (truncated, corrupt, or not a dict).
+        ValueError: the file is not an sspd checkpoint (not written by ``torch.save``, or it holds Python
+            objects), or is truncated or corrupt, or does not hold a dict.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass an existing .pt file (see "
                                 f"latest() for the newest checkpoint of a run directory)")
+    with open(path, "rb") as fh:
+        if fh.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+            raise ValueError(f"checkpoint {path} cannot be read: it is not an sspd checkpoint (not a file "
+                             "written by torch.save); pass a .pt file from a run's checkpoints/ folder")
     try:
         state = torch.load(path, map_location=map_location, weights_only=weights_only)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"checkpoint {path} cannot be read: it is not an sspd checkpoint (it holds Python "
+                         f"objects beyond tensors and plain values; {str(err).splitlines()[0]})") from err
+    except Exception as err:  # torch raises RuntimeError, EOFError, BadZipFile, KeyError, ... for broken files
         raise ValueError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); it is truncated "
-                         "or corrupt: resume from an earlier step_XXXXXXX.pt of the same directory") from err
+                         "or corrupt: sspd pretrain --resume RUN_DIR falls back to the newest readable "
+                         "step_XXXXXXX.pt, or pass one with --resume RUN_DIR/checkpoints/step_XXXXXXX.pt") from err
     if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a dict of states; it was "
-                         "not written by sspd's save_checkpoint")
+        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a dict of states: it is not "
+                         "an sspd checkpoint (not written by sspd's save_checkpoint)")
     return state
 
 
@@ -140,6 +149,36 @@ def latest(directory: str | os.PathLike) -> Path | None:
         return directory / _LAST
     steps = _step_files(directory)
     return steps[-1][1] if steps else None
+
+
+def load_latest(directory: str | os.PathLike, map_location: str | torch.device = "cpu"
+                ) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable checkpoint of ``directory`` and its state, or None when it holds none.
+
+    Tries ``last.pt``, then the ``step_XXXXXXX.pt`` files newest first; an unreadable one (truncated by a
+    full disk, say) is skipped with a warning naming it and the file used instead.
+
+    Raises:
+        FileNotFoundError: ``directory`` does not exist.
+        ValueError: checkpoints exist but none is readable (each is named with its reason).
+    """
+    directory = Path(directory)
+    latest(directory)  # the existence check and its message
+    candidates = ([directory / _LAST] if (directory / _LAST).is_file() else []) + [
+        path for _, path in reversed(_step_files(directory))]
+    errors = []
+    for path in candidates:
+        try:
+            state = load_checkpoint(path, map_location=map_location)
+        except ValueError as err:
+            errors.append(str(err))
+            continue
+        if errors:
+            log.warning("%s; resuming from %s instead", "; ".join(errors), path)
+        return path, state
+    if errors:
+        raise ValueError(f"no readable checkpoint in {directory}: " + "; ".join(errors))
+    return None
 
 
 class CheckpointManager:

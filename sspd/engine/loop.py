@@ -212,7 +212,7 @@ def _build_probe(config: Any, network: Any, fps: float) -> LoopProbe | None:
                      seed=config.seed)
 
 
-def _setup(config: Any, dataset: Dataset, resume: bool) -> tuple[_Run, int, int]:
+def _setup(config: Any, dataset: Dataset, resume: bool | str | Path) -> tuple[_Run, int, int]:
     """Process group, seeds, network, trainer, guard, run writer; returns (run, first step, steps/epoch)."""
     init_distributed_from_env(config.distributed.backend, timeout_s=config.distributed.timeout_s)
     rank, world_size = get_rank(), get_world_size()
@@ -230,7 +230,7 @@ def _setup(config: Any, dataset: Dataset, resume: bool) -> tuple[_Run, int, int]
     run = _Run(config, trainer, device, total, guard, writer, scaler, rank, world_size)
     if not resume:
         writer.check_fresh()
-    first = writer.restore(run.trainer, guard, scaler) if resume else 0
+    first = writer.restore(run.trainer, guard, scaler, path=None if resume is True else resume) if resume else 0
     writer.open_sinks(resume_step=first if resume else None)
     return run, first, per_epoch
 
@@ -278,14 +278,15 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
     return done, "completed", ""
 
 
-def run_pretraining(config: Any, *, resume: bool = False, dataset: Dataset | None = None,
+def run_pretraining(config: Any, *, resume: bool | str | Path = False, dataset: Dataset | None = None,
                     on_step: StepCallback | None = None) -> LoopResult:
     """Pretrain SSPD as ``config`` says, writing ``config.run_dir``; returns how the run ended.
 
     Args:
         config: a :class:`sspd.cli.config.RunConfig` (its sections: data, model, views, objective, optim,
             schedule, ema, loop, logging, collapse, probe, distributed).
-        resume: continue from ``config.run_dir``'s ``checkpoints/last.pt`` (exactly: on CPU the losses
+        resume: True continues from ``config.run_dir``'s newest readable checkpoint (``last.pt``, else the
+            newest step file, with a warning), a path from that checkpoint file (exactly: on CPU the losses
             after resuming equal those of an uninterrupted run).
         dataset: a torch Dataset of {"video": (C, T+1, S, S), "fps", optional "ppg" or "label" (T+1,),
             "hr"} to train on instead of the one ``config.data`` describes (labels feed the online probe).

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from sspd.augment import InferenceView
-from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint
+from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
 from sspd.engine.distributed import broadcast_object, get_world_size
 from sspd.engine.network import SSPDNetwork, create_sspd_network
 from sspd.engine.online_probe import LoopProbe
@@ -153,14 +153,18 @@ class RunWriter:
                 "scaler": scaler.state_dict() if scaler is not None else None,
                 "data": {"epoch": step // per_epoch, "position": step % per_epoch}}
 
-    def restore(self, trainer: SSPDTrainStep, guard: Any, scaler: Any) -> int:
-        """Load ``checkpoints/last.pt`` into the run (every rank); returns the step to continue from."""
+    def restore(self, trainer: SSPDTrainStep, guard: Any, scaler: Any, path: Path | None = None) -> int:
+        """Load ``path``, default the newest readable checkpoint of ``checkpoints/`` (``last.pt``, else a
+        step file, with a warning), into the run (every rank); returns the step to continue from."""
         directory = self.run_dir / "checkpoints"
-        path = latest(directory) if directory.is_dir() else None
-        if path is None:
-            raise FileNotFoundError(f"cannot resume: {directory} holds no checkpoint (last.pt or "
-                                    "step_XXXXXXX.pt); start a fresh run without --resume")
-        state = load_checkpoint(path)
+        if path is not None:
+            path, state = Path(path), load_checkpoint(path)
+        else:
+            found = load_latest(directory) if directory.is_dir() else None
+            if found is None:
+                raise FileNotFoundError(f"cannot resume: {directory} holds no checkpoint (last.pt or "
+                                        "step_XXXXXXX.pt); start a fresh run without --resume")
+            path, state = found
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not an sspd pretraining checkpoint (format {state.get('format')!r}, "
                              f"expected {CHECKPOINT_FORMAT!r})")

@@ -11,11 +11,15 @@ band-pass over ``band``, then the peak of the Hann periodogram (:func:`sspd.sign
 - ``hr_bpm``: the spectral peak of the whole signal (one estimate from the whole video).
 - ``hr_window_median_bpm``: the median HR of windows of ``window_s`` every ``stride_s`` s (robust to a
   stretch of video that went wrong; None when the video is shorter than one window).
+- Timing: each frame's own presentation timestamp (:mod:`sspd.eval.frame_timing`); a trace whose spacing
+  varies by more than 1 % (a phone's variable frame rate) is resampled to a uniform grid before any HR.
+  A video that decodes fewer frames than its container declares is noted, and fails beyond 5 %.
 - SNR (de Haan & Jeanne 2013) at each estimate's own HR (there is no reference): how clearly the peak
   stands out, not whether it is right.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -30,7 +34,8 @@ import sspd
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper, FaceCropStats
 from sspd.data.readers.frames import list_image_files, read_image_frames
-from sspd.data.video import container_info, read_video_frames
+from sspd.data.video import TimedVideoFrames, container_info
+from sspd.eval.frame_timing import FrameTiming, resolve_timing
 from sspd.eval.metrics import BANDPASS_ORDER, prepare_pulse
 from sspd.signal import DEFAULT_BAND, estimate_hr, snr_db
 from sspd.signal._checks import check_band
@@ -43,6 +48,9 @@ log = logging.getLogger(__name__)
 DEFAULT_METHOD = "pos"
 #: Face-crop side for the baselines: they only need the mean skin colour, which a small crop keeps.
 BASELINE_CROP_SIZE = 72
+#: A video that decodes fewer frames than its container declares is truncated; beyond this fraction it fails
+#: (as preprocessing does), below it the prediction carries a warning.
+MAX_MISSING_FRACTION = 0.05
 _WINDOW_CHUNK = 128  # windows scored at once: bounds the (chunk, F) spectra of long videos
 Progress = Callable[[int, "int | None"], None]
 
@@ -75,8 +83,10 @@ class ClipPredictor(Protocol):
 class FrameSource:
     """Where frames come from: ``read()`` returns a fresh iterator of (H, W, 3) uint8 RGB frames.
 
-    ``n_frames`` is the container's count (inexact for some codecs; for progress only) or the number of
-    images; ``container_fps`` what the video file says (None for an image folder)."""
+    ``n_frames`` is the container's count (inexact for some codecs; compared with the decoded count) or
+    the number of images; ``container_fps`` what the video file says (None for an image folder). For a
+    video, ``read`` is a :class:`~sspd.data.video.TimedVideoFrames`: after a pass its ``times_ms`` holds
+    each frame's presentation time."""
 
     path: Path
     kind: str  # "video" | "image folder"
@@ -103,11 +113,15 @@ class VideoPrediction:
     Attributes:
         signal: (T,) the method's raw output per frame. pulse: (T,) the same, detrended and
             band-passed over the whole video (what ``hr_bpm`` is measured on).
-        frame_times: (T,) seconds, ``i / fps``.
+        frame_times: (T,) seconds, ``i / fps``: the uniform grid the signal is on (resampled to it from
+            the frames' own timestamps when their spacing varies, see ``timing``).
         hr_bpm: spectral peak of the whole signal; snr_db its SNR.
         hr_window_median_bpm: median of the window HRs (None without windows).
         windows: the HR over time.
         face: how every frame got its face box (see :mod:`sspd.data.face`).
+        timing: how the frames were timed (container timestamps or equal spacing; resampled or not).
+        frames_declared: the frame count the container declares (None: it declares none, or an image
+            folder); frames_decoded: the frames actually decoded.
     """
 
     source: FrameSource
@@ -122,10 +136,14 @@ class VideoPrediction:
     face: FaceCropStats
     protocol: dict[str, Any]
     notes: list[str]
+    timing: FrameTiming
+    frames_declared: int | None
+    frames_decoded: int
 
     @property
     def fps(self) -> float:
-        return self.source.fps
+        """The rate of ``signal`` (the mean rate of the frame timestamps, or the nominal rate)."""
+        return self.timing.fps
 
     @property
     def n_frames(self) -> int:
@@ -138,6 +156,9 @@ class VideoPrediction:
         return {"source": str(self.source.path), "kind": self.source.kind, "method": self.method,
                 "fps": self.fps, "container_fps": _finite_or_none(self.source.container_fps),
                 "n_frames": self.n_frames, "duration_s": self.n_frames / self.fps,
+                "frames_declared": self.frames_declared, "frames_decoded": self.frames_decoded,
+                "timing": {k: [_finite_or_none(v) for v in x] if isinstance(x, tuple) else x
+                           for k, x in self.timing.as_dict().items()},
                 "hr_bpm": _finite_or_none(self.hr_bpm), "hr_bpm_is": "spectral peak of the whole signal",
                 "snr_db": _finite_or_none(self.snr_db),
                 "hr_window_median_bpm": _finite_or_none(self.hr_window_median_bpm),
@@ -192,7 +213,7 @@ def open_frame_source(path: str | Path, *, fps: float | None = None) -> FrameSou
     if fps is not None and container_fps > 0 and abs(container_fps - rate) > 1e-3 * rate:
         log.info("%s: using fps=%g instead of the container's %g", path, rate, container_fps)
     return FrameSource(path=path, kind="video", fps=rate, n_frames=count if count > 0 else None,
-                       container_fps=container_fps, read=lambda: read_video_frames(path))
+                       container_fps=container_fps, read=TimedVideoFrames(path))
 
 
 class _CountedReader:
@@ -221,7 +242,26 @@ def _baseline_signal(crops: Iterable[tuple[np.ndarray, np.ndarray]], method: str
                      skin: str | None) -> np.ndarray:
     """(T,) pulse of a baseline on the mean skin colour of the face crops (only the means are kept)."""
     rgb = mean_rgb_trace((crop for crop, _ in crops), skin=skin, on_empty="hold")  # (3, T)
+    _check_long_enough(method, rgb.shape[1], fs)
     return get_baseline(method)(rgb, fs)
+
+
+def _method_window_s(method: str) -> float | None:
+    """The analysis window (s) a baseline uses by default, None for one without (GREEN, ICA)."""
+    parameter = inspect.signature(get_baseline(method)).parameters.get("window_s")
+    return None if parameter is None else parameter.default
+
+
+def _check_long_enough(method: str, n_frames: int, fs: float) -> None:
+    """Raise, saying what can be done, when the video is shorter than the baseline's window."""
+    window_s = _method_window_s(method)
+    if window_s is None or int(round(window_s * fs)) <= n_frames:
+        return
+    without = [m for m in list_baselines() if _method_window_s(m) is None]
+    raise ValueError(f"the video is {n_frames / fs:.2f} s ({n_frames} frames at {fs:g} fps), shorter than the "
+                     f"{window_s:g} s window of method={method!r}: use a video of at least {window_s:g} s (10 s "
+                     f"or more for a reliable HR), or method={' or '.join(repr(m) for m in without)}, which have "
+                     "no window")
 
 
 def _call_predictor(predictor: ClipPredictor, recent: deque, fs: float, source: Path) -> np.ndarray:
@@ -331,6 +371,21 @@ def _overall_hr(signal: np.ndarray, fs: float, band: tuple[float, float]
     return pulse[0], hr, float(np.atleast_1d(snr_db(pulse, fs, hr, band))[0])
 
 
+def _check_decoded(source: FrameSource, decoded: int) -> list[str]:
+    """Compare the decoded frames with the container's count: a note when a few are missing, an error
+    beyond :data:`MAX_MISSING_FRACTION` (the file is truncated; its HR would come from part of it)."""
+    declared = source.n_frames if source.kind == "video" else None
+    if declared is None or decoded >= declared:
+        return []
+    missing = declared - decoded
+    message = (f"{decoded} of the {declared} frames the container declares were decoded ({missing} missing, "
+               f"{missing / declared:.0%})")
+    if missing > MAX_MISSING_FRACTION * declared:
+        raise ValueError(f"{source.path}: {message}: the video is truncated or corrupt, more than "
+                         f"{MAX_MISSING_FRACTION:.0%} is missing; copy or re-encode it again")
+    return [f"{message}: the video may be truncated; the HR is from the decoded frames"]
+
+
 def _notes(face: FaceCropStats, windows: list[WindowHR], n_frames: int, fs: float,
            window_s: float) -> list[str]:
     """What a reader of the numbers must know; the frames without a face box come first, if any."""
@@ -382,20 +437,39 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
             signal = _baseline_signal(crops, name, source.fps, skin)
         else:
             signal = _predictor_signal(crops, predictor, source.fps, source.path)
-        pulse, hr, snr = _overall_hr(signal, source.fps, band)
-        windows = estimate_window_hr(signal, source.fps, window_s=window_s, stride_s=stride_s, band=band)
+        decoded_notes = _check_decoded(source, signal.size)
+        signal, frame_times, timing = resolve_timing(signal, _frame_times_s(source), source.fps,
+                                                     fps_given=fps is not None)
+        pulse, hr, snr = _overall_hr(signal, timing.fps, band)
+        windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
     except ValueError as err:
         raise _named(err, source.path) from err
     median = float(np.median([w.hr_bpm for w in windows])) if windows else None
-    notes = _notes(crops.stats, windows, signal.size, source.fps, window_s)
+    notes = _notes(crops.stats, windows, signal.size, timing.fps, window_s)
     logged_by_cropper = crops.stats.reused + crops.stats.centre > 0  # the frames without a face box
+    notes += decoded_notes + _timing_notes(timing)
     for note in notes[int(logged_by_cropper):]:
         log.warning("%s: %s", source.path, note)
     return VideoPrediction(source=source, method=name, signal=signal, pulse=pulse,
-                           frame_times=np.arange(signal.size) / source.fps, hr_bpm=hr, snr_db=snr,
+                           frame_times=frame_times, hr_bpm=hr, snr_db=snr,
                            hr_window_median_bpm=median, windows=windows, face=crops.stats,
-                           protocol=_protocol(cropper, band, window_s, stride_s, source.fps, skin, predictor),
-                           notes=notes)
+                           protocol=_protocol(cropper, band, window_s, stride_s, timing.fps, skin, predictor),
+                           notes=notes, timing=timing, frames_declared=source.n_frames if source.kind == "video"
+                           else None, frames_decoded=int(signal.size))
+
+
+def _frame_times_s(source: FrameSource) -> np.ndarray | None:
+    """(T,) presentation times in s of the frames of the last pass, None when the source has none."""
+    times_ms = getattr(source.read, "times_ms", None)
+    return None if times_ms is None else np.asarray(times_ms, dtype=np.float64) / 1e3
+
+
+def _timing_notes(timing: FrameTiming) -> list[str]:
+    if not timing.resampled:
+        return []
+    low, mid, high = timing.interval_ms
+    return [f"variable frame rate (frame intervals {low:.1f}-{high:.1f} ms, median {mid:.1f}): the signal was "
+            f"resampled to a uniform {timing.fps:.3f} fps grid before measuring HR"]
 
 
 def _protocol(cropper: FaceCropper, band: tuple[float, float], window_s: float, stride_s: float, fs: float,

@@ -41,9 +41,9 @@ def as_signal_rows(x: Any, name: str = "x") -> tuple[np.ndarray, bool]:
         raise ValueError(f"{name} must be (T,) or (B, T), got shape {arr.shape}: "
                          "flatten extra axes into the batch axis B")
     was_1d = arr.ndim == 1
-    rows = np.asarray(arr, dtype=np.float64).reshape(-1, arr.shape[-1])  # (B, T)
-    if rows.shape[0] == 0 or rows.shape[1] == 0:
+    if arr.size == 0:  # before the reshape, which cannot infer B from no values
         raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one non-empty signal")
+    rows = np.asarray(arr, dtype=np.float64).reshape(-1, arr.shape[-1])  # (B, T)
     bad = ~np.isfinite(rows)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -86,12 +86,16 @@ def check_band(band: Any, fs: float) -> tuple[float, float]:
     return low, high
 
 
-def check_covers_band(n_samples: int, fs: float, low: float, name: str = "x") -> None:
+def check_covers_band(n_samples: int, fs: float, low: float, name: str = "x", high: float | None = None) -> None:
     """Raise unless ``n_samples`` at ``fs`` span at least one full period of the band's lowest
-    frequency ``low`` (shorter signals cannot resolve it)."""
+    frequency ``low`` (shorter signals cannot resolve it). The advice to raise the lower edge is given
+    only when that edge would stay below ``high`` (default: the Nyquist frequency)."""
     needed = math.ceil(fs / low - 1e-9)
     if n_samples < needed:
+        edge = fs / n_samples
+        ceiling = fs / 2.0 if high is None else min(high, fs / 2.0)
+        advice = f" or raise the band's lower edge above {edge:.3g} Hz" if edge < ceiling else ""
         raise ValueError(
             f"{name} has {n_samples} samples ({n_samples / fs:.3g} s at {fs} Hz), shorter than one "
             f"period of the band's lowest frequency {low} Hz ({1 / low:.3g} s = {needed} samples): pass "
-            f"at least {needed} samples or raise the band's lower edge above {fs / n_samples:.3g} Hz")
+            f"at least {needed} samples ({needed / fs:.3g} s){advice}")

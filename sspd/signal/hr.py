@@ -156,7 +156,7 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     rows, was_1d = as_signal_rows(x)  # (B, T)
     fs = check_fs(fs)
     band = check_band(band, fs)
-    check_covers_band(rows.shape[1], fs, band[0])
+    check_covers_band(rows.shape[1], fs, band[0], high=band[1])
     _check_not_constant(rows)
     if method == "fft":
         hr = _fft_hr(rows, fs, band, nfft, window)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sspd.cli import main
-from sspd.data.cache import MANIFEST, SUMMARY, open_cache
+from sspd.data.cache import MANIFEST, OWNER_MARK, SUMMARY, open_cache
 from sspd.data.preprocess import preprocess_dataset, preprocess_video
 from sspd.data.preprocess_config import PreprocessConfig
 from sspd.data.readers import open_dataset
@@ -115,6 +115,7 @@ def test_interrupted_run_finishes_only_what_is_missing(ubfc_root, tmp_path):
     # a crash elsewhere: a partial folder, and a video renamed into place but without its manifest
     (out / ".3.partial-dead").mkdir()
     (out / "5").mkdir()
+    (out / "5" / OWNER_MARK).write_text('{"format": 1}')  # preprocessing marks every folder it makes
     (out / "5" / "frames.npy").write_bytes(b"half written")
     seen = []
     summary = preprocess_dataset(records, out, CONFIG, workers=1, progress=seen.append)
@@ -284,3 +285,14 @@ def test_a_failed_redo_leaves_no_stale_video_and_mixed_settings_are_flagged(tmp_
     with pytest.raises(ValueError, match="made with 2 different settings"):
         open_cache(tmp_path)
     assert [v.size for v in open_cache(tmp_path, allow_mixed=True)] == [16, 36]
+
+
+def test_a_truncated_frames_file_is_not_a_cache_and_is_redone(tmp_path):
+    preprocess_video(memory_record(6, 6), tmp_path, CONFIG)
+    frames = tmp_path / "clip" / "frames.npy"
+    frames.write_bytes(frames.read_bytes()[: frames.stat().st_size // 2])  # the disk filled up, say
+    with pytest.raises(ValueError, match=r"clip/frames.npy: cannot be read .*run sspd preprocess again"):
+        open_cache(tmp_path)[0].frames
+    result = preprocess_video(memory_record(6, 6), tmp_path, CONFIG)
+    assert result.status == "done" and open_cache(tmp_path)[0].frames.shape == (6, 36, 36, 3)
+    assert preprocess_video(memory_record(6, 6), tmp_path, CONFIG).status == "skipped"

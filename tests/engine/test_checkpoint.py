@@ -1,11 +1,14 @@
+import argparse
 import os
+import pickle
 
 import pytest
 import torch
 from torch import nn
 
 from sspd.engine import checkpoint as checkpoint_module
-from sspd.engine.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
+from sspd.engine.checkpoint import (MANAGER_KEY, CheckpointManager, latest, load_checkpoint, load_latest,
+                                   save_checkpoint)
 from sspd.engine.guards import NonFiniteGuard
 from sspd.engine.seeding import make_generator, rng_state, seed_everything, set_rng_state
 
@@ -205,3 +208,32 @@ def test_manager_save_errors(tmp_path):
         manager.save(-1, {})
     with pytest.raises(ValueError, match=r"lacks \['best_step', 'best_value'\]"):
         manager.load_state_dict({"metric": "val/mae", "mode": "min"})
+
+
+def test_files_that_are_not_sspd_checkpoints_say_so(tmp_path):
+    (tmp_path / "notes.pt").write_text("hello")  # once a KeyError from torch.load
+    pickle.dump({"w": [1.0]}, open(tmp_path / "pickled.pt", "wb"))  # a plain pickle, not torch.save
+    torch.save({"args": argparse.Namespace(lr=1.0)}, tmp_path / "objects.pt")  # Python objects: not weights-only
+    torch.save(torch.zeros(2), tmp_path / "tensor.pt")
+    for name in ("notes.pt", "pickled.pt", "objects.pt", "tensor.pt"):
+        with pytest.raises(ValueError, match=rf"{name}.*it is not an sspd checkpoint"):
+            load_checkpoint(tmp_path / name)
+
+
+def test_load_latest_falls_back_to_the_newest_readable_step_file(tmp_path, caplog):
+    manager = CheckpointManager(tmp_path, every_n_steps=1, keep_last=None)
+    for step in (1, 2, 3):
+        manager.save(step, {"step": step, "w": torch.arange(500.0)})
+    for name in ("last.pt", "step_0000003.pt"):  # a full disk truncated the newest two
+        path = tmp_path / name
+        path.write_bytes(path.read_bytes()[:100])
+    path, state = load_latest(tmp_path)
+    assert path.name == "step_0000002.pt" and state["step"] == 2
+    assert "last.pt cannot be read" in caplog.text and "resuming from" in caplog.text
+    for name in ("step_0000001.pt", "step_0000002.pt"):
+        (tmp_path / name).write_bytes(b"PK\x03\x04broken")
+    with pytest.raises(ValueError, match="no readable checkpoint in .*step_0000001.pt cannot be read"):
+        load_latest(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert load_latest(empty) is None

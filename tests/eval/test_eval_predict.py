@@ -264,8 +264,9 @@ def test_wrong_predictor_output_names_the_file(tmp_path):
 
 def test_too_short_video_and_no_face_error_name_the_file(tmp_path):
     short = write_patch_video(tmp_path / "short.avi", constant(75.0), 30.0, 20)
-    with pytest.raises(ValueError, match="short.avi: pos: the trace has 20 frames"):
-        predict_video(short)
+    with pytest.raises(ValueError, match=r"short.avi: the video is 0.67 s \(20 frames at 30 fps\), shorter than "
+                                         r"the 1.6 s window of method='pos': use a video of at least 1.6 s"):
+        predict_video(short)  # it said "pass a smaller window_s", which predict does not take
     video = write_patch_video(tmp_path / "noface.avi", constant(75.0), 30.0, 60)
     with pytest.raises(ValueError, match="noface.avi: no face found in frame 0"):
         predict_video(video, cropper=FaceCropper(size=32, no_face="error"))

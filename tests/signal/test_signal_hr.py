@@ -102,3 +102,18 @@ def test_fft_on_a_contact_ppg_rate_batch_in_chunks():
     batch = estimate_hr(x, fs)
     np.testing.assert_allclose(batch, bpm, atol=0.2)
     np.testing.assert_allclose(batch, [estimate_hr(row, fs) for row in x], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("empty", [np.array([]), np.zeros((0, 5)), np.zeros((2, 0))])
+def test_estimate_hr_of_an_empty_signal_is_a_clear_error(empty):
+    with pytest.raises(ValueError, match=r"x is empty \(shape .*\): pass at least one non-empty signal"):
+        estimate_hr(empty, 30.0)
+
+
+def test_too_short_signal_advice_stays_inside_the_band():
+    with pytest.raises(ValueError) as one:
+        estimate_hr(np.array([1.0]), 30.0)  # fs / 1 = 30 Hz: no lower edge could work
+    assert "pass at least 40 samples (1.33 s)" in str(one.value) and "raise the band" not in str(one.value)
+    with pytest.raises(ValueError, match=r"pass at least 40 samples \(1.33 s\) or raise the band's lower edge "
+                                         r"above 0.909 Hz"):
+        estimate_hr(np.sin(np.arange(33.0)), 30.0)  # 33 samples: a lower edge of 0.91 Hz would do

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sspd.data.records import VideoRecord
+from sspd.data.records import VideoRecord, safe_name
 
 __all__ = ["PendingRecord", "LoadFailure", "RecordList", "load_pending"]
 
@@ -58,9 +58,12 @@ class LoadFailure:
 
     @property
     def name(self) -> str:
-        """The filesystem-safe name the record would have had (see ``VideoRecord.name``)."""
-        raw = f"{self.subject}_{self.session}" if self.session else self.subject
-        return "".join(c if c.isalnum() or c in "-_." else "-" for c in raw)
+        """The filesystem-safe name the record would have had (see ``VideoRecord.name``), or the raw name
+        quoted when it names no folder (``.``, ``..``, empty)."""
+        try:
+            return safe_name(self.subject, self.session)
+        except ValueError:
+            return repr(f"{self.subject}_{self.session}" if self.session else self.subject)
 
     def __str__(self) -> str:
         return f"{self.name}: {self.message}"
@@ -110,6 +113,7 @@ def load_pending(pending: Iterable[PendingRecord], *, dataset: str, root: Path |
     out = RecordList(dataset=dataset, root=root)
     for item in pending:
         try:
+            safe_name(item.subject, item.session)  # a name that cannot be a folder fails before loading
             out.append(item.load())
         except (ValueError, OSError) as err:
             if on_error == "raise":
