@@ -3,6 +3,7 @@
 Rows (each on exactly the same synthetic clips, network, clip length and number of steps):
   supervised  the same network trained with labels (negative Pearson to the PPG): the ceiling
   sinc        SiNC (bandwidth, sparsity, variance priors), no target network, the release's raw views
+  sinc-chroma SiNC on the library's default views (normalised difference, luminance removed)
   sspd-paper  SSPD with the release's views (raw frame difference, luminance kept)
   sspd        SSPD, the library default (normalised difference, luminance removed: a colour prior)
   pos, chrom  the training-free baselines on the same test videos
@@ -35,6 +36,7 @@ from sspd.eval.model_eval import network_signals, synthetic_videos
 ROWS = {  # row -> run-config overrides on top of the shared ones
     "supervised": ["objective.name=supervised"],
     "sinc": ["objective.name=sinc", "views.difference=raw", "views.luminance=keep"],
+    "sinc-chroma": ["objective.name=sinc"],
     "sspd-paper": ["objective.name=sspd", "views.difference=raw", "views.luminance=keep"],
     "sspd": ["objective.name=sspd"],
 }
@@ -100,6 +102,11 @@ def evaluate_network(network, config: RunConfig, tests: dict) -> dict:
 def run_row(args: argparse.Namespace, row: str, seed: int, tests: dict) -> dict:
     config = row_config(args, row, seed)
     run_dir = Path(config.run_dir)
+    cached = run_dir / "study_scores.json"  # a finished row is not evaluated again when the study is rerun
+    if cached.is_file():
+        saved = json.loads(cached.read_text())
+        saved["scores"] = {int(step): value for step, value in saved["scores"].items()}
+        return saved
     started = time.time()
     if not (run_dir / "summary.json").is_file():
         result = run_pretraining(config)
@@ -111,7 +118,9 @@ def run_row(args: argparse.Namespace, row: str, seed: int, tests: dict) -> dict:
                 args.steps: load_pretrained(run_dir)[0]}
     scores = {step: evaluate_network(net, config, tests) for step, net in networks.items()}
     summary = json.loads((run_dir / "summary.json").read_text())
-    return {"scores": scores, "train_s": summary["wall_time_s"], "total_s": time.time() - started}
+    result = {"scores": scores, "train_s": summary["wall_time_s"], "total_s": time.time() - started}
+    cached.write_text(json.dumps(result, default=float))
+    return result
 
 
 def baselines(tests: dict) -> dict:

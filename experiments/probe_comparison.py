@@ -1,96 +1,121 @@
-"""The evaluation issue's acceptance comparison, at a scale set by the flags (small by default, CPU).
+"""Transfer of SSPD features, at a scale set by the flags: linear probe and fine-tuning with few labels.
 
-On held-out synthetic videos with motion and illumination nuisances (test seed apart from training):
-  - linear probe on an SSPD-pretrained backbone vs the same probe on a randomly initialised backbone;
-  - POS and CHROM on the same test videos;
-  - the pretrained network fine-tuned vs the same network trained from scratch, same budget.
-Every row: MAE / RMSE / r over 10 s windows (spectral peak, 0.75-2.5 Hz), for each seed, then the mean.
+For each seed, on held-out synthetic videos with the default nuisances (test seeds apart from training):
+  - a linear probe on the frozen SSPD-pretrained backbone vs the same probe on the randomly initialised
+    backbone of the same seed, trained on 100 %, 25 % and 10 % of the labelled training videos;
+  - the pretrained network fine-tuned on 10 % of the labels vs the same network trained from scratch on
+    them, with the same budget;
+  - POS and CHROM on the same test videos.
+The pretrained network is a run of the library's default recipe (experiments/synthetic_cpu.yaml, no
+labels), trained here or reused from a run directory per seed (e.g. the learning study's sspd_s<seed>).
+Every row: MAE / RMSE / r over 10 s windows (spectral peak, detrend and band-pass), per seed, then the
+mean.
 
-    python experiments/probe_comparison.py --seeds 0 1 --pretrain-steps 60 --out probe_comparison
+    python experiments/probe_comparison.py --seeds 0 1 2 --runs runs/learning_study/sspd_s{seed}
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sspd.data.synthetic import SyntheticClipDataset
-from sspd.engine import SSPDRecipe, build_sspd_training
+from sspd.cli.config import RunConfig
+from sspd.configuration import load_config
+from sspd.engine import build_network, derive_seed, load_pretrained, network_spec, run_pretraining
 from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
-from sspd.eval.finetune import FinetuneConfig, build_from_scratch, finetune
+from sspd.eval.finetune import FinetuneConfig, finetune
 from sspd.eval.model_eval import merge_signals, network_signals, synthetic_videos
-from sspd.eval.probe import ProbeConfig, extract_features, probe_predictor, train_probe
+from sspd.eval.probe import ProbeConfig, extract_features, probe_predictor, select_subjects, train_probe
+
+EXPERIMENTS = Path(__file__).resolve().parent
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--pretrain-steps", type=int, default=60)
-    p.add_argument("--finetune-steps", type=int, default=60)
-    p.add_argument("--train-videos", type=int, default=8)
+    p.add_argument("--runs", default=None,
+                   help="pretrained run directory per seed, with {seed} in it (default: pretrain here)")
+    p.add_argument("--pretrain-steps", type=int, default=200, help="steps when pretraining here")
+    p.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.25, 0.1])
+    p.add_argument("--finetune-fraction", type=float, default=0.1)
+    p.add_argument("--finetune-steps", type=int, default=100)
+    p.add_argument("--train-videos", type=int, default=20, help="labelled training videos (probe, fine-tuning)")
     p.add_argument("--test-videos", type=int, default=6)
-    p.add_argument("--frames", type=int, default=64, help="difference frames per clip (multiple of 4)")
-    p.add_argument("--input-size", type=int, default=32)
-    p.add_argument("--width", type=float, default=0.5, help="PhysNet width multiplier")
-    p.add_argument("--out", default="probe_comparison")
+    p.add_argument("--out", default="runs/probe_comparison")
     return p.parse_args()
 
 
-def pretrain(args: argparse.Namespace, seed: int):
-    """SSPD on unlabeled synthetic clips (training seeds), returns the online network and its spec."""
-    torch.manual_seed(seed)
-    box = args.input_size + args.input_size // 4
-    recipe = SSPDRecipe(backbone="physnet", backbone_options={"width": args.width}, frames=args.frames,
-                        input_size=args.input_size, box_size=box, batch_size=4, mixed_precision=False)
-    trainer = build_sspd_training(recipe, seed=seed)
-    clips = SyntheticClipDataset(args.pretrain_steps * 4, frames=args.frames + 1, size=box, seed=10_000 + seed)
-    for step in range(args.pretrain_steps):
-        video = torch.stack([clips[4 * step + i]["video"] for i in range(4)])  # (B, C, T+1, S, S)
-        trainer.train_step({"video": video, "fps": 30.0}, step=step, total_steps=args.pretrain_steps)
-    spec = {"backbone": "physnet", "stack": {},
-            "backbone_kwargs": {"width": args.width, "frames": args.frames, "input_size": args.input_size}}
-    return trainer.online_network.eval(), spec
+def pretrained_run(args: argparse.Namespace, seed: int) -> Path:
+    """The pretrained run of this seed: reused from --runs, or trained now with the CPU recipe."""
+    if args.runs:
+        return Path(args.runs.format(seed=seed))
+    run_dir = Path(args.out) / f"pretrain_s{seed}"
+    config = load_config(RunConfig, EXPERIMENTS / "synthetic_cpu.yaml",
+                         [f"seed={seed}", f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}"])
+    if not (run_dir / "summary.json").is_file():
+        run_pretraining(config)
+    return run_dir
 
 
-def metrics_of(results: dict) -> dict:
-    return {m: {k: r["summary"]["metrics"][k] for k in ("mae", "rmse", "pearson_r")} for m, r in results.items()}
+def random_network(checkpoint: dict, seed: int):
+    """The randomly initialised network this seed's run started from."""
+    torch.manual_seed(derive_seed(seed, "init"))
+    return build_network(checkpoint["network"]).eval()
+
+
+def probe_rows(name: str, net, train, test, fractions, frames: int, size: int, seed: int) -> list:
+    features = extract_features(net.backbone, train, window=frames, input_size=size, view=net.view)
+    groups = []
+    for fraction in fractions:
+        subset = features.select(select_subjects(features.subjects, fraction, seed=seed))
+        head, _ = train_probe(subset, config=ProbeConfig(steps=300, seed=seed))
+        groups.append(network_signals(probe_predictor(net.backbone, head), test, window=frames, input_size=size,
+                                      target="diff", name=f"probe/{name}@{fraction:g}", view=net.view))
+    return groups
 
 
 def run_seed(args: argparse.Namespace, seed: int) -> dict:
-    size = args.input_size + args.input_size // 4
-    train = synthetic_videos(args.train_videos, seconds=20.0, size=size, seed=100 + seed)
-    test = synthetic_videos(args.test_videos, seconds=20.0, size=size, seed=5000 + seed)
-    pretrained, spec = pretrain(args, seed)
-    groups = []
-    for name, net in (("probe/sspd", pretrained), ("probe/random", build_from_scratch(spec, seed=seed).eval())):
-        features = extract_features(net.backbone, train, window=args.frames, input_size=args.input_size)
-        head, _ = train_probe(features, config=ProbeConfig(steps=300, seed=seed))
-        groups.append(network_signals(probe_predictor(net.backbone, head), test, window=args.frames,
-                                      input_size=args.input_size, target="diff", name=name))
-    config = FinetuneConfig(steps=args.finetune_steps, window=args.frames, seed=seed)
-    for name, net, scale in (("finetune/sspd", pretrained, 0.1), ("scratch", build_from_scratch(spec, seed=seed), 1.0)):
-        tuned = finetune(net, train, config=FinetuneConfig(**{**config.__dict__, "backbone_lr_scale": scale})).network
-        groups.append(network_signals(tuned.predict, test, window=args.frames, input_size=args.input_size,
-                                      target="diff", name=name))
+    pretrained, checkpoint = load_pretrained(pretrained_run(args, seed))
+    config = checkpoint["config"]
+    frames, size, box = config["data"]["frames"], config["model"]["input_size"], config["data"]["box_size"]
+    train = synthetic_videos(args.train_videos, seconds=20.0, size=box, seed=600_000 + seed)
+    test = synthetic_videos(args.test_videos, seconds=20.0, size=box, seed=700_000 + seed)
+    groups = [network_signals(pretrained.predict, test, window=frames, input_size=size, name="sspd predictor",
+                              view=pretrained.view)]
+    for name, net in (("sspd", pretrained), ("random", random_network(checkpoint, seed))):
+        groups += probe_rows(name, net, train, test, args.fractions, frames, size, seed)
+    labelled = set(select_subjects([v.subject for v in train], args.finetune_fraction, seed=seed))
+    few = [v for v in train if v.subject in labelled]
+    tune = FinetuneConfig(steps=args.finetune_steps, window=frames, seed=seed, target="diff")
+    for name, net, scale in (("finetune/sspd", load_pretrained(pretrained_run(args, seed))[0], 0.1),
+                             ("scratch", random_network(checkpoint, seed), 1.0)):
+        tuned = finetune(net.train(), few, config=dataclasses.replace(tune, backbone_lr_scale=scale)).network.eval()
+        groups.append(network_signals(tuned.predict, test, window=frames, input_size=size, target="diff",
+                                      name=f"{name}@{args.finetune_fraction:g}", view=tuned.view))
     groups.append([baseline_signals(v, ["pos", "chrom"]) for v in test])
-    return metrics_of(evaluate_methods(merge_signals(*groups), window_s=10.0, split="test"))
+    results = evaluate_methods(merge_signals(*groups), window_s=10.0, split="test")
+    return {m: {k: r["summary"]["metrics"][k] for k in ("mae", "rmse", "pearson_r")} for m, r in results.items()}
 
 
 def main() -> None:
     args = parse_args()
     per_seed = {seed: run_seed(args, seed) for seed in args.seeds}
     methods = list(next(iter(per_seed.values())))
-    print(f"{'method':<15}" + "".join(f"  seed {s}: MAE / RMSE / r   " for s in args.seeds) + "  mean MAE")
+    lines = ["| method | " + " | ".join(f"seed {s}: MAE / RMSE / r" for s in args.seeds) + " | mean MAE |",
+             "|---|" + "---|" * (len(args.seeds) + 1)]
     for m in methods:
-        cells = [f"  {per_seed[s][m]['mae']:6.2f} / {per_seed[s][m]['rmse']:6.2f} / {per_seed[s][m]['pearson_r']:5.2f}"
+        cells = [f"{per_seed[s][m]['mae']:.2f} / {per_seed[s][m]['rmse']:.2f} / {per_seed[s][m]['pearson_r']:.2f}"
                  for s in args.seeds]
-        print(f"{m:<15}" + "      ".join(cells) + f"      {np.mean([per_seed[s][m]['mae'] for s in args.seeds]):6.2f}")
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {np.mean([per_seed[s][m]['mae'] for s in args.seeds]):.2f} |")
+    print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.json").write_text(json.dumps({"args": vars(args), "results": per_seed}, indent=2))
+    (out / "comparison.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

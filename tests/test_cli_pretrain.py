@@ -47,6 +47,13 @@ def test_synthetic_demo_yaml_spells_out_the_defaults():
     assert load_config(RunConfig, EXPERIMENTS / "synthetic_demo.yaml") == RunConfig()
 
 
+def test_the_cpu_recipe_is_the_default_sspd_recipe_with_its_own_run_dir():
+    cpu = load_config(RunConfig, EXPERIMENTS / "synthetic_cpu.yaml")
+    assert cpu.run_dir == "runs/synthetic_cpu" and cpu.objective.name == "sspd"
+    assert (cpu.views.difference, cpu.views.luminance) == ("normalized", "remove")
+    assert load_config(RunConfig, EXPERIMENTS / "synthetic_cpu.yaml", ["run_dir=runs/pretrain"]) == RunConfig()
+
+
 @pytest.mark.parametrize("name", ["ubfc_sspdnet_paper", "ubfc_physnet_sspd", "pure_physformer_sspd"])
 def test_experiment_configs_load(name):
     config = load_config(RunConfig, EXPERIMENTS / f"{name}.yaml")

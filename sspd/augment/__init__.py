@@ -5,6 +5,7 @@ The entry point is :func:`make_views` (SSPD's online and target views); the oper
 are usable alone.
 """
 from sspd.augment.inference import LUMINANCE_MODES, TARGETS, InferenceView, clip_target, prepare_view, remove_luminance
+from sspd.augment.motion import random_motion, shift_frames
 from sspd.augment.photometric import add_sensor_noise, random_illumination, random_pixel_mask
 from sspd.augment.spatial import CROP_MODES, crop_clip, random_flip, resize_clip
 from sspd.augment.temporal import (DIFFERENCE_MODES, SpeedResampled, frame_difference, random_speed,
@@ -15,6 +16,8 @@ __all__ = [
     "ViewOptions",
     "make_views",
     "make_single_view",
+    "random_motion",
+    "shift_frames",
     "resize_clip",
     "crop_clip",
     "random_flip",

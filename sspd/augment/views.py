@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from sspd.augment._checks import check_clip
+from sspd.augment.motion import random_motion
 from sspd.augment.inference import LUMINANCE_MODES, InferenceView, remove_luminance
 from sspd.augment.photometric import add_sensor_noise, random_illumination, random_pixel_mask
 from sspd.augment.spatial import CROP_MODES, crop_clip, random_flip, resize_clip
@@ -41,6 +42,10 @@ class ViewOptions:
         luminance: ``"keep"`` or ``"remove"`` (each pixel's mean over the channels is subtracted from the
             difference frames of both views and at inference: a colour prior, see
             :class:`sspd.augment.InferenceView`; use it with ``difference: normalized``).
+        motion_px: amplitude (pixels of the face box) of a per-frame random motion applied to each view
+            independently (:func:`sspd.augment.random_motion`): the views then differ in motion and share
+            the pulse. 0 = off (the release).
+        motion_hz: rate range of that motion (inside the pulse band on purpose).
         speed_range: play every clip at a random speed in this range before the views are made
             (SiNC's speed augmentation: (0.6, 1.4)); the training step applies it, with the labels.
             None = off (SSPD).
@@ -57,6 +62,8 @@ class ViewOptions:
     drift_range: tuple[float, float] | None = None
     noise_std: float = 0.0
     luminance: str = "keep"
+    motion_px: float = 0.0
+    motion_hz: tuple[float, float] = (0.5, 3.0)
     speed_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
@@ -70,6 +77,9 @@ class ViewOptions:
                 raise ValueError(f"ViewOptions.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.noise_std < 0:
             raise ValueError(f"ViewOptions.noise_std must be >= 0, got {self.noise_std}")
+        if self.motion_px < 0 or not 0 < self.motion_hz[0] <= self.motion_hz[1]:
+            raise ValueError(f"ViewOptions.motion_px must be >= 0 and motion_hz 0 < low <= high, got "
+                             f"{self.motion_px}, {self.motion_hz}")
         if self.luminance not in LUMINANCE_MODES:
             raise ValueError(f"ViewOptions.luminance must be one of {LUMINANCE_MODES}, got {self.luminance!r}")
         if self.speed_range is not None and not 0 < self.speed_range[0] <= self.speed_range[1]:
@@ -88,6 +98,13 @@ def _difference(clip: Tensor, options: ViewOptions) -> Tensor:
     return remove_luminance(diff) if options.luminance == "remove" else diff
 
 
+def _moved(clip: Tensor, generator: torch.Generator, options: ViewOptions, fs: float) -> Tensor:
+    """The clip with its own per-frame random motion when ``options.motion_px`` > 0 (else unchanged)."""
+    if options.motion_px == 0:
+        return clip
+    return random_motion(clip, generator, amplitude_px=options.motion_px, rate_hz=options.motion_hz, fs=fs)
+
+
 def _photometric(clip: Tensor, generator: torch.Generator, options: ViewOptions) -> Tensor:
     """Illumination and sensor noise on raw frames, when the options switch them on."""
     if options.gain_range is not None or options.drift_range is not None:
@@ -97,7 +114,7 @@ def _photometric(clip: Tensor, generator: torch.Generator, options: ViewOptions)
 
 
 def make_views(clip: Tensor, input_size: int | tuple[int, int], generator: torch.Generator,
-               options: ViewOptions = ViewOptions()) -> tuple[Tensor, Tensor]:
+               options: ViewOptions = ViewOptions(), fs: float = 30.0) -> tuple[Tensor, Tensor]:
     """The online and target views of a batch of face-box clips.
 
     Args:
@@ -107,6 +124,7 @@ def make_views(clip: Tensor, input_size: int | tuple[int, int], generator: torch
         generator: drives every random choice; a generator on the clip's device is fastest, a CPU
             generator gives the same views on every device.
         options: see :class:`ViewOptions`.
+        fs: the clips' frame rate in Hz (sets the rate of the per-frame motion option).
 
     Returns:
         (online_view, target_view), each (B, C, T, h, w), contiguous.
@@ -115,9 +133,10 @@ def make_views(clip: Tensor, input_size: int | tuple[int, int], generator: torch
     :func:`sspd.augment.random_speed` to the window (and its label) first.
     """
     check_clip(clip, "make_views", min_frames=2)
+    online_clip, clip = _moved(clip, generator, options, fs), _moved(clip, generator, options, fs)  # own motions
     target = random_flip(resize_clip(clip, input_size, antialias=options.antialias), generator,
                          options.p_horizontal, options.p_vertical)             # (B, C, T+1, h, w)
-    online = random_flip(crop_clip(clip, input_size, generator, mode=options.crop), generator,
+    online = random_flip(crop_clip(online_clip, input_size, generator, mode=options.crop), generator,
                          options.p_horizontal, options.p_vertical)             # (B, C, T+1, h, w)
     target = _difference(_photometric(target, generator, options), options)    # (B, C, T, h, w)
     online = _difference(_photometric(online, generator, options), options)    # (B, C, T, h, w)

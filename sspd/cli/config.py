@@ -53,7 +53,7 @@ class DataConfig:
     cache_dir: str | None = None
     frames: int = 64
     box_size: int = 72
-    clips: int = 64
+    clips: int = 256
     fps: float = 30.0
     windows_per_video: int = 8
     workers: int = 0
@@ -175,13 +175,13 @@ class LoopConfig:
     """
 
     epochs: int = 4
-    max_steps: int | None = 64
+    max_steps: int | None = 200
     stop_after: int | None = None
     batch_size: int = 4
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    checkpoint_every: int = 32
+    checkpoint_every: int = 100
     keep_last: int = 2
     max_nonfinite: int = 5
     best_metric: str = "total"

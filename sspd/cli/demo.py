@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(_DEFAULT_METHODS),
                    help=f"comma-separated baselines (default {','.join(_DEFAULT_METHODS)})")
     p.add_argument("--window", type=float, default=10.0, help="HR evaluation window in s (default 10)")
-    p.add_argument("--pretrain-steps", type=int, default=64,
-                   help="SSPD pretraining steps on synthetic clips (default 64, about 3 minutes on 2 CPU cores; "
+    p.add_argument("--pretrain-steps", type=int, default=200,
+                   help="SSPD pretraining steps on synthetic clips (default 200, about 3 minutes on 2 CPU cores; "
                         "0 skips pretraining). The rest of the run is experiments/synthetic_demo.yaml")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

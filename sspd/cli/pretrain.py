@@ -8,11 +8,16 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "pretrain", help="self-supervised SSPD pretraining from a run config (synthetic clips by default)",
+        "pretrain", help="self-supervised pretraining (SSPD, SiNC) or the supervised control, from a run config",
         description=(
-            "Pretrain an SSPD network without labels. CONFIG is a YAML run config (experiments/*.yaml; "
+            "Pretrain a network without labels. CONFIG is a YAML run config (experiments/*.yaml; "
             "omit it with --resume to reuse the run's own config.yaml). Writes RUN_DIR/config.yaml, "
             "checkpoints/, metrics.jsonl, tb/ (TensorBoard), snapshots/, collapse.json, summary.json. "
+            "The objective is objective.name: sspd (default; EMA target, self-similarity distillation), sinc "
+            "(spectral priors, no target) or supervised (the labelled control, needs labels). The default "
+            "views remove each pixel's luminance (views.luminance=remove, with views.difference=normalized), a "
+            "colour prior without which SSPD follows light and motion changes; views.difference=raw "
+            "views.luminance=keep are the release's. "
             "Multi-process: torchrun --nproc_per_node N -m sspd pretrain CONFIG (gloo on CPU, NCCL on GPUs)."))
     p.add_argument("config", nargs="?", default=None,
                    help="YAML run config, e.g. experiments/synthetic_demo.yaml (unknown keys are errors)")

@@ -157,7 +157,7 @@ class TrainStep:
         out = random_speed(video, self.generator, frames, speed_range=self.speed_range, label=label)
         return out.clip, out.label, out.speeds
 
-    def make_views(self, video: Tensor) -> tuple[Tensor, Tensor | None]:
+    def make_views(self, video: Tensor, fs: float = 30.0) -> tuple[Tensor, Tensor | None]:
         """Raw frames (B, C, T+1, S, S) → (online_view, target_view or None), each (B, C, T, h, w).
 
         No speed augmentation here (:meth:`forward` applies it first, with the labels).
@@ -167,7 +167,7 @@ class TrainStep:
         if self.pair is None:
             online, target = make_single_view(video, size, self.generator, self.views), None
         else:
-            online, target = make_views(video, size, self.generator, self.views)
+            online, target = make_views(video, size, self.generator, self.views, fs=fs)
         fmt = self.memory_format
         return online.contiguous(memory_format=fmt), None if target is None else target.contiguous(memory_format=fmt)
 
@@ -185,7 +185,7 @@ class TrainStep:
                              "tensor; train on synthetic clips or a labelled preprocessing cache")
         video = video.to(next(self.online_network.parameters()).device, non_blocking=True)
         video, ppg, speeds = self._speed(video, ppg)
-        online_view, target_view = self.make_views(video)    # (B, C, T, h, w) each
+        online_view, target_view = self.make_views(video, float(fs.mean()))    # (B, C, T, h, w) each
         online_outputs = self.online_network(online_view, with_ts=spec.uses_ts,
                                              detach_predictor=spec.detach_predictor)
         target_outputs = self.forward_target(target_view) if target_view is not None else None

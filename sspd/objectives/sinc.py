@@ -151,7 +151,8 @@ def variance_loss(freqs: Tensor, psd: Tensor, low: Tensor, high: Tensor, eps: fl
     return (q.cumsum(0) - u.cumsum(0))[union].square().mean()
 
 
-def _single_rate(fs: Tensor) -> float:
+def single_rate(fs: Tensor) -> float:
+    """The one frame rate of a batch's (B,) rates; raises when they differ (spectra are compared bin by bin)."""
     rates = torch.unique(torch.as_tensor(fs, dtype=torch.float64).flatten())
     if rates.numel() != 1:
         raise ValueError(f"SiNC compares the clips' spectra bin by bin, so a batch needs one frame rate; got "
@@ -174,7 +175,7 @@ def sinc_objective(online: NetworkOutputs, target: NetworkOutputs | None, fs: Te
     """
     y = online.rppg.float()
     y = integrate_signal(y) if config.signal == "diff" else y
-    freqs, psd = sinc_psd(y, _single_rate(fs), config.n_fft)                        # (F,), (B, F)
+    freqs, psd = sinc_psd(y, single_rate(fs), config.n_fft)                        # (F,), (B, F)
     low, high = clip_bands(config.band, y.shape[0], batch.get("speed"), device=psd.device)
     terms = {"bandwidth": bandwidth_loss(freqs, psd, low, high, config.eps).mean(),
              "sparsity": sparsity_loss(freqs, psd, low, high, config.sparsity_width_hz, config.eps).mean()}

@@ -74,6 +74,11 @@ class SSPDObjectiveConfig:
             (the release's ratio, unguarded there; ``"fraction"`` is the bounded form).
         pearson_eps: guard of every negative-Pearson denominator.
         ssm_eps: lower bound of token norms in the self-similarity maps.
+        predictor_priors: weight of SiNC's spectral priors (bandwidth + sparsity + variance, see
+            :mod:`sspd.objectives.sinc`) on the online predictor's signal, added to the total (0 = off, the
+            release). The predictor reads detached features, so they shape the predictor only: an anchor
+            besides online/target agreement, and a batch-variance term against every clip drifting to one rate.
+        predictor_priors_band: the band of those priors in Hz (SiNC's 40-180 bpm).
         sd_length_divisor, sd_unbiased, sd_eps: see :func:`sspd.ssm.diagonal_std_loss` (the
             (T' - d)/20 lag weight is the release's hidden factor).
     """
@@ -82,6 +87,8 @@ class SSPDObjectiveConfig:
     predictor_loss: PredictorLossForm = "spectral-pearson"
     predictor_max_freq: float = 15.0
     predictor_demean: bool = False
+    predictor_priors: float = 0.0
+    predictor_priors_band: tuple[float, float] = (40.0 / 60.0, 3.0)
     band: tuple[float, float] = (0.5, 3.0)
     ratio_eps: float = 1e-4
     ratio_form: Literal["ratio", "fraction"] = "ratio"
@@ -260,6 +267,22 @@ def _weighted_total(parts: dict[str, Tensor], config: SSPDObjectiveConfig) -> Te
     return sum(w * term for w, term in pairs if w != 0)
 
 
+def _predictor_priors(rppg: Tensor, fs: Tensor, config: SSPDObjectiveConfig) -> dict[str, Tensor]:
+    """SiNC's three priors on the online predictor's signal (B, T): {bandwidth, sparsity, variance}
+    (the variance term only for batches of two or more clips)."""
+    from sspd.objectives.sinc import (SiNCConfig, bandwidth_loss, clip_bands, single_rate, sinc_psd,
+                                      sparsity_loss, variance_loss)
+
+    sinc = SiNCConfig(band=tuple(config.predictor_priors_band))
+    freqs, psd = sinc_psd(rppg.float(), single_rate(fs), sinc.n_fft)                 # (F,), (B, F)
+    low, high = clip_bands(sinc.band, rppg.shape[0], device=psd.device)
+    out = {"bandwidth": bandwidth_loss(freqs, psd, low, high, sinc.eps).mean(),
+           "sparsity": sparsity_loss(freqs, psd, low, high, sinc.sparsity_width_hz, sinc.eps).mean()}
+    if rppg.shape[0] > 1:
+        out["variance"] = variance_loss(freqs, psd, low, high, sinc.eps)
+    return out
+
+
 def sspd_objective(online: NetworkOutputs, target: NetworkOutputs, fs: float | Sequence[float] | Tensor,
                    config: SSPDObjectiveConfig = SSPDObjectiveConfig()) -> tuple[Tensor, dict[str, Tensor]]:
     """The SSPD loss of one batch from the online and target networks' outputs.
@@ -289,6 +312,10 @@ def sspd_objective(online: NetworkOutputs, target: NetworkOutputs, fs: float | S
              "sd": torch.stack([level[1] for level in levels]).mean(),
              "snr": torch.stack([level[2] for level in levels]).mean()}
     total = _weighted_total(parts, config)
+    if config.predictor_priors:
+        priors = _predictor_priors(online.rppg, rates, config)
+        total = total + config.predictor_priors * sum(priors.values())
+        scalars.update({f"priors/{name}": value for name, value in priors.items()})
     scalars.update({f"rpd/{name}": value for name, value in rpd_terms._asdict().items()})
     scalars.update(parts, total=total)
     return total, {name: value.detach() for name, value in scalars.items()}

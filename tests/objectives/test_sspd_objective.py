@@ -199,3 +199,19 @@ def test_frame_rates_and_configuration_errors():
     online, target = _outputs(0), _outputs(1)
     with pytest.raises(ValueError, match="TS levels"):
         sspd_objective(online, SSPDOutputs(hs=target.hs[:2], rppg=target.rppg), 30.0)
+
+
+def test_predictor_priors_add_sincs_terms_of_the_online_prediction_to_the_total():
+    from sspd.objectives import NetworkOutputs, SiNCConfig, SSPDObjectiveConfig, sinc_objective, sspd_objective
+
+    gen = torch.Generator().manual_seed(5)
+    hs = [torch.randn(4, 20, 8, generator=gen)]
+    online = NetworkOutputs(hs, torch.randn(4, 64, generator=gen))
+    target = NetworkOutputs([h + 0.1 for h in hs], torch.randn(4, 64, generator=gen))
+    plain, plain_scalars = sspd_objective(online, target, 30.0, SSPDObjectiveConfig())
+    with_priors, scalars = sspd_objective(online, target, 30.0, SSPDObjectiveConfig(predictor_priors=0.5))
+    _, sinc = sinc_objective(online, None, torch.full((4,), 30.0), {}, SiNCConfig())
+    expected = float(plain) + 0.5 * (float(sinc["bandwidth"]) + float(sinc["sparsity"]) + float(sinc["variance"]))
+    assert float(with_priors) == pytest.approx(expected, rel=1e-5)
+    assert float(scalars["priors/sparsity"]) == pytest.approx(float(sinc["sparsity"]), rel=1e-5)
+    assert "priors/bandwidth" not in plain_scalars
