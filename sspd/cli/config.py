@@ -289,10 +289,12 @@ class RunConfig:
     run_dir: str = "runs/pretrain"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    # the library's default views differ from the release's in two places (the paper preset pins the
-    # release's): the normalised difference and the luminance removed, a colour prior without which the
-    # predictor follows light and motion changes instead of the pulse (see experiments/learning_study.py)
-    views: ViewOptions = field(default_factory=lambda: ViewOptions(difference="normalized", luminance="remove"))
+    # the library's default views differ from the release's in three places (the paper presets pin the
+    # release's): the normalised difference with the luminance removed, a colour prior without which the
+    # predictor follows light changes instead of the pulse, and a per-frame motion drawn independently for
+    # each view, so that the views agree through the pulse and not the head's motion (learning_study.py)
+    views: ViewOptions = field(default_factory=lambda: ViewOptions(difference="normalized", luminance="remove",
+                                                                   motion_px=3.0))
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
