@@ -7,7 +7,7 @@ scenarios and prints one table row per run:
     no_band_ratio  band-ratio (SNR) weight 0 and a high diagonal-std weight     expected: collapsed
     no_pulse       the default recipe on clips with no pulse at all             expected: collapsed
     flicker        no pulse, only an in-band light flicker at --flicker-hz      expected: collapsed, with the
-                                                                                 predicted HRs piled up at the
+                   (the release's views: the default ones remove the flicker)    predicted HRs piled up at the
                                                                                  flicker frequency
 
     python experiments/collapse_study.py --out runs/collapse_study            # about 2 min per run on CPU
@@ -47,6 +47,11 @@ def build_config(scenario: str, *, seed: int, steps: int, run_dir: Path, check_e
         weights = SSPDLossWeights(rpd=0.5, pyr=0.5, sd=5.0, snr=0.0)
         sspd = dataclasses.replace(config.objective.sspd, weights=weights)
         config = dataclasses.replace(config, objective=dataclasses.replace(config.objective, sspd=sspd))
+    if scenario == "flicker":
+        # the default views remove each pixel's luminance, and a light flicker with it, so the default
+        # recipe cannot lock onto it; the release's views can, which is what this scenario must catch
+        views = dataclasses.replace(config.views, difference="raw", luminance="keep", motion_px=0.0)
+        config = dataclasses.replace(config, views=views)
     return config
 
 
