@@ -240,7 +240,7 @@ class CollapseConfig:
 
 @dataclass
 class OnlineProbeConfig:
-    """The online linear probe (:class:`sspd.eval.probe.OnlineProbe`): every N optimiser steps, a linear head
+    """The online linear probe (:class:`sspd.engine.online_probe.OnlineProbe`): every N optimiser steps, a linear head
     on the online backbone's detached pooled features of the step's batch is scored, then trained, against
     the batch's PPG labels; ``probe/loss``, ``probe/r``, ``probe/hr_mae_bpm`` go to the sinks. It never
     touches the networks. Batches without labels skip it (one note in the log).

@@ -10,11 +10,23 @@ from torch import nn
 
 from sspd.ema.update import BUFFER_POLICIES, update_ema
 
-__all__ = ["OnlineTargetPair"]
+__all__ = ["OnlineTargetPair", "optimizer_step"]
 
 log = logging.getLogger(__name__)
 
 _TARGET_MODES = ("train", "eval")
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, scaler: "torch.amp.GradScaler | None" = None) -> bool:
+    """One optimiser step, through the mixed-precision ``scaler`` when given; False when the scaler
+    skipped it (inf/NaN gradients: the scale went down in ``scaler.update()``)."""
+    if scaler is None:
+        optimizer.step()
+        return True
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaler.get_scale() >= scale
 
 
 class OnlineTargetPair:
@@ -81,15 +93,9 @@ class OnlineTargetPair:
         Returns:
             True if the optimiser stepped and the target was updated.
         """
-        if scaler is None:
-            optimizer.step()
-        else:
-            scale = scaler.get_scale()
-            scaler.step(optimizer)
-            scaler.update()
-            if scaler.get_scale() < scale:
-                log.debug("optimiser step skipped by the grad scaler (inf/NaN gradients): no EMA update")
-                return False
+        if not optimizer_step(optimizer, scaler):
+            log.debug("optimiser step skipped by the grad scaler (inf/NaN gradients): no EMA update")
+            return False
         self.update(momentum)
         return True
 

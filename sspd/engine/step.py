@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from sspd.augment import ViewOptions, make_single_view, make_views, random_speed
-from sspd.ema import OnlineTargetPair, cosine_momentum
+from sspd.ema import OnlineTargetPair, cosine_momentum, optimizer_step
 from sspd.engine.network import SSPDNetwork, SSPDOutputs
 from sspd.engine.online_probe import batch_labels
 from sspd.objectives import Objective, SSPDObjectiveConfig, build_objective, frame_rates
@@ -211,7 +211,7 @@ class TrainStep:
         if self.pair is not None:
             stepped = self.pair.step(self.optimizer, momentum, scaler=scaler)
         else:
-            stepped = _optimizer_step(self.optimizer, scaler)
+            stepped = optimizer_step(self.optimizer, scaler)
         lr = self.optimizer.param_groups[0]["lr"]
         # float64, so that the logged momentum is the one applied (float32 rounds 1 - m visibly)
         return {"momentum": torch.tensor(momentum, dtype=torch.float64),
@@ -267,17 +267,6 @@ class TrainStep:
 
 #: the name the SSPD-only step had; every objective uses :class:`TrainStep`
 SSPDTrainStep = TrainStep
-
-
-def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: "torch.amp.GradScaler | None") -> bool:
-    """Optimiser step (through the scaler when given); False when the scaler skipped it."""
-    if scaler is None:
-        optimizer.step()
-        return True
-    scale = scaler.get_scale()
-    scaler.step(optimizer)
-    scaler.update()
-    return scaler.get_scale() >= scale
 
 
 def _check_optimizer(optimizer: torch.optim.Optimizer, online: SSPDNetwork,

@@ -36,9 +36,9 @@ from sspd.data.face import FaceCropper, FaceCropStats
 from sspd.data.readers.frames import list_image_files, read_image_frames
 from sspd.data.video import TimedVideoFrames, container_info
 from sspd.eval.frame_timing import FrameTiming, resolve_timing
-from sspd.eval.metrics import BANDPASS_ORDER, prepare_pulse
-from sspd.signal import DEFAULT_BAND, estimate_hr, snr_db
-from sspd.signal._checks import check_band
+from sspd.eval.metrics import BANDPASS_ORDER
+from sspd.eval.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
+from sspd.signal import DEFAULT_BAND
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
            "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE"]
@@ -51,7 +51,6 @@ BASELINE_CROP_SIZE = 72
 #: A video that decodes fewer frames than its container declares is truncated; beyond this fraction it fails
 #: (as preprocessing does), below it the prediction carries a warning.
 MAX_MISSING_FRACTION = 0.05
-_WINDOW_CHUNK = 128  # windows scored at once: bounds the (chunk, F) spectra of long videos
 Progress = Callable[[int, "int | None"], None]
 
 
@@ -94,16 +93,6 @@ class FrameSource:
     n_frames: int | None
     container_fps: float | None
     read: Callable[[], Iterator[np.ndarray]] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class WindowHR:
-    """HR of one window of the signal, ``start_s`` to ``end_s`` (end exclusive), and its SNR (dB)."""
-
-    start_s: float
-    end_s: float
-    hr_bpm: float
-    snr_db: float
 
 
 @dataclass
@@ -292,47 +281,6 @@ def _predictor_signal(crops: Iterable[tuple[np.ndarray, np.ndarray]], predictor:
     return np.concatenate(parts)  # (T,)
 
 
-def _check_windows(window_s: float, stride_s: float, band: tuple[float, float], fs: float
-                   ) -> tuple[float, float]:
-    """The band as floats, after checking the windows are positive and span one period of its low edge."""
-    for name, value in (("window_s", window_s), ("stride_s", stride_s)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    low, high = check_band(band, fs)
-    if window_s * low < 1.0:
-        raise ValueError(f"window_s={window_s:g} s is shorter than one period of the band's low edge "
-                         f"({low:g} Hz): use window_s >= {1 / low:.3g} s (10 s is usual) or raise the band")
-    return low, high
-
-
-def estimate_window_hr(signal: np.ndarray, fs: float, *, window_s: float = 10.0, stride_s: float = 1.0,
-                       band: tuple[float, float] = DEFAULT_BAND) -> list[WindowHR]:
-    """HR over time: windows of ``window_s`` starting every ``stride_s`` seconds from frame 0, each
-    detrended, band-passed and measured on its own (only full windows; none if the signal is shorter).
-
-    Args:
-        signal: (T,) pulse at ``fs`` Hz.
-
-    Returns:
-        One :class:`WindowHR` per window, SNR at the window's own HR.
-    """
-    band = _check_windows(window_s, stride_s, band, fs)
-    length, stride = int(round(window_s * fs)), max(1, int(round(stride_s * fs)))
-    if length > signal.size:
-        return []
-    starts = np.arange(0, signal.size - length + 1, stride)  # (K,)
-    view = np.lib.stride_tricks.sliding_window_view(signal, length)  # (T - L + 1, L), no copy
-    out = []
-    for first in range(0, starts.size, _WINDOW_CHUNK):
-        chunk = starts[first:first + _WINDOW_CHUNK]
-        pulse = prepare_pulse(view[chunk], fs, band)  # (k, L)
-        hr = np.atleast_1d(estimate_hr(pulse, fs, "fft", band))  # (k,)
-        snr = np.atleast_1d(snr_db(pulse, fs, hr, band))  # (k,)
-        out += [WindowHR(start_s=s / fs, end_s=(s + length) / fs, hr_bpm=float(h), snr_db=float(q))
-                for s, h, q in zip(chunk, hr, snr)]
-    return out
-
-
 def _check_method(method: str | None, predictor: ClipPredictor | None) -> str:
     """The method's name; exactly one of a baseline ``method`` or a ``predictor``."""
     if predictor is None:
@@ -361,14 +309,6 @@ def _default_cropper(cropper: FaceCropper | None, predictor: ClipPredictor | Non
         raise ValueError(f"the cropper makes {cropper.size}px crops but the predictor expects "
                          f"crop_size={size}: build the FaceCropper with size={size}")
     return cropper
-
-
-def _overall_hr(signal: np.ndarray, fs: float, band: tuple[float, float]
-                ) -> tuple[np.ndarray, float, float]:
-    """(T,) pulse, its spectral-peak HR (bpm) and the SNR (dB) at that HR."""
-    pulse = prepare_pulse(signal[None], fs, band)  # (1, T)
-    hr = float(np.atleast_1d(estimate_hr(pulse, fs, "fft", band))[0])
-    return pulse[0], hr, float(np.atleast_1d(snr_db(pulse, fs, hr, band))[0])
 
 
 def _check_decoded(source: FrameSource, decoded: int) -> list[str]:
@@ -428,7 +368,7 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
     """
     name = _check_method(method, predictor)
     source = open_frame_source(path, fps=fps)
-    band = _check_windows(window_s, stride_s, band, source.fps)  # before decoding anything
+    band = check_windows(window_s, stride_s, band, source.fps)  # before decoding anything
     cropper = _default_cropper(cropper, predictor)
     reader = _CountedReader(source, passes=2 if cropper.strategy == "median" else 1, progress=progress)
     crops = cropper.crop(reader, source=str(source.path))
@@ -440,7 +380,7 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
         decoded_notes = _check_decoded(source, signal.size)
         signal, frame_times, timing = resolve_timing(signal, _frame_times_s(source), source.fps,
                                                      fps_given=fps is not None)
-        pulse, hr, snr = _overall_hr(signal, timing.fps, band)
+        pulse, hr, snr = overall_hr(signal, timing.fps, band)
         windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
     except ValueError as err:
         raise _named(err, source.path) from err

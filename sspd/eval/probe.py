@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from sspd.backbones import pool_features
 from sspd.eval.model_eval import TARGETS, PredictFn, clip_target, prepare_view
+from sspd.engine.online_probe import OnlineProbe  # trained inside the loop; re-exported here
 from sspd.heads import LinearProbeHead
 from sspd.losses import band_ratio, neg_pearson
 
@@ -229,77 +230,3 @@ def probe_predictor(backbone: nn.Module, head: LinearProbeHead) -> PredictFn:
         return head(pool_features(backbone.forward_features(view)))  # (B, D, T) -> (B, T)
 
     return predict
-
-
-class OnlineProbe:
-    """A linear probe trained alongside pretraining on detached features: a collapse-independent view
-    of whether the features carry the pulse.
-
-    Test-then-train: :meth:`update` first scores the current head on the new batch (which it has not
-    seen), then takes ``steps_per_update`` Adam steps on it. :meth:`evaluate` returns the mean of those
-    scores since the last call, and resets them::
-
-        probe = OnlineProbe(feature_dim=network.backbone.feature_dim, fs=30.0)
-        # every N steps, with the window's labels (B, T+1) and the online backbone's pooled features:
-        probe.update(pool_features(feature_map).detach(), batch["label"])
-        sink.log_scalars(step, probe.evaluate())   # {"probe/loss", "probe/r", "probe/hr_mae_bpm", ...}
-
-    Args:
-        feature_dim: D of the features.
-        fs: frame rate of the features (Hz).
-        target: ``"diff"`` (default, for frame-difference inputs) or ``"pulse"``.
-        lr, steps_per_update: the head's Adam rate and steps per batch.
-        band: the HR band (Hz) of the spectral-peak HR in ``probe/hr_mae_bpm``.
-    """
-
-    def __init__(self, feature_dim: int, fs: float, *, target: str = "diff", lr: float = 1e-2,
-                 steps_per_update: int = 5, band: tuple[float, float] = (0.75, 2.5), seed: int = 0) -> None:
-        if target not in TARGETS or not fs > 0 or steps_per_update < 1:
-            raise ValueError(f"OnlineProbe needs target in {TARGETS}, fs > 0, steps_per_update >= 1; got "
-                             f"{target!r}, {fs}, {steps_per_update}")
-        with torch.random.fork_rng(devices=[]):  # seed the head without touching the caller's RNG
-            torch.manual_seed(seed)
-            self.head = LinearProbeHead(feature_dim)
-        self.optimizer = torch.optim.Adam(self.head.parameters(), lr=lr)
-        self.fs, self.target, self.steps, self.band = float(fs), target, steps_per_update, band
-        self._scores: list[dict[str, float]] = []
-
-    def update(self, features: Tensor, ppg: Tensor) -> None:
-        """Score then train on one batch: ``features`` (B, D, T) (detached here), ``ppg`` (B, T+1) the
-        labels of the windows whose T difference frames made the features."""
-        features = features.detach().float().cpu()
-        if features.ndim != 3 or ppg.ndim != 2 or ppg.shape != (features.shape[0], features.shape[2] + 1):
-            raise ValueError(f"OnlineProbe.update needs features (B, D, T) and ppg (B, T+1), got "
-                             f"{tuple(features.shape)} and {tuple(ppg.shape)}")
-        target = clip_target(ppg.detach().float().cpu(), self.target)  # (B, T)
-        self._scores.append(self._score(features, target))
-        self.head.train()
-        for _ in range(self.steps):
-            loss = neg_pearson(self.head(features), target)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-
-    @torch.no_grad()
-    def _score(self, features: Tensor, target: Tensor) -> dict[str, float]:
-        from sspd.signal import estimate_hr
-
-        pred = self.head.eval()(features)  # (B, T)
-        loss = float(neg_pearson(pred, target))
-        if self.target == "diff":  # HR of the integrated signals; the mean goes first, or the head's
-            # bias integrates into a ramp whose leakage puts the spectral peak on the band's edge
-            pred = (pred - pred.mean(-1, keepdim=True)).cumsum(-1)
-            target = (target - target.mean(-1, keepdim=True)).cumsum(-1)
-        hr_pred = np.atleast_1d(estimate_hr(pred.double().numpy(), self.fs, "fft", self.band))
-        hr_true = np.atleast_1d(estimate_hr(target.double().numpy(), self.fs, "fft", self.band))
-        return {"loss": loss, "r": 1.0 - loss, "hr_mae_bpm": float(np.mean(np.abs(hr_pred - hr_true)))}
-
-    def evaluate(self) -> dict[str, float]:
-        """Mean scores since the last call as ``probe/<name>`` scalars (NaN before any update); resets."""
-        if not self._scores:
-            return {"probe/loss": math.nan, "probe/r": math.nan, "probe/hr_mae_bpm": math.nan,
-                    "probe/batches": 0.0}
-        out = {f"probe/{k}": float(np.mean([s[k] for s in self._scores])) for k in self._scores[0]}
-        out["probe/batches"] = float(len(self._scores))
-        self._scores = []
-        return out

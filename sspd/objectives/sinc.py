@@ -25,7 +25,7 @@ from sspd.losses import float32_region
 from sspd.objectives.outputs import NetworkOutputs
 from sspd.objectives.registry import ObjectiveSpec, register_objective
 
-__all__ = ["SiNCConfig", "sinc_psd", "integrate_signal", "clip_bands", "bandwidth_loss", "sparsity_loss", "variance_loss",
+__all__ = ["SiNCConfig", "sinc_psd", "sinc_terms", "single_rate", "integrate_signal", "clip_bands", "bandwidth_loss", "sparsity_loss", "variance_loss",
            "sinc_objective", "SINC"]
 
 
@@ -160,6 +160,20 @@ def single_rate(fs: Tensor) -> float:
     return float(rates[0])
 
 
+def sinc_terms(y: Tensor, fs: float, config: SiNCConfig = SiNCConfig(),
+               speed: Tensor | None = None) -> dict[str, Tensor]:
+    """SiNC's unweighted terms of predictions (B, T): batch means of ``bandwidth`` and ``sparsity`` and the
+    batch's ``variance`` (left out when its weight is 0), each a scalar with a graph."""
+    y = integrate_signal(y.float()) if config.signal == "diff" else y.float()
+    freqs, psd = sinc_psd(y, fs, config.n_fft)                                      # (F,), (B, F)
+    low, high = clip_bands(config.band, y.shape[0], speed, device=psd.device)
+    terms = {"bandwidth": bandwidth_loss(freqs, psd, low, high, config.eps).mean(),
+             "sparsity": sparsity_loss(freqs, psd, low, high, config.sparsity_width_hz, config.eps).mean()}
+    if config.variance_weight:
+        terms["variance"] = variance_loss(freqs, psd, low, high, config.eps)
+    return terms
+
+
 def sinc_objective(online: NetworkOutputs, target: NetworkOutputs | None, fs: Tensor,
                    batch: Mapping[str, Any], config: SiNCConfig = SiNCConfig()) -> tuple[Tensor, dict[str, Tensor]]:
     """SiNC's loss of one batch: w_b·mean L_b + w_s·mean L_s + w_v·L_v of the online predictions.
@@ -173,14 +187,7 @@ def sinc_objective(online: NetworkOutputs, target: NetworkOutputs | None, fs: Te
     Returns:
         (total, scalars ``total``, ``bandwidth``, ``sparsity``, ``variance``: unweighted, detached).
     """
-    y = online.rppg.float()
-    y = integrate_signal(y) if config.signal == "diff" else y
-    freqs, psd = sinc_psd(y, single_rate(fs), config.n_fft)                        # (F,), (B, F)
-    low, high = clip_bands(config.band, y.shape[0], batch.get("speed"), device=psd.device)
-    terms = {"bandwidth": bandwidth_loss(freqs, psd, low, high, config.eps).mean(),
-             "sparsity": sparsity_loss(freqs, psd, low, high, config.sparsity_width_hz, config.eps).mean()}
-    if config.variance_weight:
-        terms["variance"] = variance_loss(freqs, psd, low, high, config.eps)
+    terms = sinc_terms(online.rppg, single_rate(fs), config, batch.get("speed"))
     weights = {"bandwidth": config.bandwidth_weight, "sparsity": config.sparsity_weight,
                "variance": config.variance_weight}
     total = sum(weights[name] * value for name, value in terms.items() if weights[name])

@@ -270,17 +270,10 @@ def _weighted_total(parts: dict[str, Tensor], config: SSPDObjectiveConfig) -> Te
 def _predictor_priors(rppg: Tensor, fs: Tensor, config: SSPDObjectiveConfig) -> dict[str, Tensor]:
     """SiNC's three priors on the online predictor's signal (B, T): {bandwidth, sparsity, variance}
     (the variance term only for batches of two or more clips)."""
-    from sspd.objectives.sinc import (SiNCConfig, bandwidth_loss, clip_bands, single_rate, sinc_psd,
-                                      sparsity_loss, variance_loss)
+    from sspd.objectives.sinc import SiNCConfig, single_rate, sinc_terms
 
-    sinc = SiNCConfig(band=tuple(config.predictor_priors_band))
-    freqs, psd = sinc_psd(rppg.float(), single_rate(fs), sinc.n_fft)                 # (F,), (B, F)
-    low, high = clip_bands(sinc.band, rppg.shape[0], device=psd.device)
-    out = {"bandwidth": bandwidth_loss(freqs, psd, low, high, sinc.eps).mean(),
-           "sparsity": sparsity_loss(freqs, psd, low, high, sinc.sparsity_width_hz, sinc.eps).mean()}
-    if rppg.shape[0] > 1:
-        out["variance"] = variance_loss(freqs, psd, low, high, sinc.eps)
-    return out
+    sinc = SiNCConfig(band=tuple(config.predictor_priors_band), variance_weight=float(rppg.shape[0] > 1))
+    return sinc_terms(rppg, single_rate(fs), sinc)
 
 
 def sspd_objective(online: NetworkOutputs, target: NetworkOutputs, fs: float | Sequence[float] | Tensor,
