@@ -7,13 +7,17 @@ frames; a label of T + 1 samples gives the (B, T) training target of a ``"pulse"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from sspd.augment.spatial import resize_clip
 from sspd.augment.temporal import DIFFERENCE_MODES, frame_difference
 
-__all__ = ["TARGETS", "LUMINANCE_MODES", "InferenceView", "remove_luminance", "prepare_view", "clip_target"]
+__all__ = ["TARGETS", "LUMINANCE_MODES", "InferenceView", "remove_luminance", "prepare_view", "clip_target",
+           "window_starts", "stitch_windows", "predict_frames"]
 
 LUMINANCE_MODES = ("keep", "remove")
 
@@ -77,3 +81,68 @@ def clip_target(label: Tensor, target: str) -> Tensor:
     if label.ndim != 2 or label.shape[1] < 2:
         raise ValueError(f"clip_target expects labels (B, T+1) with T+1 >= 2, got {tuple(label.shape)}")
     return label[:, 1:] - label[:, :-1] if target == "diff" else label[:, 1:]  # (B, T)
+
+
+def _zscore_rows(x: np.ndarray) -> np.ndarray:
+    """(K, L) rows at zero mean and unit std (a constant row stays zero)."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    std = centred.std(axis=1, keepdims=True)
+    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
+
+
+def window_starts(n_frames: int, clip_length: int, stride: int) -> np.ndarray:
+    """Starts 0, stride, ... of ``clip_length``-frame windows, plus one ending at the last frame (every
+    frame covered); ``n_frames >= clip_length``."""
+    last = n_frames - clip_length
+    starts = np.arange(0, last + 1, stride, dtype=np.int64)
+    return starts if starts[-1] == last else np.append(starts, last)
+
+
+def stitch_windows(n_samples: int, starts: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """One (N,) signal from (K, L) window signals starting at ``starts`` (K,): each window z-scored,
+    overlaps averaged. Raises if a window runs past ``n_samples`` or a sample is covered by none."""
+    windows = np.asarray(windows, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+    if windows.ndim != 2 or windows.shape[0] != starts.size:
+        raise ValueError(f"stitch_windows needs (K, L) windows for K starts, got {windows.shape} for "
+                         f"{starts.size} starts")
+    length = windows.shape[1]
+    if starts.size == 0 or starts.min() < 0 or starts.max() + length > n_samples:
+        raise ValueError(f"stitch_windows: windows of {length} samples at starts {starts.tolist()} do "
+                         f"not fit a {n_samples}-sample signal")
+    total, count = np.zeros(n_samples), np.zeros(n_samples)
+    for start, row in zip(starts, _zscore_rows(windows)):
+        total[start:start + length] += row
+        count[start:start + length] += 1
+    if np.any(count == 0):
+        raise ValueError(f"stitch_windows: samples {np.flatnonzero(count == 0)[:5].tolist()}... are in no "
+                         "window; use a stride no longer than the window and the 'last' tail")
+    return total / count
+
+
+@torch.no_grad()
+def predict_frames(predict_fn: Callable[[Tensor], Tensor], frames: np.ndarray, *, window: int,
+                   input_size: int | tuple[int, int], view: InferenceView | None = None,
+                   stride: int | None = None, batch_size: int = 4) -> np.ndarray:
+    """One stitched (N-1,) signal of a network over sliding windows of a video's frames.
+
+    Args:
+        predict_fn: prepared view (B, C, T, h, w) -> (B, T), e.g. ``network.predict`` in eval mode.
+        frames: (N, S, S, 3) RGB frames (uint8 or float, 0-255), N >= window + 1.
+        window: difference frames T per window (each window reads T + 1 frames).
+        view: the network's inference view; stride: frames between windows (default ``window``).
+
+    Returns:
+        (N-1,) float64: the window signals z-scored and overlaps averaged (frames 1..N-1).
+    """
+    n_frames = len(frames)
+    if window < 2 or n_frames < window + 1 or (stride is not None and not 1 <= stride <= window):
+        raise ValueError(f"predict_frames needs window >= 2, at least window + 1 frames and a stride in "
+                         f"[1, window]; got window {window}, {n_frames} frames, stride {stride}")
+    starts = window_starts(n_frames, window + 1, stride or window)
+    out = []
+    for i in range(0, starts.size, batch_size):
+        clips = np.stack([frames[s:s + window + 1] for s in starts[i:i + batch_size]])  # (b, T+1, S, S, C)
+        clip = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (b, C, T+1, S, S)
+        out.append(predict_fn(prepare_view(clip, input_size, view)).float().cpu().numpy())  # (b, T)
+    return stitch_windows(n_frames - 1, starts, np.concatenate(out))

@@ -222,6 +222,12 @@ class CollapseConfig:
         min_clips: clips the per-clip probes need (the buffer holds the recent batches).
         sensitivity: also run the input-sensitivity probes (three extra forward passes per check).
         stop: end the run when collapse is declared (stop reason "collapse").
+        health: at every checkpoint and at the end, judge whether the run is learning the pulse
+            (:mod:`sspd.diagnostics.health`: the online network on long clips of its own training data,
+            without labels) and write RUN_DIR/health.json; the run's verdict (learning, not learning,
+            collapsed) goes to collapse.json, the JSONL and TensorBoard as ``health/level`` (0, 1, 2).
+        health_clips, health_seconds: the clips of that check and their length (10 s reads a rate to a
+            few bpm; the check costs about one second per clip on two CPU cores).
     """
 
     enabled: bool = True
@@ -231,9 +237,15 @@ class CollapseConfig:
     min_clips: int = 16
     sensitivity: bool = False
     stop: bool = False
+    health: bool = True
+    health_clips: int = 12
+    health_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         _positive_int("collapse", every_n_steps=self.every_n_steps, patience=self.patience)
+        if self.health and (self.health_clips < 2 or not self.health_seconds > 0):
+            raise ValueError(f"collapse.health_clips must be >= 2 and collapse.health_seconds > 0, got "
+                             f"{self.health_clips}, {self.health_seconds}")
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ValueError(f"collapse.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
 

@@ -226,7 +226,8 @@ def _setup(config: Any, dataset: Dataset, resume: bool | str | Path) -> tuple[_R
     guard = NonFiniteGuard(config.loop.max_nonfinite)
     fps = float(getattr(dataset, "fps", None) or config.data.fps)
     probe = _build_probe(config, network, fps) if rank == 0 else None
-    writer = RunWriter(config, fps=fps, total_steps=total, steps_per_epoch=per_epoch, rank=rank, probe=probe)
+    writer = RunWriter(config, fps=fps, total_steps=total, steps_per_epoch=per_epoch, rank=rank, probe=probe,
+                       dataset=dataset)
     run = _Run(config, trainer, device, total, guard, writer, scaler, rank, world_size)
     if not resume:
         writer.check_fresh()

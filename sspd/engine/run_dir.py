@@ -89,9 +89,12 @@ class RunWriter:
     """
 
     def __init__(self, config: Any, *, fps: float, total_steps: int, steps_per_epoch: int, rank: int,
-                 probe: LoopProbe | None = None) -> None:
+                 probe: LoopProbe | None = None, dataset: Any = None) -> None:
         self.config, self.fps, self.total_steps, self.rank = config, fps, total_steps, rank
         self.probe = probe
+        self.dataset = dataset          # the training data, for the health check's clips
+        self._health_clips: Any = None
+        self.health: dict[str, Any] | None = None   # the latest health.json
         self.steps_per_epoch = steps_per_epoch
         self.saved_step: int | None = None
         self.run_dir = Path(config.run_dir)
@@ -178,6 +181,9 @@ class RunWriter:
         if self.manager is not None:
             self.manager.load_state_dict(state["checkpoint_manager"])
         set_rng_state(state["rng"])
+        health = self.run_dir / "health.json"
+        if self.rank == 0 and health.is_file():   # the verdict of collapse.json until the next health check
+            self.health = json.loads(health.read_text())
         log.info("resumed from %s at step %d", path, state["step"])
         return int(state["step"])
 
@@ -209,7 +215,9 @@ class RunWriter:
             logged.update(report_scalars)
         probed = self.probe.step(done, seen.pooled if seen is not None else None, ppg) if self.probe else {}
         logged.update(probed)
-        if self.rank == 0 and (done % self.config.logging.every_n_steps == 0 or probed):
+        health = self.check_health(done, trainer) if self._health_due(done) else {}
+        logged.update(health)
+        if self.rank == 0 and (done % self.config.logging.every_n_steps == 0 or probed or health):
             self.sink.log_scalars(done, logged)
             self._log_pictures(done, seen, trainer)
         if self.config.collapse.enabled and get_world_size() > 1:
@@ -228,7 +236,8 @@ class RunWriter:
         report = self.monitor.check(done, pooled=seen.pooled, predictions=predictions,
                                     target_predictions=seen.target.rppg if seen.target else None,
                                     ssm=ssm, ssw=ssw, labels_hr=labels)
-        _write_json(self.run_dir / "collapse.json", _report_json(report, self.monitor.warmup_steps))
+        self.collapse_report = _report_json(report, self.monitor.warmup_steps)
+        self._write_collapse_json()
         stop = report.collapse and collapse.stop
         return report.scalars(), (report.message if stop else "")
 
@@ -257,12 +266,48 @@ class RunWriter:
             write_snapshot(self.run_dir / "snapshots" / f"step_{done:07d}.npz", seen, fs=self.fps,
                            clips=self.config.logging.snapshot_clips, labels_hr=labels_hr)
 
+    def _health_due(self, done: int) -> bool:
+        """A health check at every checkpoint step and at the last step (rank 0, with the monitor on)."""
+        collapse = self.config.collapse
+        if self.manager is None or not (collapse.enabled and collapse.health) or self.dataset is None:
+            return False
+        return self.manager.is_due(done) or done == self.total_steps
+
+    def check_health(self, done: int, trainer: SSPDTrainStep) -> dict[str, float]:
+        """Judge whether the online network is learning the pulse: health.json and collapse.json; returns
+        the ``health/*`` scalars for this step's log line."""
+        collapse = self.config.collapse
+        from sspd.diagnostics.health import health_json, health_scalars
+        from sspd.diagnostics.health_run import HealthClips, run_health
+
+        if self._health_clips is None:
+            self._health_clips = HealthClips.from_dataset(self.dataset, seed=self.config.seed,
+                                                          n_clips=collapse.health_clips,
+                                                          seconds=collapse.health_seconds)
+        health = run_health(trainer.online_network, self._health_clips, window=self.config.data.frames,
+                            input_size=self.config.model.input_size)
+        self.health = health_json(health, step=done)
+        _write_json(self.run_dir / "health.json", self.health)
+        self._write_collapse_json()
+        emit = log.info if health.verdict == "learning" else log.warning
+        emit("step %d: %s", done, health.headline())
+        return health_scalars(health)
+
+    def _write_collapse_json(self) -> None:
+        """collapse.json: the monitor's last report and the run's verdict (collapsed, learning, not learning)."""
+        from sspd.diagnostics.health import run_verdict
+
+        report = dict(getattr(self, "collapse_report", None) or {})
+        report.update(run_verdict(report, self.health))
+        _write_json(self.run_dir / "collapse.json", report)
+
     def finish(self, done: int, reason: str, message: str, trainer: SSPDTrainStep, *, wall_time_s: float) -> None:
         """summary.json (rank 0)."""
         if self.rank != 0:
             return
         outputs = {name: str(self.run_dir / name) for name in
-                   ("config.yaml", "checkpoints", "metrics.jsonl", "tb", "snapshots", "collapse.json")}
+                   ("config.yaml", "checkpoints", "metrics.jsonl", "tb", "snapshots", "collapse.json",
+                    "health.json")}
         _write_json(self.run_dir / "summary.json", {
             "steps": done, "total_steps": self.total_steps, "wall_time_s": wall_time_s, "stop_reason": reason,
             "message": message, "final": self.last_scalars, "finished_at": time.time(), "outputs": outputs})

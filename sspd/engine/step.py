@@ -187,7 +187,7 @@ class TrainStep:
         video, ppg, speeds = self._speed(video, ppg)
         online_view, target_view = self.make_views(video, float(fs.mean()))    # (B, C, T, h, w) each
         online_outputs = self.online_network(online_view, with_ts=spec.uses_ts,
-                                             detach_predictor=spec.detach_predictor)
+                                             detach_predictor=self._detach_predictor())
         target_outputs = self.forward_target(target_view) if target_view is not None else None
         extras = {"ppg": ppg, "speed": speeds}
         return self.objective(online_outputs, target_outputs, fs, {**batch, **extras})
@@ -196,7 +196,11 @@ class TrainStep:
         """The target network on its view, without an autograd graph."""
         spec = self.objective.spec
         with torch.no_grad():
-            return self.target_network(view, with_ts=spec.uses_ts, detach_predictor=spec.detach_predictor)
+            return self.target_network(view, with_ts=spec.uses_ts, detach_predictor=self._detach_predictor())
+
+    def _detach_predictor(self) -> bool:
+        """The objective's gradient routing: its config's ``detach_predictor`` when it has one, else the spec's."""
+        return bool(getattr(self.objective.config, "detach_predictor", self.objective.spec.detach_predictor))
 
     def momentum(self, step: int, total_steps: int) -> float:
         """EMA momentum at optimiser step ``step`` of ``total_steps`` (logged as 0 without a target)."""

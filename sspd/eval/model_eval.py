@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sspd.augment.inference import TARGETS, InferenceView, clip_target, prepare_view
+from sspd.augment.inference import TARGETS, InferenceView, clip_target, predict_frames, prepare_view, stitch_windows
 from sspd.eval.baseline_eval import VideoSignals
 from sspd.eval.metrics import WindowResult, hr_metrics
 
@@ -105,55 +105,6 @@ def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None =
     return kept
 
 
-def _zscore_rows(x: np.ndarray) -> np.ndarray:
-    """(K, L) rows at zero mean and unit std (a constant row stays zero)."""
-    centred = x - x.mean(axis=1, keepdims=True)
-    std = centred.std(axis=1, keepdims=True)
-    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
-
-
-def stitch_windows(n_samples: int, starts: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """One (N,) signal from (K, L) window signals starting at ``starts`` (K,): each window z-scored,
-    overlaps averaged. Raises if a window runs past ``n_samples`` or a sample is covered by none."""
-    windows = np.asarray(windows, dtype=np.float64)
-    starts = np.asarray(starts, dtype=np.int64).reshape(-1)
-    if windows.ndim != 2 or windows.shape[0] != starts.size:
-        raise ValueError(f"stitch_windows needs (K, L) windows for K starts, got {windows.shape} for "
-                         f"{starts.size} starts")
-    length = windows.shape[1]
-    if starts.size == 0 or starts.min() < 0 or starts.max() + length > n_samples:
-        raise ValueError(f"stitch_windows: windows of {length} samples at starts {starts.tolist()} do "
-                         f"not fit a {n_samples}-sample signal")
-    total, count = np.zeros(n_samples), np.zeros(n_samples)
-    for start, row in zip(starts, _zscore_rows(windows)):
-        total[start:start + length] += row
-        count[start:start + length] += 1
-    if np.any(count == 0):
-        raise ValueError(f"stitch_windows: samples {np.flatnonzero(count == 0)[:5].tolist()}... are in no "
-                         "window; use a stride no longer than the window and the 'last' tail")
-    return total / count
-
-
-def _window_starts(n_frames: int, clip_length: int, stride: int) -> np.ndarray:
-    """Starts 0, stride, ... plus one ending at the last frame (every frame covered)."""
-    last = n_frames - clip_length
-    starts = np.arange(0, last + 1, stride, dtype=np.int64)
-    return starts if starts[-1] == last else np.append(starts, last)
-
-
-@torch.no_grad()
-def _predict_video(predict_fn: PredictFn, video: Any, starts: np.ndarray, clip_length: int,
-                   input_size: int | tuple[int, int], batch_size: int,
-                   view: InferenceView | None = None) -> np.ndarray:
-    """(K, T) signals of a video's windows, T = clip_length - 1, in batches."""
-    out = []
-    for i in range(0, starts.size, batch_size):
-        clips = np.stack([video.frames[s:s + clip_length] for s in starts[i:i + batch_size]])  # (b, T+1, S, S, C)
-        clip = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (b, C, T+1, S, S)
-        out.append(predict_fn(prepare_view(clip, input_size, view)).float().cpu().numpy())  # (b, T)
-    return np.concatenate(out)
-
-
 def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int,
                     input_size: int | tuple[int, int], target: str = "pulse", stride: int | None = None,
                     batch_size: int = 4, name: str = "model",
@@ -183,9 +134,8 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
             log.warning("skipping %s: %d frames, fewer than one window of %d", video.name, video.n_frames,
                         window + 1)
             continue
-        starts = _window_starts(video.n_frames, window + 1, stride or window)
-        preds = _predict_video(predict_fn, video, starts, window + 1, input_size, batch_size, view)  # (K, T)
-        signal = stitch_windows(video.n_frames - 1, starts, preds)  # (N-1,)
+        signal = predict_frames(predict_fn, video.frames, window=window, input_size=input_size, view=view,
+                                stride=stride, batch_size=batch_size)  # (N-1,)
         signal = np.cumsum(signal) if target == "diff" else signal
         label = np.asarray(video.label, dtype=np.float64)[1:]  # (N-1,)
         out.append(VideoSignals(name=video.name, fps=float(video.fps), label=label, signals={name: signal}))

@@ -79,6 +79,9 @@ class SSPDObjectiveConfig:
             release). The predictor reads detached features, so they shape the predictor only: an anchor
             besides online/target agreement, and a batch-variance term against every clip drifting to one rate.
         predictor_priors_band: the band of those priors in Hz (SiNC's 40-180 bpm).
+        detach_predictor: the predictor reads the detached feature map (SSPD's gradient routing, True);
+            False lets L_rpd's gradient reach the backbone, a broken setting kept for the collapse and
+            health studies.
         sd_length_divisor, sd_unbiased, sd_eps: see :func:`sspd.ssm.diagonal_std_loss` (the
             (T' - d)/20 lag weight is the release's hidden factor).
     """
@@ -89,6 +92,7 @@ class SSPDObjectiveConfig:
     predictor_demean: bool = False
     predictor_priors: float = 0.0
     predictor_priors_band: tuple[float, float] = (40.0 / 60.0, 3.0)
+    detach_predictor: bool = True
     band: tuple[float, float] = (0.5, 3.0)
     ratio_eps: float = 1e-4
     ratio_form: Literal["ratio", "fraction"] = "ratio"
