@@ -33,7 +33,7 @@ def test_report_command_writes_the_pages_and_prints_the_verdict(tmp_path, capsys
     run = _run_dir(tmp_path / "run")
     assert main(["report", str(run), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
-    assert "verdict: healthy" in printed and str(tmp_path / "out" / "report.html") in printed
+    assert "verdict: unknown" in printed and str(tmp_path / "out" / "report.html") in printed
     parser = _Sources()
     parser.feed((tmp_path / "out" / "report.html").read_text())
     # pred_in_band curve, losses, SSM maps, SSW waves, HR (estimated from pred: 1.2 Hz = 72 bpm)
@@ -48,6 +48,19 @@ def test_fail_on_collapsed_sets_the_exit_status(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "verdict: collapsed (collapse declared by collapse/pred_in_band)" in printed
     assert (run / "report" / "report.html").is_file()
+
+
+def test_fail_on_not_learning_reads_the_health_check(tmp_path, capsys):
+    run = _run_dir(tmp_path / "run")
+    health = {"step": 40, "verdict": "not learning", "probe": "chroma_agreement", "value": 0.1,
+              "follows": "the head motion", "reason": "only 10 % agree", "labels": None}
+    (run / "health.json").write_text(json.dumps(health))
+    assert main(["report", str(run), "--fail-on", "collapsed"]) == 0
+    assert main(["report", str(run), "--fail-on", "not-learning"]) == 1
+    printed = capsys.readouterr().out
+    assert "verdict: not learning (decided by chroma_agreement); the predictions follow the head motion" in printed
+    (run / "health.json").write_text(json.dumps({**health, "verdict": "learning", "follows": None}))
+    assert main(["report", str(run), "--fail-on", "unknown"]) == 0
 
 
 def test_not_a_run_directory_is_a_clear_error(tmp_path, capsys):

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-_FAIL_ON = ("never", "warning", "collapsed")
+_FAIL_ON = ("never", "unknown", "not-learning", "collapsed")
+_RANK = {"learning": 0, "unknown": 1, "not learning": 2, "collapsed": 3}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "report", help="collapse report of a pretraining run: probe curves with their bands, SSM/SSW, HR, verdict",
+        "report", help="is a pretraining run learning the pulse? verdict, probe curves with their bands, SSM/SSW, HR",
         description=(
             "Read a run directory written by pretraining (metrics.jsonl, snapshots/, collapse.json, "
             "config.yaml, summary.json) and write a self-contained HTML page (images embedded, opens "
@@ -23,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoints shown in the SSM/SSW figures, spread over the run with the last "
                         "(default 4; more makes taller figures)")
     p.add_argument("--fail-on", choices=_FAIL_ON, default="never",
-                   help="exit with status 1 when the verdict is at least this bad (default never); "
-                        "'collapsed' suits a CI job that should fail on a collapsed run")
+                   help="exit with status 1 when the verdict is at least this bad, in the order learning < "
+                        "unknown < not-learning < collapsed (default never): 'not-learning' fails a run that "
+                        "is not learning the pulse or collapsed; 'unknown' also one with no health check yet")
     p.set_defaults(func=run)
 
 
@@ -33,10 +35,13 @@ def run(args: argparse.Namespace) -> int:
 
     files = write_report(args.run_dir, out_dir=args.out, max_snapshots=args.snapshots)
     verdict = files.verdict
-    print(f"verdict: {verdict.level}" + (f" (collapse declared by {verdict.probe})" if verdict.declared else ""))
+    if verdict.labels:
+        print(f"labels: {verdict.labels}")
+    print(f"verdict: {verdict.level}" + (f" (collapse declared by {verdict.probe})" if verdict.declared else
+                                         f" (decided by {verdict.decided_by})" if verdict.decided_by else "")
+          + (f"; the predictions follow {verdict.follows}" if verdict.follows and verdict.level != "learning" else ""))
     for reason in verdict.reasons:
         print(f"  - {reason}")
     print(f"report: {files.html}\nsummary: {files.markdown} ({len(files.figures)} figures)")
-    order = {"unknown": 0, "healthy": 0, "warning": 1, "collapsed": 2}
     threshold = _FAIL_ON.index(args.fail_on)
-    return 1 if threshold and order[verdict.level] >= threshold else 0
+    return 1 if threshold and _RANK[verdict.level] >= threshold else 0

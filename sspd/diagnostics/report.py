@@ -2,7 +2,7 @@
 
     from sspd.diagnostics.report import write_report
     files = write_report("runs/sspd", out_dir=None)     # RUN_DIR/report/report.html, report.md, figures/
-    files.verdict.level                                  # "healthy" | "warning" | "collapsed" | "unknown"
+    files.verdict.level                                  # "learning" | "not learning" | "collapsed" | "unknown"
 
 :func:`load_run` reads the layout the pretraining loop writes; pieces a run may lack (no snapshot yet,
 no summary because it was interrupted, no collapse check yet) are listed in :attr:`RunRecord.missing`
@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from sspd.diagnostics.alarms import Verdict, assess
+from sspd.diagnostics.health import run_verdict
 from sspd.diagnostics.probe_set import PROBE_PREFIX
 from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, LEVELS, Thresholds
 
@@ -32,7 +33,7 @@ __all__ = ["Snapshot", "RunRecord", "VerdictRow", "RunVerdict", "ReportFiles", "
 
 log = logging.getLogger(__name__)
 
-_RUN_FILES = ("metrics.jsonl", "config.yaml", "summary.json", "collapse.json")
+_RUN_FILES = ("metrics.jsonl", "config.yaml", "summary.json", "collapse.json", "health.json")
 _SNAPSHOT_NAME = re.compile(r"^step_(\d+)\.npz$")
 _LEVEL_KEY = re.compile(r"^(ssm|ssw)_l(\d+)$")
 
@@ -78,6 +79,7 @@ class RunRecord:
     metrics: list[dict[str, float]] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
     collapse: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     missing: list[str] = field(default_factory=list)
@@ -265,6 +267,8 @@ def load_run(run_dir: str | Path) -> RunRecord:
     record.config = _read_config(path / "config.yaml", record.missing)
     record.collapse = _read_json(path / "collapse.json", record.missing,
                                  "no monitor report; the verdicts are rebuilt from metrics.jsonl")
+    record.health = _read_json(path / "health.json", record.missing,
+                               "no health check yet (it runs at every checkpoint): the run's verdict is unknown")
     record.summary = _read_json(path / "summary.json", record.missing,
                                 "the run has not finished (or was killed): no stop reason")
     record.snapshots = _read_snapshots(path / "snapshots", record.missing)
@@ -301,9 +305,16 @@ class RunVerdict:
     """The run's verdict.
 
     Attributes:
-        level: ``"collapsed"`` when the monitor declared collapse (or the run stopped for it),
-            ``"warning"`` when a probe is at warning or collapsed at the last check without a
-            declaration, ``"healthy"`` when every judged probe is healthy, ``"unknown"`` without checks.
+        level: the answer to "is this run learning the pulse?": ``"collapsed"`` when the monitor declared
+            collapse (or the run stopped for it), else the latest health check's ``"learning"`` or
+            ``"not learning"`` (:mod:`sspd.diagnostics.health`), ``"unknown"`` without one.
+        decided_by: the probe that decided ``level`` (None when unknown); follows: when not learning,
+            what the predicted rates follow; labels: the label-based line ("predictor HR MAE ...") when
+            the health clips had labels, None otherwise (shown apart: it never feeds the verdict).
+        alarm_level: the collapse probes' own level: ``"collapsed"`` when declared, ``"warning"``
+            when a probe is at warning or collapsed at the last check without a declaration,
+            ``"healthy"`` when every judged probe is in its band, ``"unknown"`` without checks. A run
+            can be "healthy" here and not learning: the probes catch a dead output, not a wrong rate.
         declared: whether collapse was declared; probe: by which probe (None if not or unknown);
         step: the step of the last check (None without checks); message: the monitor's message.
         stop_reason: summary.json's stop reason, None when the run has no summary.
@@ -320,6 +331,10 @@ class RunVerdict:
     rows: list[VerdictRow]
     reasons: list[str]
     source: str
+    alarm_level: str = "unknown"
+    decided_by: str | None = None
+    follows: str | None = None
+    labels: str | None = None
 
 
 def _band(raw: Any, fallback: tuple[float, float]) -> tuple[float, float]:
@@ -409,7 +424,8 @@ def _reasons(verdict_level: str, declared: bool, message: str, probe: str | None
         reasons.append("a probe is collapsed at the last check but not for the monitor's patience of "
                        "consecutive checks: collapse is not declared yet")
     if verdict_level == "healthy":
-        reasons.append(f"every judged probe is in its healthy band at the last check (step {step})")
+        reasons.append(f"every judged collapse probe is in its band at the last check (step {step}): the output "
+                       "is alive, which alone does not say it follows the pulse")
     if verdict_level == "unknown":
         reasons.append("no collapse probe was judged: the monitor was off, or the run stopped before its "
                        "first check")
@@ -433,10 +449,28 @@ def judge_run(record: RunRecord, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
             for name, v in verdicts.items()]
     probe = _declared_probe(record, verdicts) if declared else None
     message = str(collapse.get("message") or "") if declared else ""
-    level = _level(declared, rows)
-    return RunVerdict(level=level, declared=declared, probe=probe, step=step, message=message,
-                      stop_reason=stop_reason, rows=rows,
-                      reasons=_reasons(level, declared, message, probe, step, rows, stop_reason), source=source)
+    alarm_level = _level(declared, rows)
+    answer = run_verdict({"collapse": declared, "probe": probe, "message": message}, record.health)
+    reasons = _reasons(alarm_level, declared, message, probe, step, rows, stop_reason)
+    if answer["verdict"] != "collapsed" and answer["verdict_reason"]:
+        health_step = (record.health or {}).get("step")
+        at = f" (health check at step {health_step})" if health_step is not None else ""
+        reasons.insert(0, answer["verdict_reason"] + at)
+    return RunVerdict(level=answer["verdict"], declared=declared, probe=probe, step=step, message=message,
+                      stop_reason=stop_reason, rows=rows, reasons=reasons, source=source, alarm_level=alarm_level,
+                      decided_by=answer["verdict_probe"], follows=answer["follows"], labels=_label_line(record.health))
+
+
+def _label_line(health: dict[str, Any] | None) -> str | None:
+    """The health check's label-based line, None without labels."""
+    labels = (health or {}).get("labels")
+    if not isinstance(labels, dict):
+        return None
+    def fmt(key: str, spec: str) -> str:
+        value = labels.get(key)
+        return "n/a" if not isinstance(value, (int, float)) else format(value, spec)
+    return (f"predictor HR MAE {fmt('mae_bpm', '.1f')} bpm, r {fmt('r', '.2f')} against the labels; POS "
+            f"{fmt('pos_mae_bpm', '.1f')} bpm on the same clips ({labels.get('n_clips', '?')} clips)")
 
 
 # --- writing the report -----------------------------------------------------------------------------

@@ -22,7 +22,8 @@ __all__ = ["render_html", "render_markdown", "format_band"]
 
 _SECTIONS = (("probes", "Collapse probes"), ("losses", "Losses"), ("snapshots", "Self-similarity at checkpoints"),
              ("hr", "Heart rates"))
-_LEVEL_COLOURS = {"healthy": "#2ca02c", "warning": "#e07b00", "collapsed": "#d62728", "unknown": "#777777"}
+_LEVEL_COLOURS = {"learning": "#2ca02c", "not learning": "#e07b00", "collapsed": "#d62728", "unknown": "#777777",
+                  "healthy": "#2ca02c", "warning": "#e07b00"}
 _STYLE = """
 body{font-family:sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -55,6 +56,7 @@ def _overview(record: RunRecord, verdict: RunVerdict) -> list[tuple[str, str]]:
     if isinstance(summary.get("wall_time_s", summary.get("wall_time")), (int, float)):
         lines.append(("wall time", f"{float(summary.get('wall_time_s', summary.get('wall_time'))):.1f} s"))
     lines.append(("last check", "none" if verdict.step is None else f"step {verdict.step} (from {verdict.source})"))
+    lines.append(("collapse probes", verdict.alarm_level))
     warmup = (record.collapse or {}).get("warmup_steps")
     if isinstance(warmup, int) and warmup > 0:
         lines.append(("monitor warm-up", f"checks before step {warmup} start no collapse streak"))
@@ -74,9 +76,14 @@ _HEADERS = ["probe", "level", "value", "healthy band", "checks warned / collapse
 
 
 def _headline(verdict: RunVerdict) -> str:
+    """The answer first: learning | not learning | collapsed | unknown, the deciding probe, what it follows."""
     text = f"Verdict: {verdict.level}"
     if verdict.declared:
         text += f": collapse declared by {verdict.probe or 'a probe'}"
+    elif verdict.decided_by:
+        text += f" (decided by {verdict.decided_by})"
+    if verdict.follows and verdict.level != "learning":
+        text += f"; the predictions follow {verdict.follows}"
     return text
 
 
@@ -103,6 +110,8 @@ def render_html(record: RunRecord, verdict: RunVerdict, figures: list[ReportFigu
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>sspd collapse report: {html.escape(record.path.name)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>Collapse report: {html.escape(record.path.name or str(record.path))}</h1>",
+             *([f"<p><b>{html.escape(verdict.labels)}</b> (labels, shown apart from the verdict)</p>"]
+               if verdict.labels else []),
              f'<div class="verdict" style="background:{colour}">{html.escape(_headline(verdict))}</div>',
              "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in verdict.reasons) + "</ul>",
              _html_table(["", ""], [[k, v] for k, v in _overview(record, verdict)])]
@@ -132,7 +141,10 @@ def render_markdown(record: RunRecord, verdict: RunVerdict, figure_files: list[t
     Args:
         figure_files: (figure, path relative to the Markdown file) pairs.
     """
-    lines = [f"# Collapse report: {record.path.name or record.path}", "", f"**{_headline(verdict)}**", ""]
+    lines = [f"# Collapse report: {record.path.name or record.path}", ""]
+    if verdict.labels:
+        lines += [f"{verdict.labels} (labels, shown apart from the verdict)", ""]
+    lines += [f"**{_headline(verdict)}**", ""]
     lines += [f"- {reason}" for reason in verdict.reasons] + [""]
     lines += [f"- {label}: {value}" for label, value in _overview(record, verdict)] + [""]
     if verdict.rows:

@@ -141,8 +141,9 @@ def test_markdown_lists_each_judged_probe_with_value_band_and_alarm_counts(tmp_p
     in_band = rows["collapse/pred_in_band"]
     assert in_band[1:5] == ["collapsed", "0.1", ">= 0.5", f"{levels.count(1)} / {levels.count(2)}"]
     assert rows["collapse/cross_clip_corr"][1:4] == ["healthy", "0.3", "<= 0.75"]
-    # the verdict comes from metrics.jsonl: collapsed at the last check, not declared -> warning
-    assert "**Verdict: warning**" in text
+    # the alarms come from metrics.jsonl: collapsed at the last check, not declared -> warning; without a
+    # health check the answer to "is it learning?" is unknown
+    assert "**Verdict: unknown**" in text and "- collapse probes: warning" in text
     for figure in files.figures:
         assert f"](figures/{figure.name})" in text and imread(figure).std() > 0.01
 
@@ -165,13 +166,43 @@ def test_healthy_monitor_report_gives_a_healthy_verdict(tmp_path):
     assert not report.collapse and all(v.level == "healthy" for v in report.verdicts.values())
     run = _make_run(tmp_path / "run", collapse=collapse_report_to_dict(report))
     verdict = judge_run(load_run(run))
-    assert verdict.level == "healthy" and not verdict.declared and len(verdict.rows) == len(report.verdicts)
-    assert any("healthy band" in r for r in verdict.reasons)
+    assert verdict.alarm_level == "healthy" and not verdict.declared and len(verdict.rows) == len(report.verdicts)
+    assert verdict.level == "unknown"      # live probes alone do not say the run follows the pulse
+    assert any("in its band" in r for r in verdict.reasons)
+
+
+def _health(verdict, probe, follows=None, labels=True):
+    return {"step": 90, "verdict": verdict, "probe": probe, "value": 0.2, "follows": follows,
+            "reason": f"because of {probe}",
+            "labels": {"mae_bpm": 31.5, "r": 0.04, "pos_mae_bpm": 1.2, "n_clips": 12} if labels else None}
+
+
+@pytest.mark.parametrize("verdict, follows", [("learning", None), ("not learning", "the light (mean brightness)")])
+def test_health_check_answers_whether_the_run_learns_with_the_labels_line_first(tmp_path, verdict, follows):
+    report = _monitor_report(flat=False)
+    run = _make_run(tmp_path / "run", collapse=collapse_report_to_dict(report))
+    (run / "health.json").write_text(json.dumps(_health(verdict, "chroma_agreement", follows)))
+    files = write_report(run, out_dir=tmp_path / "out")
+    assert (files.verdict.level, files.verdict.decided_by, files.verdict.alarm_level) == (
+        verdict, "chroma_agreement", "healthy")
+    assert files.verdict.reasons[0] == "because of chroma_agreement (health check at step 90)"
+    text = files.markdown.read_text().splitlines()
+    assert text[2].startswith("predictor HR MAE 31.5 bpm, r 0.04 against the labels; POS 1.2 bpm")
+    assert text[4].startswith(f"**Verdict: {verdict} (decided by chroma_agreement)")
+    assert (follows in text[4]) if follows else ("follow" not in text[4])
+
+
+def test_declared_collapse_outranks_the_health_check(tmp_path):
+    report = _monitor_report(flat=True)
+    run = _make_run(tmp_path / "run", collapse=collapse_report_to_dict(report), summary="collapse")
+    (run / "health.json").write_text(json.dumps(_health("learning", "chroma_agreement", labels=False)))
+    verdict = judge_run(load_run(run))
+    assert (verdict.level, verdict.decided_by, verdict.labels) == ("collapsed", report.probe, None)
 
 
 def test_collapsed_probe_without_declaration_is_a_warning_and_stop_reason_declares(tmp_path):
     run = _make_run(tmp_path / "a", collapse=None, summary="completed")
-    assert judge_run(load_run(run)).level == "warning"
+    assert judge_run(load_run(run)).alarm_level == "warning"
     run = _make_run(tmp_path / "b", collapse=None, summary="collapse")
     verdict = judge_run(load_run(run))
     assert verdict.level == "collapsed" and verdict.probe == "collapse/pred_in_band"   # the collapsed one
@@ -180,7 +211,8 @@ def test_collapsed_probe_without_declaration_is_a_warning_and_stop_reason_declar
 def test_thresholds_passed_in_change_the_rebuilt_verdict(tmp_path):
     run = _make_run(tmp_path / "run", collapse=None)
     lenient = DEFAULT_THRESHOLDS.__class__(pred_in_band=Rule(0.05, 0.01, "below", "x"))
-    assert judge_run(load_run(run), lenient).level == "healthy"
+    assert judge_run(load_run(run), lenient).alarm_level == "healthy"
+    assert judge_run(load_run(run)).alarm_level == "warning"
 
 
 def test_run_without_snapshots_summary_or_monitor_is_reported_as_missing(tmp_path):
