@@ -1,4 +1,11 @@
-"""Collapse diagnostics: cheap probes of a training step, verdicts on them, and a monitor with patience.
+"""Run diagnostics: is the run learning the pulse, and has it collapsed?
+
+Two questions, two tools. :mod:`sspd.diagnostics.health` answers the first without labels: the run's
+network on long clips of its own training data, its predicted rate of each clip against the rates the
+clip carries (POS's chrominance pulse, the light, the head motion), giving "learning", "not learning"
+(with what the predictions follow) or "collapsed"; the training loop runs it at every checkpoint
+(``health.json``, ``health/*`` scalars) and the report leads with it. The collapse probes below answer the
+second: they catch an output that has died, and say nothing about whether a live output is the pulse.
 
 SSPD has no negatives and no variance term, so collapse must be measured while training (SSPD_METHOD
 §7). The pieces are pure functions over tensors, usable alone, plus two small stateful objects:
