@@ -4,7 +4,7 @@ Trains a set of small runs (the CPU recipe's network and clips, 200 steps unless
 that learn and that do not, then writes one table: run, split, truth, label-free verdict, deciding probe.
 
   truth      from labels, never seen by the verdict: the final online predictor on held-out synthetic
-             videos (6 x 20 s, 10 s windows, spectral peak; seeds disjoint from every training clip),
+             videos (12 x 20 s, 10 s windows, spectral peak; seeds disjoint from every training clip),
              rendered with the run's own generator settings. "learning" when the HR MAE is <= 5 bpm (and
              r >= 0.3), "not learning" when it is > 15 bpm or r < 0.3, "between" otherwise (left out of the
              accuracy). A run on clips with no pulse is "not learning" by construction; its figures are
@@ -102,7 +102,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--only", nargs="+", default=None, metavar="RUN", help="these runs only (names as in the table)")
     p.add_argument("--train-only", action="store_true", help="train and score the truth; no verdicts")
     p.add_argument("--cached", action="store_true", help="tabulate the finished runs only (train nothing)")
-    p.add_argument("--test-videos", type=int, default=6, help="held-out videos of the truth")
+    p.add_argument("--test-videos", type=int, default=12, help="held-out videos of the truth")
     p.add_argument("--test-seconds", type=float, default=20.0)
     return p.parse_args()
 
@@ -154,13 +154,16 @@ def train_and_score(run: StudyRun, out: Path, args: argparse.Namespace) -> dict:
     run_dir = Path(config.run_dir)
     cached = run_dir / "truth.json"
     if cached.is_file():
-        return json.loads(cached.read_text())
+        saved = json.loads(cached.read_text())
+        if saved.get("n_videos") == args.test_videos:
+            return saved
     started = time.time()
     if not (run_dir / "summary.json").is_file():
         result = run_pretraining(config)
         print(f"  {run.name}: {result.steps} steps in {result.wall_time_s:.0f} s ({result.stop_reason})", flush=True)
     network = load_pretrained(run_dir)[0]
     truth = score_truth(network, config, truth_videos(config, args.test_videos, args.test_seconds))
+    truth["n_videos"] = args.test_videos
     truth["train_s"] = json.loads((run_dir / "summary.json").read_text())["wall_time_s"]
     truth["eval_s"] = time.time() - started - truth["train_s"]
     cached.write_text(json.dumps(truth, indent=1))

@@ -18,7 +18,10 @@ def test_demo_runs_end_to_end_on_synthetic_data(tmp_path, capsys):
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
     html = (run_dir / "report" / "report.html").read_text()
-    assert "collapse report: verdict" in printed and "<img" in html and "http://" not in html
+    assert "collapse report: is the run learning the pulse? " in printed and "<img" in html and "http://" not in html
+    health = json.loads((run_dir / "health.json").read_text())          # judged at the last step
+    assert health["step"] == 2 and health["verdict"] in ("learning", "not learning", "collapsed")
+    assert f"is the run learning the pulse? {health['verdict']}" in printed
     results = json.loads((out / "baselines.json").read_text())
     pos = results["pos"]["summary"]
     assert pos["n_windows"] == 1 and pos["protocol"]["window_s"] == 10.0

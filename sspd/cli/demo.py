@@ -218,9 +218,13 @@ def _collapse_report(args: argparse.Namespace, context: dict) -> list[str]:
     from sspd.diagnostics.report import write_report
 
     files = write_report(context["run_dir"])
-    lines = [f"verdict {files.verdict.level}; open {files.html} in a browser (self-contained), "
-             f"or read {files.markdown}"]
-    return lines + [f"  {reason}" for reason in files.verdict.reasons[:5]]
+    verdict = files.verdict
+    decided = f" (decided by {verdict.decided_by})" if verdict.decided_by else ""
+    lines = [f"is the run learning the pulse? {verdict.level}{decided}; open {files.html} in a browser "
+             f"(self-contained), or read {files.markdown}"]
+    if verdict.labels:
+        lines.append(f"  labels (shown apart, never used by the verdict): {verdict.labels}")
+    return lines + [f"  {reason}" for reason in verdict.reasons[:5]]
 
 
 #: Stages after the HR comparison: (name, fn(args, context) -> printable lines). ``context`` holds out,

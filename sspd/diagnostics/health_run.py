@@ -46,13 +46,16 @@ class HealthClips:
 
     @classmethod
     def from_data(cls, data: Any, *, seed: int, n_clips: int = 12, seconds: float = 10.0) -> "HealthClips":
-        """``n_clips`` clips of ``seconds`` from a run's data section (:class:`sspd.cli.config.DataConfig`)."""
+        """``n_clips`` clips of ``seconds`` (at least one training window) from a run's data section
+        (:class:`sspd.cli.config.DataConfig`)."""
         from sspd.engine.data import build_train_dataset
 
-        return cls.from_dataset(build_train_dataset(data, seed=seed), seed=seed, n_clips=n_clips, seconds=seconds)
+        return cls.from_dataset(build_train_dataset(data, seed=seed), seed=seed, n_clips=n_clips, seconds=seconds,
+                                min_frames=data.frames)
 
     @classmethod
-    def from_dataset(cls, dataset: Any, *, seed: int, n_clips: int = 12, seconds: float = 10.0) -> "HealthClips":
+    def from_dataset(cls, dataset: Any, *, seed: int, n_clips: int = 12, seconds: float = 10.0,
+                     min_frames: int = 0) -> "HealthClips":
         """``n_clips`` long clips from the source of a training dataset.
 
         A :class:`~sspd.data.synthetic.clips.SyntheticClipDataset` gives new clips of ``seconds`` from
@@ -62,6 +65,7 @@ class HealthClips:
 
         Args:
             dataset: the run's training dataset; seed: the run seed (the clips derive their own).
+            min_frames: the fewest difference frames per clip (the network's window, so one fits).
         """
         from sspd.engine.seeding import derive_seed
 
@@ -72,7 +76,7 @@ class HealthClips:
         if hasattr(dataset, "video") and hasattr(dataset, "config") and fps > 0:
             from sspd.data.synthetic.clips import SyntheticClipDataset
 
-            source = SyntheticClipDataset(n_clips, frames=int(round(seconds * fps)) + 1,
+            source = SyntheticClipDataset(n_clips, frames=max(int(round(seconds * fps)), min_frames) + 1,
                                           size=(dataset.width, dataset.height), fps=fps, seed=own,
                                           config=dataset.config)
             return cls.from_items([source[i] for i in range(n_clips)])
@@ -80,7 +84,7 @@ class HealthClips:
             from sspd.data.windows import RandomWindows
 
             videos = list(dataset.videos)
-            length = min(int(round(seconds * videos[0].fps)), min(v.n_frames for v in videos) - 1)
+            length = min(max(int(round(seconds * videos[0].fps)), min_frames), min(v.n_frames for v in videos) - 1)
             source = RandomWindows(videos, window=length, extra_frames=1, windows_per_video=1, seed=own,
                                    dtype="float32")
             picks = np.linspace(0, len(source) - 1, min(n_clips, len(source))).round().astype(int)

@@ -215,7 +215,7 @@ class RunWriter:
             logged.update(report_scalars)
         probed = self.probe.step(done, seen.pooled if seen is not None else None, ppg) if self.probe else {}
         logged.update(probed)
-        health = self.check_health(done, trainer) if self._health_due(done) else {}
+        health = self._safe_health(done, trainer) if self._health_due(done) else {}
         logged.update(health)
         if self.rank == 0 and (done % self.config.logging.every_n_steps == 0 or probed or health):
             self.sink.log_scalars(done, logged)
@@ -273,6 +273,15 @@ class RunWriter:
             return False
         return self.manager.is_due(done) or done == self.total_steps
 
+    def _safe_health(self, done: int, trainer: SSPDTrainStep) -> dict[str, float]:
+        """check_health, but a failure of the check is logged with its traceback and never ends the run."""
+        try:
+            return self.check_health(done, trainer)
+        except Exception:  # a diagnostic must not stop days of training; the verdict stays as it was
+            log.exception("step %d: the health check failed (the run goes on; its verdict is not updated); "
+                          "set collapse.health=false to skip it", done)
+            return {}
+
     def check_health(self, done: int, trainer: SSPDTrainStep) -> dict[str, float]:
         """Judge whether the online network is learning the pulse: health.json and collapse.json; returns
         the ``health/*`` scalars for this step's log line."""
@@ -283,7 +292,8 @@ class RunWriter:
         if self._health_clips is None:
             self._health_clips = HealthClips.from_dataset(self.dataset, seed=self.config.seed,
                                                           n_clips=collapse.health_clips,
-                                                          seconds=collapse.health_seconds)
+                                                          seconds=collapse.health_seconds,
+                                                          min_frames=self.config.data.frames)
         health = run_health(trainer.online_network, self._health_clips, window=self.config.data.frames,
                             input_size=self.config.model.input_size)
         self.health = health_json(health, step=done)
