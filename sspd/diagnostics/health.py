@@ -30,6 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from sspd.baselines import pos
+from sspd.diagnostics.hr_probes import pileup
+from sspd.diagnostics.signal_probes import cross_clip_correlation, temporal_std
 from sspd.signal import estimate_hr, snr_db
 from sspd.signal.detrend import detrend
 
@@ -186,6 +188,14 @@ class LabelCheck:
     pos_mae_bpm: float
     n_clips: int
 
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> "LabelCheck":
+        """From :func:`health_json`'s ``labels`` (None for a non-finite figure)."""
+        def num(key: str) -> float:
+            value = values.get(key)
+            return float(value) if isinstance(value, (int, float)) else math.nan
+        return cls(num("mae_bpm"), num("r"), num("pos_mae_bpm"), int(values.get("n_clips") or 0))
+
     def line(self) -> str:
         return (f"predictor HR MAE {self.mae_bpm:.1f} bpm, r {self.r:.2f} against the labels; POS "
                 f"{self.pos_mae_bpm:.1f} bpm on the same clips ({self.n_clips} clips)")
@@ -235,25 +245,17 @@ def _share(mask: np.ndarray, among: np.ndarray | None = None) -> float:
 
 
 def _pileup(hr: np.ndarray, tolerance: float) -> tuple[float, float]:
-    """(share of clips within ±tolerance of the densest rate, that rate)."""
+    """(share of clips within ±tolerance of the densest rate, that rate); NaN without a finite rate."""
     hr = hr[np.isfinite(hr)]
     if hr.size == 0:
         return math.nan, math.nan
-    counts = np.array([np.sum(np.abs(hr - h) <= tolerance) for h in hr])
-    return float(counts.max() / hr.size), float(hr[int(np.argmax(counts))])
+    mode, share = pileup(hr, tolerance)
+    return share, mode
 
 
 def _collapse_probes(predictions: np.ndarray) -> dict[str, float]:
-    """Std over time / RMS (median over clips) and mean |r| between different clips."""
-    rms = np.sqrt(np.mean(predictions ** 2, axis=1))
-    rel_std = np.divide(predictions.std(axis=1), rms, out=np.zeros(len(rms)), where=rms > 0)
-    centred = predictions - predictions.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1)
-    unit = np.divide(centred, norms[:, None], out=np.zeros_like(centred), where=norms[:, None] > 0)
-    corr = np.abs(unit @ unit.T)
-    n = len(predictions)
-    cross = float((corr.sum() - np.trace(corr)) / (n * (n - 1))) if n > 1 else math.nan
-    return {"pred_temporal_std": float(np.median(rel_std)), "cross_clip_corr": cross}
+    """The collapse monitor's flat-output and same-output probes on the clips' predictions."""
+    return {"pred_temporal_std": temporal_std(predictions), "cross_clip_corr": cross_clip_correlation(predictions)}
 
 
 def _trace_rates(traces: Sequence[ClipTraces], fs: float) -> dict[str, np.ndarray]:
@@ -327,9 +329,9 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
     if not np.isfinite(preds).all():
         return Health("collapsed", "finite_predictions", 0.0, "nothing (non-finite outputs)",
                       "the predictions are not finite")
-    labels = None if labels_hr is None else label_check(preds, traces, fs, labels_hr)
     pred_hr, pred_snr = rates(preds, fs)
     clip_rates = {"pred_hr": pred_hr, "pred_snr": pred_snr, **_trace_rates(traces, fs)}
+    labels = None if labels_hr is None else label_check(pred_hr, clip_rates["pos_hr"], labels_hr)
     return judge_rates(clip_rates, _collapse_probes(preds), thresholds=thresholds, labels=labels)
 
 
@@ -372,15 +374,15 @@ def judge_rates(clip_rates: dict[str, Any], collapse_probes: dict[str, float], *
                 f"rate at that pulse (>= {th.chroma_agreement:.0%} needed); the predicted rates follow {follows}")
 
 
-def label_check(predictions: Any, traces: Sequence[ClipTraces], fs: float, labels_hr: Any) -> LabelCheck:
-    """The :class:`LabelCheck` of (N, T) predictions against (N,) label HRs (NaN labels skipped)."""
+def label_check(pred_hr: Any, pos_hr: Any, labels_hr: Any) -> LabelCheck:
+    """The :class:`LabelCheck` of (N,) predicted and POS rates (bpm, :func:`rates`) against (N,) label
+    HRs (NaN labels skipped)."""
     labels = np.asarray(labels_hr, dtype=np.float64).reshape(-1)
-    preds = np.asarray(predictions, dtype=np.float64)
-    if labels.size != preds.shape[0]:
-        raise ValueError(f"label_check: {labels.size} labels for {preds.shape[0]} clips")
+    pred_hr, pos_hr = (np.asarray(x, dtype=np.float64).reshape(-1) for x in (pred_hr, pos_hr))
+    if not labels.size == pred_hr.size == pos_hr.size:
+        raise ValueError(f"label_check: {labels.size} labels for {pred_hr.size} predicted and {pos_hr.size} "
+                         "POS rates")
     keep = np.isfinite(labels)
-    pred_hr, _ = rates(preds, fs)
-    pos_hr, _ = rates(np.stack([pos(t.rgb, fs) for t in traces]), fs)
     ok = keep & np.isfinite(pred_hr)
     mae = float(np.mean(np.abs(pred_hr[ok] - labels[ok]))) if ok.any() else math.nan
     r = (float(np.corrcoef(pred_hr[ok], labels[ok])[0, 1])

@@ -16,7 +16,8 @@ import yaml
 from sspd.diagnostics.report_figures import ReportFigure
 
 if TYPE_CHECKING:
-    from sspd.diagnostics.report import RunRecord, RunVerdict
+    from sspd.diagnostics.report import RunVerdict
+    from sspd.diagnostics.run_record import RunRecord
 
 __all__ = ["render_html", "render_markdown", "format_band"]
 

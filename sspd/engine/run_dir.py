@@ -95,6 +95,7 @@ class RunWriter:
         self.dataset = dataset          # the training data, for the health check's clips
         self._health_clips: Any = None
         self.health: dict[str, Any] | None = None   # the latest health.json
+        self.collapse_report: dict[str, Any] | None = None   # the monitor's latest report, as JSON
         self.steps_per_epoch = steps_per_epoch
         self.saved_step: int | None = None
         self.run_dir = Path(config.run_dir)
@@ -307,7 +308,7 @@ class RunWriter:
         """collapse.json: the monitor's last report and the run's verdict (collapsed, learning, not learning)."""
         from sspd.diagnostics.health import run_verdict
 
-        report = dict(getattr(self, "collapse_report", None) or {})
+        report = dict(self.collapse_report or {})
         report.update(run_verdict(report, self.health))
         _write_json(self.run_dir / "collapse.json", report)
 

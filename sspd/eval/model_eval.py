@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from sspd.augment.inference import TARGETS, InferenceView, clip_target, predict_frames, prepare_view, stitch_windows

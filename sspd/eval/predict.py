@@ -24,34 +24,31 @@ import json
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
+from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
 import sspd
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper, FaceCropStats
-from sspd.data.readers.frames import list_image_files, read_image_frames
-from sspd.data.video import TimedVideoFrames, container_info
+from sspd.eval.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameSource, Progress,  # re-exported
+                                     check_decoded, frame_times_s, open_frame_source, resolve_fps)
 from sspd.eval.frame_timing import FrameTiming, resolve_timing
 from sspd.eval.metrics import BANDPASS_ORDER
 from sspd.eval.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
 from sspd.signal import DEFAULT_BAND
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
-           "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE"]
+           "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE",
+           "MAX_MISSING_FRACTION"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METHOD = "pos"
 #: Face-crop side for the baselines: they only need the mean skin colour, which a small crop keeps.
 BASELINE_CROP_SIZE = 72
-#: A video that decodes fewer frames than its container declares is truncated; beyond this fraction it fails
-#: (as preprocessing does), below it the prediction carries a warning.
-MAX_MISSING_FRACTION = 0.05
-Progress = Callable[[int, "int | None"], None]
 
 
 @runtime_checkable
@@ -76,23 +73,6 @@ class ClipPredictor(Protocol):
     crop_size: int
 
     def __call__(self, clip: np.ndarray, fs: float) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class FrameSource:
-    """Where frames come from: ``read()`` returns a fresh iterator of (H, W, 3) uint8 RGB frames.
-
-    ``n_frames`` is the container's count (inexact for some codecs; compared with the decoded count) or
-    the number of images; ``container_fps`` what the video file says (None for an image folder). For a
-    video, ``read`` is a :class:`~sspd.data.video.TimedVideoFrames`: after a pass its ``times_ms`` holds
-    each frame's presentation time."""
-
-    path: Path
-    kind: str  # "video" | "image folder"
-    fps: float
-    n_frames: int | None
-    container_fps: float | None
-    read: Callable[[], Iterator[np.ndarray]] = field(repr=False)
 
 
 @dataclass
@@ -158,67 +138,6 @@ class VideoPrediction:
 
 def _finite_or_none(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
-
-
-def resolve_fps(container_fps: float | None, fps: float | None, source: Path) -> float:
-    """The frame rate to use: ``fps`` when given (it overrides the container), else the container's.
-
-    Raises ValueError for a given ``fps`` that is not > 0, and when neither gives a rate (an image
-    folder, or a container whose rate is missing or zero), naming ``source``."""
-    if fps is not None:
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-            raise ValueError(f"fps must be the frame rate in Hz (finite, > 0), got {fps!r}")
-        return float(fps)
-    if container_fps is None:
-        raise ValueError(f"{source}: an image folder has no frame rate; pass the camera's rate with fps= "
-                         "(sspd predict --fps HZ)")
-    if not (math.isfinite(container_fps) and container_fps > 0):
-        raise ValueError(f"{source}: the video container gives no frame rate ({container_fps}); pass the "
-                         "camera's rate with fps= (sspd predict --fps HZ)")
-    return float(container_fps)
-
-
-def open_frame_source(path: str | Path, *, fps: float | None = None) -> FrameSource:
-    """A video file, or a folder of images (read in natural order: ``frame2`` before ``frame10``).
-
-    Args:
-        path: the video file or image folder.
-        fps: frame rate in Hz; required for an image folder, overrides a video container's rate.
-
-    Raises:
-        FileNotFoundError: no such file or folder. ValueError: unreadable video, a folder with no image,
-        or no frame rate (see :func:`resolve_fps`).
-    """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        files = list_image_files(path)
-        rate = resolve_fps(None, fps, path)
-        return FrameSource(path=path, kind="image folder", fps=rate, n_frames=len(files), container_fps=None,
-                           read=lambda: read_image_frames(files))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such video file or image folder")
-    container_fps, count = container_info(path)
-    rate = resolve_fps(container_fps, fps, path)
-    if fps is not None and container_fps > 0 and abs(container_fps - rate) > 1e-3 * rate:
-        log.info("%s: using fps=%g instead of the container's %g", path, rate, container_fps)
-    return FrameSource(path=path, kind="video", fps=rate, n_frames=count if count > 0 else None,
-                       container_fps=container_fps, read=TimedVideoFrames(path))
-
-
-class _CountedReader:
-    """``source.read`` that reports progress after each frame, counting across reads (the ``median``
-    face strategy reads the video twice, so its total is twice the frame count)."""
-
-    def __init__(self, source: FrameSource, *, passes: int, progress: Progress | None):
-        self.source, self.progress, self.done = source, progress, 0
-        self.total = None if source.n_frames is None else passes * source.n_frames
-
-    def __call__(self) -> Iterator[np.ndarray]:
-        for frame in self.source.read():
-            yield frame
-            self.done += 1
-            if self.progress is not None:
-                self.progress(self.done, self.total)
 
 
 def _named(err: Exception, source: Path) -> ValueError:
@@ -311,21 +230,6 @@ def _default_cropper(cropper: FaceCropper | None, predictor: ClipPredictor | Non
     return cropper
 
 
-def _check_decoded(source: FrameSource, decoded: int) -> list[str]:
-    """Compare the decoded frames with the container's count: a note when a few are missing, an error
-    beyond :data:`MAX_MISSING_FRACTION` (the file is truncated; its HR would come from part of it)."""
-    declared = source.n_frames if source.kind == "video" else None
-    if declared is None or decoded >= declared:
-        return []
-    missing = declared - decoded
-    message = (f"{decoded} of the {declared} frames the container declares were decoded ({missing} missing, "
-               f"{missing / declared:.0%})")
-    if missing > MAX_MISSING_FRACTION * declared:
-        raise ValueError(f"{source.path}: {message}: the video is truncated or corrupt, more than "
-                         f"{MAX_MISSING_FRACTION:.0%} is missing; copy or re-encode it again")
-    return [f"{message}: the video may be truncated; the HR is from the decoded frames"]
-
-
 def _notes(face: FaceCropStats, windows: list[WindowHR], n_frames: int, fs: float,
            window_s: float) -> list[str]:
     """What a reader of the numbers must know; the frames without a face box come first, if any."""
@@ -370,15 +274,15 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
     source = open_frame_source(path, fps=fps)
     band = check_windows(window_s, stride_s, band, source.fps)  # before decoding anything
     cropper = _default_cropper(cropper, predictor)
-    reader = _CountedReader(source, passes=2 if cropper.strategy == "median" else 1, progress=progress)
+    reader = CountedReader(source, passes=2 if cropper.strategy == "median" else 1, progress=progress)
     crops = cropper.crop(reader, source=str(source.path))
     try:
         if predictor is None:
             signal = _baseline_signal(crops, name, source.fps, skin)
         else:
             signal = _predictor_signal(crops, predictor, source.fps, source.path)
-        decoded_notes = _check_decoded(source, signal.size)
-        signal, frame_times, timing = resolve_timing(signal, _frame_times_s(source), source.fps,
+        decoded_notes = check_decoded(source, signal.size)
+        signal, frame_times, timing = resolve_timing(signal, frame_times_s(source), source.fps,
                                                      fps_given=fps is not None)
         pulse, hr, snr = overall_hr(signal, timing.fps, band)
         windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
@@ -396,12 +300,6 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
                            protocol=_protocol(cropper, band, window_s, stride_s, timing.fps, skin, predictor),
                            notes=notes, timing=timing, frames_declared=source.n_frames if source.kind == "video"
                            else None, frames_decoded=int(signal.size))
-
-
-def _frame_times_s(source: FrameSource) -> np.ndarray | None:
-    """(T,) presentation times in s of the frames of the last pass, None when the source has none."""
-    times_ms = getattr(source.read, "times_ms", None)
-    return None if times_ms is None else np.asarray(times_ms, dtype=np.float64) / 1e3
 
 
 def _timing_notes(timing: FrameTiming) -> list[str]:

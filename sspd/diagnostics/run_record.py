@@ -1,0 +1,268 @@
+"""Reading a pretraining run directory: metrics.jsonl, snapshots, collapse.json, health.json, summary.json.
+
+    from sspd.diagnostics.run_record import load_run
+    record = load_run("runs/sspd")          # RunRecord: metrics, snapshots, collapse, health, config, summary
+    record.series("collapse/pred_in_band")  # (steps, values)
+
+Pieces a run may lack (no snapshot yet, no summary because it was interrupted, no collapse or health
+check yet) are listed in :attr:`RunRecord.missing`, never raised. :mod:`sspd.diagnostics.report` judges
+the record and writes the pages.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+__all__ = ["Snapshot", "RunRecord", "load_run", "read_metrics", "read_snapshot"]
+
+log = logging.getLogger(__name__)
+
+_RUN_FILES = ("metrics.jsonl", "config.yaml", "summary.json", "collapse.json", "health.json")
+_SNAPSHOT_NAME = re.compile(r"^step_(\d+)\.npz$")
+_LEVEL_KEY = re.compile(r"^(ssm|ssw)_l(\d+)$")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The arrays saved at one checkpoint (``snapshots/step_XXXXXXX.npz``).
+
+    Attributes:
+        step: the training step (from the file name).
+        path: the ``.npz`` file.
+        ssm: the online SSMs of each pyramid level, each (B', T', T') (T' may differ per level).
+        ssw: the self-similarity waves of each level, each (B', T').
+        pred: (B', T) predictor outputs, or None.
+        hr_pred: (B',) predicted HRs in bpm, or None; hr_true: (B',) label HRs, or None.
+        fps: the clips' frame rate in Hz, or None.
+    """
+
+    step: int
+    path: Path
+    ssm: list[np.ndarray] = field(default_factory=list)
+    ssw: list[np.ndarray] = field(default_factory=list)
+    pred: np.ndarray | None = None
+    hr_pred: np.ndarray | None = None
+    hr_true: np.ndarray | None = None
+    fps: float | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything read from a run directory.
+
+    Attributes:
+        path: the run directory.
+        metrics: one dict per logged step of metrics.jsonl, in file order.
+        snapshots: the snapshots in step order.
+        collapse: collapse.json as a dict, or None; config: config.yaml as a dict, or None;
+        summary: summary.json as a dict, or None.
+        missing: one sentence per missing or unreadable piece.
+    """
+
+    path: Path
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    collapse: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    missing: list[str] = field(default_factory=list)
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one scalar over the logged steps that have it; (N,) each."""
+        rows = [(r["step"], r[name]) for r in self.metrics if name in r]
+        if not rows:
+            return np.zeros(0), np.zeros(0)
+        steps, values = zip(*rows)
+        return np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
+
+    def scalar_names(self) -> list[str]:
+        """Every scalar name in metrics.jsonl (besides step and time), in order of first appearance."""
+        names: dict[str, None] = {}
+        for row in self.metrics:
+            names.update((k, None) for k in row if k not in ("step", "time"))
+        return list(names)
+
+    @property
+    def last_step(self) -> int | None:
+        """The last logged step, else the summary's, else None."""
+        if self.metrics:
+            return int(self.metrics[-1]["step"])
+        steps = (self.summary or {}).get("steps")
+        return int(steps) if isinstance(steps, (int, float)) else None
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, float]], list[str]]:
+    """The lines of a metrics.jsonl file and notes on any it dropped.
+
+    A last line torn by a crash is dropped with a note; a malformed line elsewhere means the file is
+    not a metrics log and raises.
+
+    Returns:
+        (rows, notes): rows have an int ``"step"`` and float values (NaN kept).
+
+    Raises:
+        ValueError: a line before the last is not a JSON object with an integer "step".
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows, notes = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        row = _parse_metrics_line(line)
+        if row is None and number == len(lines):
+            notes.append(f"{path.name}: the last line ({number}) is incomplete (a write cut by a crash?); "
+                         "it was skipped")
+        elif row is None:
+            raise ValueError(f"{path}:{number} is not a metrics line (a JSON object with an integer "
+                             f"'step' and numeric values): {line[:80]!r}; pass a file the training loop wrote")
+        else:
+            rows.append(row)
+    return rows, notes
+
+
+def _parse_metrics_line(line: str) -> dict[str, float] | None:
+    """One JSONL line as {"step": int, name: float}; None when it is not a valid metrics line."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict) or isinstance(raw.get("step"), bool) or not isinstance(raw.get("step"), int):
+        return None
+    row: dict[str, float] = {"step": raw["step"]}
+    for name, value in raw.items():
+        if name != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[name] = float(value)
+    return row
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """One snapshot file; a missing optional array is None (or an empty list).
+
+    Raises:
+        ValueError: the file is not a readable .npz, or an array has the wrong number of axes.
+    """
+    match = _SNAPSHOT_NAME.match(path.name)
+    step = int(match.group(1)) if match else -1
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: np.asarray(data[name]) for name in data.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable snapshot (.npz): {err}") from err
+    ssm = _levels(arrays, "ssm", path)
+    ssw = _levels(arrays, "ssw", path)
+    for name, ndim in (("pred", 2), ("hr_pred", 1), ("hr_true", 1)):
+        if name in arrays and arrays[name].ndim != ndim:
+            raise ValueError(f"{path}: array {name!r} must have {ndim} axes, got shape {arrays[name].shape}")
+    fps = float(arrays["fps"].reshape(-1)[0]) if "fps" in arrays and arrays["fps"].size else None
+    return Snapshot(step=step, path=path, ssm=ssm, ssw=ssw, pred=arrays.get("pred"),
+                    hr_pred=arrays.get("hr_pred"), hr_true=arrays.get("hr_true"),
+                    fps=fps if fps is not None and math.isfinite(fps) and fps > 0 else None)
+
+
+def _levels(arrays: dict[str, np.ndarray], kind: str, path: Path) -> list[np.ndarray]:
+    """The per-level arrays of ``kind``: a stacked "ssm" (L, B', T', T') or "ssm_l0", "ssm_l1", ..."""
+    ndim = 3 if kind == "ssm" else 2
+    if kind in arrays:
+        stacked = arrays[kind]
+        if stacked.ndim != ndim + 1:
+            raise ValueError(f"{path}: array {kind!r} must be {'(L, B, T, T)' if ndim == 3 else '(L, B, T)'}, "
+                             f"got shape {stacked.shape}")
+        return [level for level in stacked]                            # L x (B', T', T') or (B', T')
+    found = sorted((int(m.group(2)), name) for name in arrays
+                   if (m := _LEVEL_KEY.match(name)) and m.group(1) == kind)
+    for _, name in found:
+        if arrays[name].ndim != ndim:
+            raise ValueError(f"{path}: array {name!r} must have {ndim} axes, got shape {arrays[name].shape}")
+    return [arrays[name] for _, name in found]
+
+
+def _read_json(path: Path, missing: list[str], what: str) -> dict[str, Any] | None:
+    """A JSON object file, or None with a note when it is absent or unreadable."""
+    if not path.is_file():
+        missing.append(f"{path.name} is missing: {what}")
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        missing.append(f"{path.name} could not be read ({err}): {what}")
+        return None
+    if not isinstance(value, dict):
+        missing.append(f"{path.name} is not a JSON object: {what}")
+        return None
+    return value
+
+
+def _read_config(path: Path, missing: list[str]) -> dict[str, Any] | None:
+    if not path.is_file():
+        missing.append("config.yaml is missing: the run's settings cannot be shown")
+        return None
+    try:
+        value = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        missing.append(f"config.yaml could not be read ({err})")
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _read_snapshots(folder: Path, missing: list[str]) -> list[Snapshot]:
+    paths = sorted(p for p in folder.glob("step_*.npz") if _SNAPSHOT_NAME.match(p.name)) if folder.is_dir() else []
+    if not paths:
+        missing.append("no snapshots (snapshots/step_*.npz): the run stopped before its first checkpoint, "
+                       "so there are no SSM/SSW images or HR histograms")
+        return []
+    snapshots = []
+    for path in paths:
+        try:
+            snapshots.append(read_snapshot(path))
+        except ValueError as err:
+            missing.append(f"snapshot skipped: {err}")
+    return sorted(snapshots, key=lambda s: s.step)
+
+
+def load_run(run_dir: str | Path) -> RunRecord:
+    """Read a run directory written by the pretraining loop.
+
+    Expected layout (pieces may be missing; each absence is noted in ``missing``)::
+
+        RUN_DIR/metrics.jsonl  config.yaml  collapse.json  summary.json  snapshots/step_*.npz
+
+    Raises:
+        FileNotFoundError: ``run_dir`` does not exist.
+        ValueError: it is not a folder, or holds none of metrics.jsonl, config.yaml, summary.json,
+            collapse.json (not a run directory); or metrics.jsonl is corrupt before its last line.
+    """
+    path = Path(run_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"run directory {path} does not exist: pass the folder a pretraining run wrote "
+                                "(the --out of `sspd pretrain`)")
+    if not path.is_dir():
+        raise ValueError(f"{path} is a file, not a run directory: pass the folder that holds metrics.jsonl")
+    if not any((path / name).is_file() for name in _RUN_FILES):
+        raise ValueError(f"{path} is not a run directory: none of {', '.join(_RUN_FILES)} is in it; pass the "
+                         "folder a pretraining run wrote (the --out of `sspd pretrain`)")
+    record = RunRecord(path=path)
+    metrics = path / "metrics.jsonl"
+    if metrics.is_file():
+        record.metrics, notes = read_metrics(metrics)
+        record.missing.extend(notes)
+    else:
+        record.missing.append("metrics.jsonl is missing: no probe or loss curves")
+    record.config = _read_config(path / "config.yaml", record.missing)
+    record.collapse = _read_json(path / "collapse.json", record.missing,
+                                 "no monitor report; the verdicts are rebuilt from metrics.jsonl")
+    record.health = _read_json(path / "health.json", record.missing,
+                               "no health check yet (it runs at every checkpoint): the run's verdict is unknown")
+    record.summary = _read_json(path / "summary.json", record.missing,
+                                "the run has not finished (or was killed): no stop reason")
+    record.snapshots = _read_snapshots(path / "snapshots", record.missing)
+    log.info("read run %s: %d metric lines, %d snapshots", path, len(record.metrics), len(record.snapshots))
+    return record
