@@ -8,14 +8,17 @@ timed on a few samples and scaled to the batch (it is linear in the batch: one l
 forms run on one CPU thread by default (--threads).
 
 Part (b): one full SSPD-Net training step (views, online and target forward, all losses, backward,
-Adam, EMA) at batch 2, 150 frames, 128×128 from 151×151 boxes, on 2 CPU threads; the warm-up step is
-excluded and the median of --steps steps is reported per variant (fp32 contiguous, fp32 channels-last
-3-D, bf16 autocast + channels-last unless --no-bf16), interleaved so every variant sees the same machine load. The
-reference is the SSPD release's figure for exactly this step on a 2-core machine, about 31 s; the
-process CPU time per step is printed too, since on a shared machine the wall time mostly measures the
-load. Adam is the fused CPU kernel. --keep-memory adds an fp32 channels-last variant run with glibc
-keeping freed memory (MALLOC_MMAP_MAX_=0 in effect), which spares the page faults of the step's large
-activations; it is a process-wide allocator setting, not a library change.
+Adam, EMA) at batch 2, 150 frames, 128×128 from 151×151 boxes, on 2 CPU threads, every variant through
+the library's one optimiser step (``TrainStep.train_step`` → :class:`sspd.engine.OptimiserStep`); the
+warm-up step is excluded and the median of --steps steps is reported per variant (fp32 contiguous, fp32
+channels-last 3-D, bf16 autocast + channels-last unless --no-bf16), interleaved so every variant sees
+the same machine load. The reference is a release-style step measured in the same run: fp32 contiguous
+(the pools are ``avg_pool3d``, as the release's ``AvgPool3d``), the SD and band-ratio terms in the loop
+form of part (a) with their backward, and the EMA one parameter at a time. The process CPU time per
+step is printed too, since on a shared machine the wall time mostly measures the load. Adam is the fused
+CPU kernel. --keep-memory adds an fp32 channels-last variant run with glibc keeping freed memory
+(MALLOC_MMAP_MAX_=0 in effect), which spares the page faults of the step's large activations; it is a
+process-wide allocator setting, not a library change.
 
 Usage: python benchmarks/sspd_step.py [--parts a,b] [--batch 12] [--tokens 292] [--dim 256] [--keep-memory]
 """
@@ -32,8 +35,12 @@ from typing import Callable
 
 import torch
 
-from sspd.engine import SSPDTrainStep, create_sspd_network
-from sspd.ssm import band_ratio_loss, diagonal_std_loss, self_similarity_map, self_similarity_wave
+from sspd.engine import TrainStep, create_sspd_network
+from sspd.objectives import Objective, ObjectiveSpec
+from sspd.objectives.outputs import NetworkOutputs
+from sspd.objectives.sspd import SSPDObjectiveConfig, predictor_loss_terms
+from sspd.ssm import (band_ratio_loss, diagonal_std_loss, pyramid_loss, self_similarity_map,
+                      self_similarity_wave)
 
 
 def _seconds(fn: Callable[[], object]) -> float:
@@ -53,6 +60,12 @@ def _interleaved_medians(reference: Callable[[], object], ours: Callable[[], obj
 # ---- part (a): SSW + SD + band ratio -----------------------------------------------------------------
 def _loop_losses(ssm: torch.Tensor, fs: float) -> torch.Tensor:
     """The release's style, (B, T', T') → scalar: Python loops over samples and (i, j)."""
+    sd, ratio = _loop_terms(ssm, fs)
+    return sd + ratio
+
+
+def _loop_terms(ssm: torch.Tensor, fs: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The release's style SD and band-ratio terms, (B, T', T') → two batch means."""
     n = ssm.shape[-1]
     freqs = torch.fft.rfftfreq(n, d=1.0 / fs)
     in_band, total = (freqs >= 0.5) & (freqs <= 3.0), freqs < fs / 2
@@ -67,8 +80,8 @@ def _loop_losses(ssm: torch.Tensor, fs: float) -> torch.Tensor:
         spec = torch.fft.rfft(wave).abs()
         spec = spec / spec.max()
         ratio = (spec[total].sum() + 1e-4) / (spec[in_band].sum() + 1e-4) - 1
-        per_sample.append(sd + ratio)
-    return torch.stack(per_sample).mean()
+        per_sample.append(torch.stack([sd, ratio]))
+    return tuple(torch.stack(per_sample).mean(dim=0).unbind())
 
 
 def _vectorised_losses(ssm: torch.Tensor, fs: float) -> torch.Tensor:
@@ -105,16 +118,56 @@ def run_part_a(batch: int, tokens: int, dim: int, loop_samples: int, repeats: in
 
 
 # ---- part (b): one full training step -----------------------------------------------------------------
-RELEASE_STEP_SECONDS = 31.0  # the SSPD release, SSPD-Net, batch 2, 150 frames, 128×128, 2 CPU cores
+def _release_style_objective(online: NetworkOutputs, target: NetworkOutputs, fs: torch.Tensor, batch: dict,
+                             config: SSPDObjectiveConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """SSPD's loss with the SD and band-ratio terms in the release's loop form (one clip rate)."""
+    rate = float(fs[0])
+    pyr, sd, snr = [], [], []
+    for h_o, h_t in zip(online.hs, target.hs):
+        ssm_o, ssm_t = self_similarity_map(h_o), self_similarity_map(h_t.detach())
+        pyr.append(pyramid_loss(ssm_o, ssm_t, self_similarity_wave(ssm_o), self_similarity_wave(ssm_t)))
+        level_sd, level_snr = _loop_terms(ssm_o, rate)
+        sd.append(level_sd)
+        snr.append(level_snr)
+    rpd = torch.stack(list(predictor_loss_terms(online.rppg, target.rppg, rate))).sum(dim=0).mean()
+    weights = config.weights
+    total = (weights.rpd * rpd + weights.pyr * sum(pyr) + weights.sd * torch.stack(sd).mean()
+             + weights.snr * torch.stack(snr).mean())
+    return total, {"total": total.detach()}
 
 
-def _make_trainer(frames: int, size: int, channels_last: bool) -> SSPDTrainStep:
+_RELEASE_STYLE = ObjectiveSpec(name="sspd-release-style", fn=_release_style_objective,
+                               config_type=SSPDObjectiveConfig, needs_target=True, uses_ts=True,
+                               detach_predictor=True, description="SSPD with the release's loop-form losses")
+
+
+class _PerParameterEMA(TrainStep):
+    """The release's EMA: after the optimiser step, one in-place update per target parameter."""
+
+    def update(self, step: int, total_steps: int, scaler=None) -> dict[str, torch.Tensor]:
+        momentum = self.momentum(step, total_steps)
+        self.optimizer.step()
+        with torch.no_grad():
+            for target, online in zip(self.target_network.parameters(), self.online_network.parameters()):
+                target.mul_(momentum).add_(online, alpha=1.0 - momentum)
+        return {"momentum": torch.tensor(momentum, dtype=torch.float64),
+                "lr": torch.tensor(self.optimizer.param_groups[0]["lr"], dtype=torch.float64),
+                "stepped": torch.tensor(1.0)}
+
+
+REFERENCE = "release style (reference)"
+
+
+def _make_trainer(frames: int, size: int, channels_last: bool, reference: bool = False) -> TrainStep:
     torch.manual_seed(0)
     network = create_sspd_network("sspdnet", frames=frames, input_size=size)
     # fused: one kernel over all parameters instead of ~10 small ops per tensor (the same update within
     # float rounding); on a busy 2-core machine the unfused step costs up to a second in thread hand-offs
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, fused=True)
-    return SSPDTrainStep(network, optimizer, seed=0, channels_last=channels_last)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-3, fused=not reference)
+    if reference:
+        return _PerParameterEMA(network, optimizer, objective=Objective(_RELEASE_STYLE, SSPDObjectiveConfig()),
+                                seed=0)
+    return TrainStep(network, optimizer, seed=0, channels_last=channels_last)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
@@ -145,7 +198,7 @@ def _keep_freed_memory(libc: ctypes.CDLL | None, keep: bool) -> None:
         libc.malloc_trim(0)
 
 
-def _timed_step(trainer: SSPDTrainStep, batch: dict, step: int, bf16: bool) -> tuple[float, float]:
+def _timed_step(trainer: TrainStep, batch: dict, step: int, bf16: bool) -> tuple[float, float]:
     """(wall, process CPU) seconds of one train_step."""
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     wall, cpu = time.perf_counter(), time.process_time()
@@ -158,7 +211,8 @@ def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: b
                keep_memory: bool) -> None:
     """Print part (b)'s table: median wall and CPU seconds per full step, per variant."""
     # name: (channels_last, bf16, glibc keeps freed memory)
-    variants = {"fp32, contiguous": (False, False, False), "fp32, channels_last_3d": (True, False, False)}
+    variants = {REFERENCE: (False, False, False), "fp32, contiguous": (False, False, False),
+                "fp32, channels_last_3d": (True, False, False)}
     if bf16:
         variants["bf16 autocast, channels_last_3d"] = (True, True, False)
     libc = _glibc() if keep_memory else None
@@ -166,7 +220,8 @@ def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: b
         variants["fp32, channels_last_3d, kept memory"] = (True, False, True)
     elif keep_memory:
         print("(--keep-memory needs glibc: its variant is skipped)")
-    trainers = {name: _make_trainer(frames, size, cl) for name, (cl, _, _) in variants.items()}
+    trainers = {name: _make_trainer(frames, size, cl, reference=name == REFERENCE)
+                for name, (cl, _, _) in variants.items()}
     clips = 255 * torch.rand(batch, 3, frames + 1, box, box, generator=torch.Generator().manual_seed(0))
     data = {"video": clips, "fps": 30.0}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
@@ -181,13 +236,15 @@ def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: b
           f"Adam, EMA), B={batch}, T={frames}, {size}×{size} from {box}×{box}, CPU, "
           f"{torch.get_num_threads()} torch thread(s); median of {steps} steps after 1 warm-up, variants "
           f"interleaved; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'variant':<34}{'wall s':>9}{'CPU s':>9}{'vs contiguous':>15}{'vs release 31 s':>17}")
+    print(f"{'variant':<34}{'wall s':>9}{'CPU s':>9}{'vs reference':>14}{'vs contiguous':>15}")
+    reference = statistics.median(w for w, _ in times[REFERENCE])
     base = statistics.median(w for w, _ in times["fp32, contiguous"])
     for name, values in times.items():
         wall, cpu = statistics.median(w for w, _ in values), statistics.median(c for _, c in values)
-        print(f"{name:<34}{wall:>9.2f}{cpu:>9.2f}{base / wall:>14.2f}x{RELEASE_STEP_SECONDS / wall:>16.2f}x")
-    print("(CPU s / threads estimates the wall time on an idle machine; 'vs release' uses the fixed 31 s "
-          "figure, not a run of the release)")
+        print(f"{name:<34}{wall:>9.2f}{cpu:>9.2f}{reference / wall:>13.2f}x{base / wall:>14.2f}x")
+    print("(CPU s / threads estimates the wall time on an idle machine; the reference is the release-style "
+          "step timed in this run: fp32 contiguous, avg_pool3d, loop-form SD and band ratio, per-parameter "
+          "EMA)")
 
 
 def main() -> None:

@@ -103,14 +103,14 @@ def summarise(scenario: str, seed: int, run_dir: Path, result) -> dict:
 def run_scenario(scenario: str, *, seed: int, steps: int, out: Path, flicker_hz: float = 1.5,
                  check_every: int = 4) -> dict:
     """Train one scenario into ``out/<scenario>_s<seed>`` (replacing it) and summarise it."""
-    from sspd.engine.loop import run_pretraining
+    from sspd.cli.pretrain import pretrain
 
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     run_dir = out / f"{scenario}_s{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
     config = build_config(scenario, seed=seed, steps=steps, run_dir=run_dir, check_every=check_every)
-    result = run_pretraining(config, dataset=build_dataset(scenario, config, flicker_hz=flicker_hz))
+    result = pretrain(config, dataset=build_dataset(scenario, config, flicker_hz=flicker_hz))
     return summarise(scenario, seed, run_dir, result)
 
 

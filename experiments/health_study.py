@@ -148,7 +148,8 @@ def score_truth(network, config, videos: list) -> dict:
 
 
 def train_and_score(run: StudyRun, out: Path, args: argparse.Namespace) -> dict:
-    from sspd.engine import load_pretrained, run_pretraining
+    from sspd.cli.pretrain import pretrain
+    from sspd.engine import load_pretrained
 
     config = run_config(run, out)
     run_dir = Path(config.run_dir)
@@ -159,7 +160,7 @@ def train_and_score(run: StudyRun, out: Path, args: argparse.Namespace) -> dict:
             return saved
     started = time.time()
     if not (run_dir / "summary.json").is_file():
-        result = run_pretraining(config)
+        result = pretrain(config)
         print(f"  {run.name}: {result.steps} steps in {result.wall_time_s:.0f} s ({result.stop_reason})", flush=True)
     network = load_pretrained(run_dir)[0]
     truth = score_truth(network, config, truth_videos(config, args.test_videos, args.test_seconds))

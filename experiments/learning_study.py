@@ -31,9 +31,10 @@ import numpy as np
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
 from sspd.data.synthetic import SyntheticConfig
-from sspd.engine import build_network, derive_seed, load_pretrained, network_spec, run_pretraining
+from sspd.engine import build_network, derive_seed, load_pretrained
 from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
 from sspd.eval.model_eval import network_signals, synthetic_videos
 
@@ -86,7 +87,7 @@ def row_config(args: argparse.Namespace, row: str, seed: int) -> RunConfig:
 def initial_network(config: RunConfig):
     """The network a run starts from (the loop seeds its initial weights the same way)."""
     torch.manual_seed(derive_seed(config.seed, "init"))
-    return build_network(network_spec(config)).eval()
+    return build_network(config.network_spec()).eval()
 
 
 def score(results: dict) -> dict:
@@ -116,7 +117,7 @@ def run_row(args: argparse.Namespace, row: str, seed: int, tests: dict) -> dict:
         return saved
     started = time.time()
     if not (run_dir / "summary.json").is_file():
-        result = run_pretraining(config)
+        result = pretrain(config)
         print(f"  {row} seed {seed}: {result.steps} steps in {result.wall_time_s:.0f} s ({result.stop_reason})",
               flush=True)
     mid = max(1, args.steps // 2)

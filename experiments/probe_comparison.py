@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import build_network, derive_seed, load_pretrained, network_spec, run_pretraining
+from sspd.engine import build_network, derive_seed, load_pretrained
 from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
 from sspd.eval.finetune import FinetuneConfig, finetune
 from sspd.eval.model_eval import merge_signals, network_signals, synthetic_videos
@@ -57,7 +58,7 @@ def pretrained_run(args: argparse.Namespace, seed: int) -> Path:
     config = load_config(RunConfig, EXPERIMENTS / "synthetic_cpu.yaml",
                          [f"seed={seed}", f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}"])
     if not (run_dir / "summary.json").is_file():
-        run_pretraining(config)
+        pretrain(config)
     return run_dir
 
 

@@ -32,7 +32,7 @@ from typing import Any, Literal, Mapping, Sequence, TypeVar, Union
 
 import yaml
 
-__all__ = ["load_config", "parse_override", "config_to_dict", "save_config"]
+__all__ = ["load_config", "parse_override", "config_to_dict", "save_config", "require_positive_int"]
 
 T = TypeVar("T")
 
@@ -346,3 +346,10 @@ def save_config(instance: Any, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def require_positive_int(section: str, **values: Any) -> None:
+    """Raise ValueError naming ``section.field`` unless every value is an int >= 1 (bools are not ints here)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{section}.{name} must be an int >= 1, got {value!r}")

@@ -80,14 +80,14 @@ def test_predict_rejects_unknown_method_and_missing_video(tmp_path, capsys):
 def run_dir(tmp_path_factory):
     """A 2-step pretraining run of a tiny PhysNet (16 px input, 20 px face box, clips of 48 differences)."""
     from sspd.cli.config import RunConfig
+    from sspd.cli.pretrain import pretrain
     from sspd.configuration import load_config
-    from sspd.engine import run_pretraining
 
     path = tmp_path_factory.mktemp("pretrain") / "run"
     tiny = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48",
             "data.clips=4", "loop.batch_size=4", "collapse.enabled=false", "loop.channels_last=false",
             "loop.max_steps=2", f"run_dir={path}"]
-    assert run_pretraining(load_config(RunConfig, None, tiny)).stop_reason == "completed"
+    assert pretrain(load_config(RunConfig, None, tiny)).stop_reason == "completed"
     return path
 
 

@@ -62,16 +62,6 @@ def test_experiment_configs_load(name):
     assert text.startswith("#") and "eproduces" in text.splitlines()[0] + text  # says what it reproduces
 
 
-def test_paper_config_is_the_paper_recipe():
-    from sspd.engine import PAPER_PRESET
-
-    c = load_config(RunConfig, EXPERIMENTS / "ubfc_sspdnet_paper.yaml")
-    assert (c.model.backbone, c.data.frames, c.model.input_size, c.data.box_size) == ("sspdnet", 300, 128, 151)
-    assert (c.loop.batch_size, c.loop.epochs, c.optim.lr, c.optim.weight_decay) == (
-        PAPER_PRESET.batch_size, PAPER_PRESET.epochs, PAPER_PRESET.lr, PAPER_PRESET.weight_decay)
-    assert (c.ema.momentum_start, c.ema.momentum_end, c.ema.buffers) == (0.9, 1.0, "none")
-
-
 def test_resume_past_a_truncated_last_pt_and_from_a_chosen_step_file(tmp_path, capsys, caplog):
     run_dir = tmp_path / "run"
     args = ["pretrain", str(EXPERIMENTS / "synthetic_demo.yaml"), "--no-progress",

@@ -19,8 +19,9 @@ import pytest
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import load_checkpoint, run_pretraining
+from sspd.engine import load_checkpoint
 
 pytestmark = pytest.mark.distributed
 
@@ -42,7 +43,7 @@ def test_two_rank_gloo_run_equals_one_process_with_accumulation(tmp_path):
 
     torch.set_num_threads(1)
     single = load_config(RunConfig, None, [*TINY, "optim.accumulation=2", f"run_dir={tmp_path / 'one'}"])
-    assert run_pretraining(single).stop_reason == "completed"
+    assert pretrain(single).stop_reason == "completed"
 
     ddp = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
     one = load_checkpoint(tmp_path / "one" / "checkpoints" / "last.pt")

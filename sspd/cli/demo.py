@@ -123,9 +123,8 @@ def _remove_demo_run(run_dir: Path) -> None:
 def _pretrain(args: argparse.Namespace, run_dir: Path):
     """A short SSPD pretraining run (reused when a finished one with the same steps is there)."""
     from sspd.cli.config import RunConfig
-    from sspd.cli.pretrain import progress_callback
+    from sspd.cli.pretrain import pretrain, progress_callback
     from sspd.configuration import load_config
-    from sspd.engine import run_pretraining
 
     summary = run_dir / "summary.json"
     if summary.is_file():
@@ -136,7 +135,7 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
     config = load_config(RunConfig, None, [f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}",
                                            f"seed={args.seed}"])
     on_step, state = progress_callback(args.no_progress, "3/4 pretrain SSPD")
-    result = run_pretraining(config, on_step=on_step)
+    result = pretrain(config, on_step=on_step)
     if state.get("bar") is not None:
         state["bar"].close()
     if result.stop_reason != "completed":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -88,13 +89,24 @@ def progress_callback(disabled: bool, description: str = "pretrain"):
     return on_step, state
 
 
+def pretrain(config: Any, *, resume: bool | str | Path = False, dataset: Any = None, on_step: Any = None) -> Any:
+    """Run :func:`sspd.engine.run_pretraining` on a :class:`sspd.cli.config.RunConfig`'s sections (with its
+    collapse monitor and health check); returns the :class:`sspd.engine.LoopResult`.
+
+    ``resume``, ``dataset`` and ``on_step`` are :func:`~sspd.engine.run_pretraining`'s.
+    """
+    from sspd.engine import run_pretraining
+
+    return run_pretraining(**config.sections(), resume=resume, dataset=dataset, on_step=on_step)
+
+
 def run(args: argparse.Namespace) -> int:
-    from sspd.engine import get_rank, run_pretraining
+    from sspd.engine import get_rank
 
     overrides = list(args.overrides) + (["collapse.stop=true"] if args.stop_on_collapse else [])
     config, file = load_run_config(args.config, overrides, args.resume)
     on_step, state = progress_callback(args.no_progress)
-    result = run_pretraining(config, resume=file or args.resume is not None, on_step=on_step)
+    result = pretrain(config, resume=file or args.resume is not None, on_step=on_step)
     if state.get("bar") is not None:
         state["bar"].close()
     if get_rank() != 0:

@@ -17,7 +17,8 @@ SSPD has no negatives and no variance term, so collapse must be measured while t
     probes = compute_probes(fs=30.0, pooled=pooled, predictions=pred, ssw=ssw, buffer=buffer)
     verdicts = assess(probes)                               # {"collapse/...": Verdict(level, ...)}
 
-or all at once, with a patience rule and a resumable state: :class:`CollapseMonitor`.
+or all at once, with a patience rule and a resumable state: :class:`CollapseMonitor`. The training loop
+runs both through :class:`CollapseWatch` (an observer of the run, configured by :class:`CollapseConfig`).
 
 Probes (each documents its inputs' shapes, meaning and healthy range): :func:`feature_std`,
 :func:`effective_rank` (features); :func:`cross_clip_correlation`, :func:`temporal_std`,
@@ -36,6 +37,7 @@ from sspd.diagnostics.signal_probes import (agreement, cross_clip_correlation, h
                                             in_band_fraction, temporal_std)
 from sspd.diagnostics.ssm_probes import toeplitz_score
 from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, LEVELS, Rule, Thresholds
+from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
 
 __all__ = [
     "feature_std",
@@ -67,4 +69,6 @@ __all__ = [
     "SUPERSEDED_BY",
     "CollapseMonitor",
     "MonitorReport",
+    "CollapseConfig",
+    "CollapseWatch",
 ]

@@ -47,7 +47,7 @@ class HealthClips:
     @classmethod
     def from_data(cls, data: Any, *, seed: int, n_clips: int = 12, seconds: float = 10.0) -> "HealthClips":
         """``n_clips`` clips of ``seconds`` (at least one training window) from a run's data section
-        (:class:`sspd.cli.config.DataConfig`)."""
+        (:class:`sspd.engine.DataConfig`)."""
         from sspd.engine.data import build_train_dataset
 
         return cls.from_dataset(build_train_dataset(data, seed=seed), seed=seed, n_clips=n_clips, seconds=seconds,

@@ -3,16 +3,27 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal
 
 import torch
 from torch import nn
 
 from sspd.ema.update import BUFFER_POLICIES, update_ema
 
-__all__ = ["OnlineTargetPair", "optimizer_step"]
+__all__ = ["EMAConfig", "OnlineTargetPair", "optimizer_step"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class EMAConfig:
+    """The target network's EMA: per-step cosine momentum, buffer policy, mode (release: none, train)."""
+
+    momentum_start: float = 0.9
+    momentum_end: float = 1.0
+    buffers: Literal["none", "copy", "ema"] = "none"
+    target_mode: Literal["train", "eval"] = "train"
 
 _TARGET_MODES = ("train", "eval")
 

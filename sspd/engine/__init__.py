@@ -1,30 +1,39 @@
-"""The engine: the network, one training step for any objective (sspd.objectives), the paper preset.
+"""The engine: network assembly, one training step for any objective (sspd.objectives), the one
+optimiser step (guard, clipping, accumulation, DDP, EMA), the loop, checkpoints and the run directory.
 
-    trainer = build_sspd_training(PAPER_PRESET, seed=0)
+    network = create_sspd_network("sspdnet", frames=300, input_size=128)
+    trainer = TrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), objective=build_objective("sspd"))
     scalars = trainer.train_step({"video": clips, "fps": 30.0}, step=i, total_steps=n)
 
-``scalars`` is a dict of detached named scalars (total, rpd, pyr/l0 … snr/l2, momentum, lr); the
-training loop (checkpoints, sinks, schedules, guards, seeding, DDP) builds on it.
+``scalars`` is a dict of detached named scalars (total, rpd, pyr/l0 … snr/l2, grad_norm, momentum, lr);
+:func:`run_pretraining` runs the same optimiser step (:class:`OptimiserStep`) epoch after epoch. The
+paper's recipe is a run config, ``experiments/ubfc_sspdnet_paper.yaml``. Each section of a run config is
+defined here beside the code that uses it; ``sspd.cli.config.RunConfig`` composes them.
 """
-from sspd.engine.network import SSPD_BACKBONE_DEFAULTS, SSPDNetwork, SSPDOutputs, create_sspd_network
+from sspd.engine.network import (SSPD_BACKBONE_DEFAULTS, ModelConfig, SSPDNetwork, SSPDOutputs, build_network,
+                                 create_sspd_network, network_spec)
 from sspd.objectives.sspd import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
                                    predictor_loss, predictor_loss_terms, sspd_objective)
-from sspd.engine.presets import PAPER_PRESET, SSPDRecipe, build_sspd_training
 from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
+from sspd.engine.optimiser import (PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_optimizer,
+                                   build_trainer, lr_schedule)
 # the training-loop infrastructure
 from sspd.engine.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
-from sspd.engine.distributed import (all_ranks_true, all_reduce_mean, barrier, broadcast_object, get_rank,
-                                     get_world_size, init_distributed_from_env, is_main_process,
+from sspd.engine.data import DataConfig, build_train_dataset
+from sspd.engine.distributed import (DistributedConfig, all_ranks_true, all_reduce_mean, barrier, broadcast_object,
+                                     get_rank, get_world_size, init_distributed_from_env, is_main_process,
                                      maybe_convert_sync_batchnorm, shard_indices)
 from sspd.engine.guards import NonFiniteGuard, NonFiniteLossError, find_nonfinite_grads, find_nonfinite_terms
+from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.schedules import SCHEDULES, constant_lr, cosine_lr, lr_at, onecycle_lr, set_lr
 from sspd.engine.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
-from sspd.engine.sinks import (JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image,
+from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
                                render_wave_image, scalars_to_floats)
-# the training loop and what reads its run directory
-from sspd.engine.loop import STOP_REASONS, LoopResult, resolve_device, run_pretraining
+# the training loop and the run directory
+from sspd.engine.loop import STOP_REASONS, LoopConfig, LoopResult, resolve_device, run_length, run_pretraining
 from sspd.engine.pretrained import load_pretrained
-from sspd.engine.run_dir import CHECKPOINT_FORMAT, build_network, network_spec
+from sspd.engine.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
+from sspd.engine.run_writer import RunContext, RunObserver, RunWriter
 
 __all__ = [
     "SSPDNetwork",
@@ -41,9 +50,11 @@ __all__ = [
     "SSPDTrainStep",
     "TrainStep",
     "check_batch",
-    "SSPDRecipe",
-    "PAPER_PRESET",
-    "build_sspd_training",
+    # the optimiser step
+    "OptimiserStep", "PRECISIONS", "build_optimizer", "build_trainer", "lr_schedule",
+    # the sections of a run config
+    "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "LoopConfig", "LoggingConfig",
+    "OnlineProbeConfig", "DistributedConfig",
     # checkpoint
     "save_checkpoint", "load_checkpoint", "CheckpointManager", "latest", "MANAGER_KEY",
     # sinks
@@ -58,7 +69,9 @@ __all__ = [
     # distributed
     "get_rank", "get_world_size", "is_main_process", "init_distributed_from_env", "barrier",
     "all_reduce_mean", "all_ranks_true", "broadcast_object", "maybe_convert_sync_batchnorm", "shard_indices",
-    # the loop
-    "run_pretraining", "LoopResult", "STOP_REASONS", "resolve_device", "load_pretrained", "CHECKPOINT_FORMAT",
-    "build_network", "network_spec",
+    # the loop and the run directory
+    "run_pretraining", "run_length", "LoopResult", "STOP_REASONS", "resolve_device", "load_pretrained",
+    "CHECKPOINT_FORMAT",
+    "build_network", "network_spec", "build_train_dataset", "RunWriter", "RunObserver", "RunContext",
+    "load_run", "RunRecord", "Snapshot",
 ]

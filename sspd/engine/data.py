@@ -3,7 +3,8 @@
 Data order is a pure function of (run seed, epoch), independent of the number of processes:
 
     order = epoch_order(len(dataset), seed=derive_seed(run_seed, "data_order"), epoch=e)  # permutation
-    step s of the epoch takes order[s·B : (s+1)·B]   (B the global batch; a short tail is dropped)
+    step s of the epoch takes order[s·B : (s+1)·B]   (B the global batch; a short tail is dropped
+                                                       unless loop.drop_last is false)
     slot j = rank·A + micro (A micro-batches per rank) takes the j-th of the W·A equal chunks of it
 
 So the clips of one optimiser step are the same whether they are seen by 2 ranks or by 1 rank in 2
@@ -14,20 +15,74 @@ and a resumed run continue from (epoch, step) without replaying anything. The pe
 from __future__ import annotations
 
 import logging
+import math
 import random
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sspd.configuration import require_positive_int
+from sspd.data.synthetic.config import SyntheticConfig
 from sspd.engine.distributed import shard_indices
 from sspd.engine.seeding import derive_seed
 
-__all__ = ["build_train_dataset", "epoch_order", "steps_per_epoch", "micro_batch_indices", "epoch_loader",
-           "set_dataset_epoch"]
+__all__ = ["DataConfig", "build_train_dataset", "epoch_order", "steps_per_epoch", "micro_batch_indices",
+           "epoch_loader", "set_dataset_epoch"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from.
+
+    Attributes:
+        source: ``"synthetic"`` (clips rendered on the fly, the embedded default) or ``"cache"`` (random
+            windows of a preprocessing cache written by ``sspd preprocess``).
+        cache_dir: the cache folder (needed with ``source: cache``).
+        frames: difference frames T per clip; the loader reads T + 1 raw frames.
+        box_size: side of the face box the views are cut from (>= model.input_size).
+        clips: synthetic clips per epoch (a fixed set: clip i is the same clip every epoch).
+        fps: frame rate of the synthetic clips in Hz.
+        windows_per_video: random windows per cached video per epoch.
+        workers: DataLoader worker processes (0 = load in the training process).
+        synthetic: the synthetic generator's knobs (``source: synthetic`` only), e.g.
+            ``{hr_bpm: [60, 120], pulse_amplitude: [0.001, 0.002], no_pulse: true, flicker_hz: 1.3,
+            motion_periodic: 0.02}``: see :class:`sspd.data.synthetic.SyntheticConfig`.
+        motion_scale, illumination_scale: multiply every motion knob, or every illumination and specular
+            change knob, of ``synthetic`` (0 switches them off, 2 doubles them).
+    """
+
+    source: Literal["synthetic", "cache"] = "synthetic"
+    cache_dir: str | None = None
+    frames: int = 64
+    box_size: int = 72
+    clips: int = 256
+    fps: float = 30.0
+    windows_per_video: int = 8
+    workers: int = 0
+    synthetic: SyntheticConfig = field(default_factory=lambda: SyntheticConfig(framing="crop"))
+    motion_scale: float = 1.0
+    illumination_scale: float = 1.0
+
+    def synthetic_config(self) -> SyntheticConfig:
+        """The generator's config with the nuisance scales applied."""
+        return self.synthetic.scale_nuisances(motion=self.motion_scale, illumination=self.illumination_scale)
+
+    def __post_init__(self) -> None:
+        if not (self.motion_scale >= 0 and self.illumination_scale >= 0):
+            raise ValueError(f"data.motion_scale and data.illumination_scale must be >= 0, got "
+                             f"{self.motion_scale}, {self.illumination_scale}")
+        require_positive_int("data", frames=self.frames, box_size=self.box_size, clips=self.clips,
+                             windows_per_video=self.windows_per_video)
+        if self.source == "cache" and not self.cache_dir:
+            raise ValueError("data.cache_dir is required with data.source=cache: set it to the folder "
+                             "`sspd preprocess` wrote")
+        if not (math.isfinite(self.fps) and self.fps > 0) or self.workers < 0:
+            raise ValueError(f"data.fps must be > 0 and data.workers >= 0, got {self.fps}, {self.workers}")
 
 
 def build_train_dataset(data: Any, *, seed: int) -> Dataset:
@@ -64,13 +119,18 @@ def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:
         dataset.set_epoch(epoch)
 
 
-def steps_per_epoch(n_items: int, batch_size: int) -> int:
-    """Optimiser steps in one epoch of ``n_items`` with a global batch of ``batch_size`` (tail dropped)."""
+def steps_per_epoch(n_items: int, batch_size: int, *, drop_last: bool = True, slots: int = 1) -> int:
+    """Optimiser steps in one epoch of ``n_items`` with a global batch of ``batch_size``.
+
+    With ``drop_last`` a short tail is dropped; without it the tail is one more, smaller step when it
+    splits into ``slots`` (ranks × micro-batches) equal non-empty parts (else it is dropped all the same).
+    """
     steps = n_items // batch_size
     if steps < 1:
         raise ValueError(f"the dataset has {n_items} clips, fewer than one batch of {batch_size}: lower "
                          "loop.batch_size or give more clips (data.clips, data.windows_per_video)")
-    return steps
+    tail = n_items - steps * batch_size
+    return steps + int(not drop_last and tail > 0 and tail % slots == 0)
 
 
 def epoch_order(n_items: int, *, seed: int, epoch: int) -> list[int]:
@@ -85,8 +145,8 @@ def micro_batch_indices(order: list[int], step: int, *, batch_size: int, rank: i
     if batch_size % slots:
         raise ValueError(f"loop.batch_size={batch_size} must be divisible by world_size × optim.accumulation "
                          f"= {world_size} × {accumulation}: each rank's micro-batches must be equal")
-    size = batch_size // slots
-    batch = order[step * batch_size:(step + 1) * batch_size]
+    batch = order[step * batch_size:(step + 1) * batch_size]   # shorter at an epoch's kept tail
+    size = len(batch) // slots
     first = rank * accumulation
     return [batch[(first + m) * size:(first + m + 1) * size] for m in range(accumulation)]
 

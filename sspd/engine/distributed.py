@@ -19,6 +19,7 @@ import datetime
 import logging
 import math
 import os
+from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -27,6 +28,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 __all__ = [
+    "DistributedConfig",
     "get_rank",
     "get_world_size",
     "is_main_process",
@@ -40,6 +42,21 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DistributedConfig:
+    """Multi-process training under torchrun (gloo on CPU, NCCL on GPUs, chosen automatically).
+
+    Attributes:
+        sync_batchnorm: batch statistics over the global batch (torch supports it on CUDA only).
+        backend: ``gloo``, ``nccl`` or null (choose by device).
+        timeout_s: collective timeout.
+    """
+
+    sync_batchnorm: bool = False
+    backend: str | None = None
+    timeout_s: int = 1800
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 

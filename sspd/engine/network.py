@@ -10,19 +10,53 @@ inference network (backbone + predictor).
 from __future__ import annotations
 
 import logging
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from torch import Tensor, nn
 
 from sspd.augment.inference import InferenceView
 from sspd.backbones import Backbone, create_backbone, pool_features
+from sspd.configuration import require_positive_int
 from sspd.heads import SSPDPredictor
 from sspd.objectives.outputs import NetworkOutputs
 from sspd.ssm import TSStack
 
-__all__ = ["SSPDOutputs", "SSPDNetwork", "create_sspd_network", "SSPD_BACKBONE_DEFAULTS"]
+__all__ = ["ModelConfig", "SSPDOutputs", "SSPDNetwork", "create_sspd_network", "SSPD_BACKBONE_DEFAULTS",
+           "network_spec", "build_network"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelConfig:
+    """The SSPD network: backbone, TS stack, predictor (:func:`sspd.engine.create_sspd_network`).
+
+    Attributes:
+        backbone: registered backbone (sspdnet, physnet, physformer).
+        input_size: network input side in pixels (SSPD-Net needs >= 66).
+        width: channel multiplier of the backbone (1.0 = the paper's network).
+        backbone_options: further keyword options of the backbone (e.g. PhysFormer's depth).
+        kernel_sizes, num_heads, attention, resample: the TS stack (SSPD: 9, 7, 5; 2 heads).
+        predictor_hidden: hidden width of the predictor (SSPD: 64).
+    """
+
+    backbone: str = "sspdnet"
+    input_size: int = 66
+    width: float = 0.25
+    backbone_options: dict[str, Any] = field(default_factory=dict)
+    kernel_sizes: list[int] = field(default_factory=lambda: [9, 7, 5])
+    num_heads: int = 2
+    attention: str = "tokens"
+    resample: str = "nearest"
+    predictor_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        require_positive_int("model", input_size=self.input_size, num_heads=self.num_heads,
+                             predictor_hidden=self.predictor_hidden)
+        if not self.width > 0:
+            raise ValueError(f"model.width must be > 0, got {self.width}")
 
 # Backbone options SSPD uses unless the caller sets them. PhysFormer's dropout (0.1, ViT's custom) is
 # switched off: the target network runs in train mode (batch statistics, as in the release), so a
@@ -105,3 +139,34 @@ def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int
     log.debug("SSPD network on %s with %s", backbone, options)
     return SSPDNetwork(net, kernel_sizes=kernel_sizes, num_heads=num_heads, attention=attention,
                        resample=resample, predictor_hidden=predictor_hidden)
+
+
+def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dict[str, Any]:
+    """What rebuilds the network with :func:`build_network` (a checkpoint's ``"network"`` entry): the
+    backbone, its kwargs, the TS-stack kwargs and the inference view the network is trained on.
+
+    Args:
+        model: the run's model section; frames: difference frames T per clip; view: the views section's
+            inference view (:meth:`sspd.augment.ViewOptions.inference_view`).
+    """
+    backbone_kwargs = {**model.backbone_options, "frames": frames, "input_size": model.input_size,
+                       "width": model.width}
+    stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,
+             "attention": model.attention, "resample": model.resample,
+             "predictor_hidden": model.predictor_hidden}
+    return {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack,
+            "view": dataclasses.asdict(view)}
+
+
+def build_network(spec: dict[str, Any]) -> SSPDNetwork:
+    """An :class:`SSPDNetwork` from a checkpoint's ``"network"`` entry (or :func:`network_spec`).
+
+    The spec's ``"view"`` (the inference view the network was trained on) becomes ``network.view``;
+    checkpoints without one had SSPD's raw difference view.
+    """
+    missing = {"backbone", "backbone_kwargs", "stack"} - set(spec)
+    if missing:
+        raise ValueError(f"network spec lacks {sorted(missing)}; it needs backbone, backbone_kwargs and stack")
+    network = create_sspd_network(spec["backbone"], **spec["stack"], **spec["backbone_kwargs"])
+    network.view = InferenceView.from_dict(spec.get("view"))
+    return network

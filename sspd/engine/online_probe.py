@@ -15,21 +15,50 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from sspd.augment.inference import TARGETS, clip_target
+from sspd.configuration import require_positive_int
+from sspd.engine.seeding import derive_seed
 from sspd.heads import LinearProbeHead
 from sspd.losses import neg_pearson
 
-from sspd.engine.seeding import derive_seed
-
-__all__ = ["LABEL_KEYS", "batch_labels", "OnlineProbe", "LoopProbe"]
+__all__ = ["OnlineProbeConfig", "LABEL_KEYS", "batch_labels", "OnlineProbe", "LoopProbe"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class OnlineProbeConfig:
+    """The online linear probe (:class:`sspd.engine.online_probe.OnlineProbe`): every N optimiser steps, a linear head
+    on the online backbone's detached pooled features of the step's batch is scored, then trained, against
+    the batch's PPG labels; ``probe/loss``, ``probe/r``, ``probe/hr_mae_bpm`` go to the sinks. It never
+    touches the networks. Batches without labels skip it (one note in the log).
+
+    Attributes:
+        every_n_steps: probe period in optimiser steps (0 = off).
+        lr: the head's Adam learning rate.
+        steps_per_update: Adam steps on each probed batch (after scoring it).
+        target: ``"diff"`` (the label's first difference, for frame-difference inputs) or ``"pulse"``.
+    """
+
+    every_n_steps: int = 8
+    lr: float = 1e-2
+    steps_per_update: int = 5
+    target: Literal["diff", "pulse"] = "diff"
+
+    def __post_init__(self) -> None:
+        period = self.every_n_steps
+        if isinstance(period, bool) or not isinstance(period, int) or period < 0:
+            raise ValueError(f"probe.every_n_steps must be an int >= 0 (0 = off), got {period!r}")
+        require_positive_int("probe", steps_per_update=self.steps_per_update)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"probe.lr must be a finite number > 0, got {self.lr}")
 
 #: Where a batch carries its per-frame PPG (B, T+1): synthetic clips "ppg", cached windows "label".
 LABEL_KEYS = ("ppg", "label")

@@ -14,7 +14,8 @@ import torch
 
 from sspd.engine.checkpoint import load_checkpoint
 from sspd.engine.network import SSPDNetwork
-from sspd.engine.run_dir import CHECKPOINT_FORMAT, build_network
+from sspd.engine.network import build_network
+from sspd.engine.run_dir import CHECKPOINT_FORMAT
 
 __all__ = ["load_pretrained"]
 

@@ -1,339 +1,392 @@
-"""The run directory a pretraining run writes (rank 0 only), and what rebuilds a run from it.
+"""The run directory of a pretraining run: its names, what writes each file and what reads it back.
 
-    RUN_DIR/config.yaml          the resolved run config
+    RUN_DIR/config.yaml          the resolved run config                              (CONFIG)
     RUN_DIR/checkpoints/         last.pt, best.pt, step_XXXXXXX.pt (format "sspd-checkpoint-1")
     RUN_DIR/metrics.jsonl        one line per logged step: every named scalar, collapse probes and alarms,
-                                 the online linear probe's probe/* scalars on its steps
+                                 the online linear probe's probe/* scalars on its steps       (METRICS)
     RUN_DIR/tb/                  TensorBoard: the same scalars, SSM/SSW images, parameter histograms
-    RUN_DIR/snapshots/           step_XXXXXXX.npz at every checkpoint (see sspd.engine.snapshots)
-    RUN_DIR/collapse.json        the latest collapse-monitor report
-    RUN_DIR/summary.json         at the end: steps, wall time, final scalars, stop reason, output paths
+    RUN_DIR/snapshots/           step_XXXXXXX.npz at every checkpoint (:func:`write_snapshot`)
+    RUN_DIR/collapse.json        the latest collapse-monitor report and the run's verdict     (COLLAPSE)
+    RUN_DIR/health.json          the latest health check: is the run learning the pulse?     (HEALTH)
+    RUN_DIR/summary.json         at the end: steps, wall time, final scalars, stop reason     (SUMMARY)
+
+The loop writes it (rank 0, through :class:`sspd.engine.run_writer.RunWriter`) and the report reads it
+(:func:`load_run`), both through this module, so the file names are spelled once.
+
+    record = load_run("runs/sspd")          # RunRecord: metrics, snapshots, collapse, health, config, summary
+    record.series("collapse/pred_in_band")  # (steps, values)
+
+Pieces a run may lack (no snapshot yet, no summary because it was interrupted, no collapse or health
+check yet) are listed in :attr:`RunRecord.missing`, never raised.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import os
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import torch
+import yaml
+from torch import Tensor
 
-from sspd.augment import InferenceView
-from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
-from sspd.engine.distributed import broadcast_object, get_world_size
-from sspd.engine.network import SSPDNetwork, create_sspd_network
-from sspd.engine.online_probe import LoopProbe
-from sspd.engine.seeding import rng_state, set_rng_state
-from sspd.engine.sinks import JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image, render_wave_image
-from sspd.engine.snapshots import CapturedOutputs, level_maps, write_snapshot
-from sspd.engine.step import SSPDTrainStep
+from sspd.engine.capture import CapturedOutputs, level_maps
 
-__all__ = ["CHECKPOINT_FORMAT", "network_spec", "build_network", "build_trainer", "RunWriter"]
+__all__ = ["CONFIG", "CHECKPOINTS", "METRICS", "TENSORBOARD", "SNAPSHOTS", "COLLAPSE", "HEALTH", "SUMMARY",
+           "CHECKPOINT_FORMAT", "write_json", "write_config", "write_summary", "write_snapshot", "snapshot_path",
+           "read_json", "Snapshot", "RunRecord", "load_run", "read_metrics", "read_snapshot"]
 
 log = logging.getLogger(__name__)
 
+CONFIG = "config.yaml"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+TENSORBOARD = "tb"
+SNAPSHOTS = "snapshots"
+COLLAPSE = "collapse.json"
+HEALTH = "health.json"
+SUMMARY = "summary.json"
+#: the ``"format"`` entry of every pretraining checkpoint
 CHECKPOINT_FORMAT = "sspd-checkpoint-1"
 
-
-def network_spec(config: Any) -> dict[str, Any]:
-    """What rebuilds the network with :func:`build_network`: backbone, its kwargs, the TS-stack kwargs."""
-    model, data = config.model, config.data
-    backbone_kwargs = {**model.backbone_options, "frames": data.frames, "input_size": model.input_size,
-                       "width": model.width}
-    stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,
-             "attention": model.attention, "resample": model.resample,
-             "predictor_hidden": model.predictor_hidden}
-    view = dataclasses.asdict(config.views.inference_view())
-    return {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack, "view": view}
+_RUN_FILES = (METRICS, CONFIG, SUMMARY, COLLAPSE, HEALTH)
+_SNAPSHOT_NAME = re.compile(r"^step_(\d+)\.npz$")
+_LEVEL_KEY = re.compile(r"^(ssm|ssw)_l(\d+)$")
 
 
-def build_network(spec: dict[str, Any]) -> SSPDNetwork:
-    """An :class:`SSPDNetwork` from a checkpoint's ``"network"`` entry (or :func:`network_spec`).
-
-    The spec's ``"view"`` (the inference view the network was trained on) becomes ``network.view``;
-    checkpoints without one had SSPD's raw difference view.
-    """
-    missing = {"backbone", "backbone_kwargs", "stack"} - set(spec)
-    if missing:
-        raise ValueError(f"network spec lacks {sorted(missing)}; it needs backbone, backbone_kwargs and stack")
-    network = create_sspd_network(spec["backbone"], **spec["stack"], **spec["backbone_kwargs"])
-    network.view = InferenceView.from_dict(spec.get("view"))
-    return network
-
-
-def build_trainer(network: SSPDNetwork, config: Any) -> SSPDTrainStep:
-    """The optimiser (Adam/AdamW over the online parameters) and the SSPDTrainStep of a run config."""
-    optim, ema = config.optim, config.ema
-    kind = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
-    optimizer = kind(network.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
-    return SSPDTrainStep(network, optimizer, objective=config.objective.build(), views=config.views,
-                         momentum_start=ema.momentum_start, momentum_end=ema.momentum_end, buffers=ema.buffers,
-                         target_mode=ema.target_mode, seed=config.seed, channels_last=config.loop.channels_last)
-
-
-def _write_json(path: Path, obj: Any) -> None:
+# ----------------------------------------------------------------------------------------------- writing
+def write_json(run_dir: str | Path, name: str, obj: Any) -> Path:
+    """``RUN_DIR/name`` as indented JSON, written to a temporary file and renamed into place."""
+    path = Path(run_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=float), encoding="utf-8")
     os.replace(tmp, path)
+    return path
 
 
-class RunWriter:
-    """Rank 0's side of a run: config, sinks, checkpoints, snapshots, the collapse monitor, the summary.
+def write_config(run_dir: str | Path, record: Mapping[str, Any], kind: str = "RunConfig") -> Path:
+    """``RUN_DIR/config.yaml``: the resolved run config (plain values) that ``sspd pretrain --resume`` reads."""
+    path = Path(run_dir) / CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(dict(record), sort_keys=False, allow_unicode=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(f"# resolved {kind}: load with sspd.configuration.load_config\n" + text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
-    On other ranks it writes nothing; it still takes part in the collapse decision (broadcast from
-    rank 0) so every rank stops at the same step.
+
+def write_summary(run_dir: str | Path, *, steps: int, total_steps: int, wall_time_s: float, stop_reason: str,
+                  message: str, final: Mapping[str, float]) -> Path:
+    """``RUN_DIR/summary.json`` at the end of a run: how it ended and where its outputs are."""
+    run_dir = Path(run_dir)
+    outputs = {name: str(run_dir / name) for name in
+               (CONFIG, CHECKPOINTS, METRICS, TENSORBOARD, SNAPSHOTS, COLLAPSE, HEALTH)}
+    return write_json(run_dir, SUMMARY, {
+        "steps": steps, "total_steps": total_steps, "wall_time_s": wall_time_s, "stop_reason": stop_reason,
+        "message": message, "final": dict(final), "finished_at": time.time(), "outputs": outputs})
+
+
+def snapshot_path(run_dir: str | Path, step: int) -> Path:
+    """``RUN_DIR/snapshots/step_XXXXXXX.npz`` of optimiser step ``step``."""
+    return Path(run_dir) / SNAPSHOTS / f"step_{step:07d}.npz"
+
+
+def _hr_of(signals: np.ndarray, fs: float) -> np.ndarray:
+    """HR in bpm of each (T,) row by the spectral peak (NaN where the signal is too short or flat)."""
+    from sspd.signal import estimate_hr
+
+    try:
+        return np.atleast_1d(np.asarray(estimate_hr(signals, fs), dtype=np.float32))
+    except ValueError as err:
+        log.debug("snapshot HR not estimated: %s", err)
+        return np.full(signals.shape[0], np.nan, dtype=np.float32)
+
+
+def write_snapshot(path: str | Path, seen: CapturedOutputs, *, fs: float, clips: int = 4,
+                   labels_hr: Tensor | None = None) -> Path:
+    """Save the online SSMs and SSWs of the first ``clips`` clips, the predictions and their HR (npz).
+
+    Arrays: ``ssm`` (L, B', T', T') when every level has the same T', else ``ssm_l0``, ``ssm_l1``, ...;
+    ``ssw_l0``, ... (B', T'_l); ``pred`` (B', T); ``hr_pred`` (B',); ``hr_true`` (B',) when labels are
+    given; ``fps``. :func:`read_snapshot` reads it back.
+    """
+    if seen.online is None:
+        raise ValueError("write_snapshot: no online outputs were captured; run a forward pass inside "
+                         "capture_outputs first")
+    maps = level_maps([h[:clips] for h in seen.online.hs])  # empty for objectives without the TS stack
+    pred = seen.online.rppg[:clips].cpu().numpy().astype(np.float32)  # (B', T)
+    arrays: dict[str, Any] = {"pred": pred, "hr_pred": _hr_of(pred, fs), "fps": np.float32(fs)}
+    if maps and len({ssm.shape for ssm, _ in maps}) == 1:
+        arrays["ssm"] = torch.stack([ssm for ssm, _ in maps]).cpu().numpy()  # (L, B', T', T')
+    else:
+        arrays.update({f"ssm_l{i}": ssm.cpu().numpy() for i, (ssm, _) in enumerate(maps)})
+    arrays.update({f"ssw_l{i}": ssw.cpu().numpy() for i, (_, ssw) in enumerate(maps)})
+    if labels_hr is not None:
+        arrays["hr_true"] = labels_hr[:clips].detach().cpu().numpy().astype(np.float32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")  # renamed into place: a kill mid-write leaves no torn npz
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- reading
+def read_json(run_dir: str | Path, name: str) -> dict[str, Any] | None:
+    """``RUN_DIR/name`` as a dict, or None when it is absent (a corrupt file raises ValueError)."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} could not be read ({err}): delete it, the run writes it again") from err
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} is not a JSON object: delete it, the run writes it again")
+    return value
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The arrays saved at one checkpoint (``snapshots/step_XXXXXXX.npz``).
+
+    Attributes:
+        step: the training step (from the file name).
+        path: the ``.npz`` file.
+        ssm: the online SSMs of each pyramid level, each (B', T', T') (T' may differ per level).
+        ssw: the self-similarity waves of each level, each (B', T').
+        pred: (B', T) predictor outputs, or None.
+        hr_pred: (B',) predicted HRs in bpm, or None; hr_true: (B',) label HRs, or None.
+        fps: the clips' frame rate in Hz, or None.
     """
 
-    def __init__(self, config: Any, *, fps: float, total_steps: int, steps_per_epoch: int, rank: int,
-                 probe: LoopProbe | None = None, dataset: Any = None) -> None:
-        self.config, self.fps, self.total_steps, self.rank = config, fps, total_steps, rank
-        self.probe = probe
-        self.dataset = dataset          # the training data, for the health check's clips
-        self._health_clips: Any = None
-        self.health: dict[str, Any] | None = None   # the latest health.json
-        self.collapse_report: dict[str, Any] | None = None   # the monitor's latest report, as JSON
-        self.steps_per_epoch = steps_per_epoch
-        self.saved_step: int | None = None
-        self.run_dir = Path(config.run_dir)
-        self.sink: Sink = Sink()
-        self.last_scalars: dict[str, float] = {}
-        self._best_window: list[float] = []
-        self.monitor = self._make_monitor() if rank == 0 and config.collapse.enabled else None
-        self.manager = None
-        if rank == 0:
-            loop = config.loop
-            self.manager = CheckpointManager(self.run_dir / "checkpoints", loop.checkpoint_every,
-                                             keep_last=loop.keep_last, metric="best/" + loop.best_metric)
+    step: int
+    path: Path
+    ssm: list[np.ndarray] = field(default_factory=list)
+    ssw: list[np.ndarray] = field(default_factory=list)
+    pred: np.ndarray | None = None
+    hr_pred: np.ndarray | None = None
+    hr_true: np.ndarray | None = None
+    fps: float | None = None
 
-    def _make_monitor(self):
-        from sspd.diagnostics import CollapseMonitor
 
-        collapse = self.config.collapse
-        warmup = int(math.ceil(collapse.warmup_fraction * self.total_steps))
-        monitor = CollapseMonitor(fs=self.fps, patience=collapse.patience, min_clips=collapse.min_clips,
-                               capacity=max(64, collapse.min_clips), seed=self.config.seed, warmup_steps=warmup)
-        shortest = math.ceil(self.fps / monitor.band[0])  # the probes need one period of the band's low edge
-        if self.config.data.frames < shortest:
-            raise ValueError(f"collapse monitoring needs clips of at least {shortest} frames (one period of "
-                             f"{monitor.band[0]} Hz at {self.fps:g} fps), data.frames is {self.config.data.frames}: "
-                             "use longer clips or set collapse.enabled=false")
-        return monitor
+@dataclass
+class RunRecord:
+    """Everything read from a run directory.
 
-    def check_fresh(self) -> None:
-        """Refuse to start a new run over a run directory that already holds checkpoints."""
-        directory = self.run_dir / "checkpoints"
-        if self.rank == 0 and directory.is_dir() and latest(directory) is not None:
-            raise ValueError(f"{self.run_dir} already holds the checkpoints of a run: continue it with --resume "
-                             f"{self.run_dir}, or choose another run_dir (--set run_dir=...)")
+    Attributes:
+        path: the run directory.
+        metrics: one dict per logged step of metrics.jsonl, in file order.
+        snapshots: the snapshots in step order.
+        collapse: collapse.json as a dict, or None; config: config.yaml as a dict, or None;
+        summary: summary.json as a dict, or None.
+        missing: one sentence per missing or unreadable piece.
+    """
 
-    def open_sinks(self, resume_step: int | None) -> None:
-        """config.yaml, metrics.jsonl and tb/ (continuing after ``resume_step`` when resuming)."""
-        if self.rank == 0:
-            from sspd.configuration import save_config
+    path: Path
+    metrics: list[dict[str, float]] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    collapse: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    missing: list[str] = field(default_factory=list)
 
-            save_config(self.config, self.run_dir / "config.yaml")
-        every = self.config.logging.histograms_every_n_steps
-        self.sink = MultiSink([JSONLSink(self.run_dir / "metrics.jsonl", resume_step=resume_step, rank=self.rank),
-                               TensorBoardSink(self.run_dir / "tb", histogram_every_n_steps=every,
-                                               resume_step=resume_step, rank=self.rank)])
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one scalar over the logged steps that have it; (N,) each."""
+        rows = [(r["step"], r[name]) for r in self.metrics if name in r]
+        if not rows:
+            return np.zeros(0), np.zeros(0)
+        steps, values = zip(*rows)
+        return np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
 
-    # ----------------------------------------------------------------------------- checkpoints
-    def checkpoint_state(self, step: int, trainer: SSPDTrainStep, guard: Any, scaler: Any) -> dict[str, Any]:
-        """The checkpoint dict of the run-directory contract (format ``sspd-checkpoint-1``)."""
-        from sspd.configuration import config_to_dict
+    def scalar_names(self) -> list[str]:
+        """Every scalar name in metrics.jsonl (besides step and time), in order of first appearance."""
+        names: dict[str, None] = {}
+        for row in self.metrics:
+            names.update((k, None) for k in row if k not in ("step", "time"))
+        return list(names)
 
-        per_epoch = self.steps_per_epoch
-        return {"format": CHECKPOINT_FORMAT, "step": step, "epoch": step // per_epoch,
-                "config": config_to_dict(self.config), "network": network_spec(self.config),
-                "online": trainer.online_network.state_dict(),
-                "target": None if trainer.target_network is None else trainer.target_network.state_dict(),
-                "train_step": trainer.state_dict(), "rng": rng_state(), "guard": guard.state_dict(),
-                "monitor": self.monitor.state_dict() if self.monitor is not None else None,
-                "probe": self.probe.state_dict() if self.probe is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "data": {"epoch": step // per_epoch, "position": step % per_epoch}}
+    @property
+    def last_step(self) -> int | None:
+        """The last logged step, else the summary's, else None."""
+        if self.metrics:
+            return int(self.metrics[-1]["step"])
+        steps = (self.summary or {}).get("steps")
+        return int(steps) if isinstance(steps, (int, float)) else None
 
-    def restore(self, trainer: SSPDTrainStep, guard: Any, scaler: Any, path: Path | None = None) -> int:
-        """Load ``path``, default the newest readable checkpoint of ``checkpoints/`` (``last.pt``, else a
-        step file, with a warning), into the run (every rank); returns the step to continue from."""
-        directory = self.run_dir / "checkpoints"
-        if path is not None:
-            path, state = Path(path), load_checkpoint(path)
+
+def read_metrics(path: Path) -> tuple[list[dict[str, float]], list[str]]:
+    """The lines of a metrics.jsonl file and notes on any it dropped.
+
+    A last line torn by a crash is dropped with a note; a malformed line elsewhere means the file is
+    not a metrics log and raises.
+
+    Returns:
+        (rows, notes): rows have an int ``"step"`` and float values (NaN kept).
+
+    Raises:
+        ValueError: a line before the last is not a JSON object with an integer "step".
+    """
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows, notes = [], []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        row = _parse_metrics_line(line)
+        if row is None and number == len(lines):
+            notes.append(f"{path.name}: the last line ({number}) is incomplete (a write cut by a crash?); "
+                         "it was skipped")
+        elif row is None:
+            raise ValueError(f"{path}:{number} is not a metrics line (a JSON object with an integer "
+                             f"'step' and numeric values): {line[:80]!r}; pass a file the training loop wrote")
         else:
-            found = load_latest(directory) if directory.is_dir() else None
-            if found is None:
-                raise FileNotFoundError(f"cannot resume: {directory} holds no checkpoint (last.pt or "
-                                        "step_XXXXXXX.pt); start a fresh run without --resume")
-            path, state = found
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an sspd pretraining checkpoint (format {state.get('format')!r}, "
-                             f"expected {CHECKPOINT_FORMAT!r})")
-        trainer.load_state_dict(state["train_step"])
-        guard.load_state_dict(state["guard"])
-        if scaler is not None and state.get("scaler") is not None:
-            scaler.load_state_dict(state["scaler"])
-        if self.monitor is not None and state.get("monitor") is not None:
-            self.monitor.load_state_dict(state["monitor"])
-        self._restore_probe(path, state.get("probe"))
-        if self.manager is not None:
-            self.manager.load_state_dict(state["checkpoint_manager"])
-        set_rng_state(state["rng"])
-        health = self.run_dir / "health.json"
-        if self.rank == 0 and health.is_file():   # the verdict of collapse.json until the next health check
-            self.health = json.loads(health.read_text())
-        log.info("resumed from %s at step %d", path, state["step"])
-        return int(state["step"])
+            rows.append(row)
+    return rows, notes
 
-    def _restore_probe(self, path: Path, state: dict[str, Any] | None) -> None:
-        if self.probe is None:
-            return
-        if state is None:
-            log.info("%s holds no online-probe state (the probe was off): the probe starts afresh", path)
-            return
+
+def _parse_metrics_line(line: str) -> dict[str, float] | None:
+    """One JSONL line as {"step": int, name: float}; None when it is not a valid metrics line."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict) or isinstance(raw.get("step"), bool) or not isinstance(raw.get("step"), int):
+        return None
+    row: dict[str, float] = {"step": raw["step"]}
+    for name, value in raw.items():
+        if name != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[name] = float(value)
+    return row
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """One snapshot file; a missing optional array is None (or an empty list).
+
+    Raises:
+        ValueError: the file is not a readable .npz, or an array has the wrong number of axes.
+    """
+    match = _SNAPSHOT_NAME.match(path.name)
+    step = int(match.group(1)) if match else -1
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: np.asarray(data[name]) for name in data.files}
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable snapshot (.npz): {err}") from err
+    ssm = _levels(arrays, "ssm", path)
+    ssw = _levels(arrays, "ssw", path)
+    for name, ndim in (("pred", 2), ("hr_pred", 1), ("hr_true", 1)):
+        if name in arrays and arrays[name].ndim != ndim:
+            raise ValueError(f"{path}: array {name!r} must have {ndim} axes, got shape {arrays[name].shape}")
+    fps = float(arrays["fps"].reshape(-1)[0]) if "fps" in arrays and arrays["fps"].size else None
+    return Snapshot(step=step, path=path, ssm=ssm, ssw=ssw, pred=arrays.get("pred"),
+                    hr_pred=arrays.get("hr_pred"), hr_true=arrays.get("hr_true"),
+                    fps=fps if fps is not None and math.isfinite(fps) and fps > 0 else None)
+
+
+def _levels(arrays: dict[str, np.ndarray], kind: str, path: Path) -> list[np.ndarray]:
+    """The per-level arrays of ``kind``: a stacked "ssm" (L, B', T', T') or "ssm_l0", "ssm_l1", ..."""
+    ndim = 3 if kind == "ssm" else 2
+    if kind in arrays:
+        stacked = arrays[kind]
+        if stacked.ndim != ndim + 1:
+            raise ValueError(f"{path}: array {kind!r} must be {'(L, B, T, T)' if ndim == 3 else '(L, B, T)'}, "
+                             f"got shape {stacked.shape}")
+        return [level for level in stacked]                            # L x (B', T', T') or (B', T')
+    found = sorted((int(m.group(2)), name) for name in arrays
+                   if (m := _LEVEL_KEY.match(name)) and m.group(1) == kind)
+    for _, name in found:
+        if arrays[name].ndim != ndim:
+            raise ValueError(f"{path}: array {name!r} must have {ndim} axes, got shape {arrays[name].shape}")
+    return [arrays[name] for _, name in found]
+
+
+def _read_json(path: Path, missing: list[str], what: str) -> dict[str, Any] | None:
+    """A JSON object file, or None with a note when it is absent or unreadable."""
+    if not path.is_file():
+        missing.append(f"{path.name} is missing: {what}")
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        missing.append(f"{path.name} could not be read ({err}): {what}")
+        return None
+    if not isinstance(value, dict):
+        missing.append(f"{path.name} is not a JSON object: {what}")
+        return None
+    return value
+
+
+def _read_config(path: Path, missing: list[str]) -> dict[str, Any] | None:
+    if not path.is_file():
+        missing.append("config.yaml is missing: the run's settings cannot be shown")
+        return None
+    try:
+        value = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        missing.append(f"config.yaml could not be read ({err})")
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _read_snapshots(folder: Path, missing: list[str]) -> list[Snapshot]:
+    paths = sorted(p for p in folder.glob("step_*.npz") if _SNAPSHOT_NAME.match(p.name)) if folder.is_dir() else []
+    if not paths:
+        missing.append("no snapshots (snapshots/step_*.npz): the run stopped before its first checkpoint, "
+                       "so there are no SSM/SSW images or HR histograms")
+        return []
+    snapshots = []
+    for path in paths:
         try:
-            self.probe.load_state_dict(state)
+            snapshots.append(read_snapshot(path))
         except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
-
-    # ----------------------------------------------------------------------------- every step
-    def after_step(self, done: int, scalars: dict[str, float], seen: CapturedOutputs | None,
-                   labels_hr: torch.Tensor | None, trainer: SSPDTrainStep, *,
-                   ppg: torch.Tensor | None = None) -> str:
-        """Log, monitor, probe; returns a collapse message when the run must stop.
-
-        ``ppg`` (B, T+1): the labels of the batch ``seen`` saw, for the online probe (None: unlabelled).
-        """
-        self.last_scalars = dict(scalars)
-        self._best_window.append(scalars.get(self.config.loop.best_metric, math.nan))
-        logged = dict(scalars)
-        message = ""
-        if self.monitor is not None and seen is not None and seen.online is not None:
-            report_scalars, message = self._monitor(done, seen, labels_hr, trainer)
-            logged.update(report_scalars)
-        probed = self.probe.step(done, seen.pooled if seen is not None else None, ppg) if self.probe else {}
-        logged.update(probed)
-        health = self._safe_health(done, trainer) if self._health_due(done) else {}
-        logged.update(health)
-        if self.rank == 0 and (done % self.config.logging.every_n_steps == 0 or probed or health):
-            self.sink.log_scalars(done, logged)
-            self._log_pictures(done, seen, trainer)
-        if self.config.collapse.enabled and get_world_size() > 1:
-            message = broadcast_object(message)
-        return message
-
-    def _monitor(self, done: int, seen: CapturedOutputs, labels_hr: torch.Tensor | None,
-                 trainer: SSPDTrainStep) -> tuple[dict[str, float], str]:
-        collapse = self.config.collapse
-        predictions = seen.online.rppg
-        labels = labels_hr if labels_hr is not None and labels_hr.shape[0] == predictions.shape[0] else None
-        if done % collapse.every_n_steps:
-            self.monitor.observe(pooled=seen.pooled, predictions=predictions, labels_hr=labels)
-            return {}, ""
-        ssm, ssw = level_maps(seen.online.hs[:1])[0] if seen.online.hs else (None, None)
-        report = self.monitor.check(done, pooled=seen.pooled, predictions=predictions,
-                                    target_predictions=seen.target.rppg if seen.target else None,
-                                    ssm=ssm, ssw=ssw, labels_hr=labels)
-        self.collapse_report = _report_json(report, self.monitor.warmup_steps)
-        self._write_collapse_json()
-        stop = report.collapse and collapse.stop
-        return report.scalars(), (report.message if stop else "")
-
-    def _log_pictures(self, done: int, seen: CapturedOutputs | None, trainer: SSPDTrainStep) -> None:
-        logging_cfg = self.config.logging
-        if (seen is not None and seen.online is not None and seen.online.hs
-                and done % logging_cfg.images_every_n_steps == 0):
-            ssm, ssw = level_maps(seen.online.hs[:1])[0]
-            if bool(torch.isfinite(ssm[0]).all()):
-                self.sink.log_images(done, {"ssm/online_l0": render_map_image(ssm),
-                                            "ssw/online_l0": render_wave_image(ssw, fs=self.fps)})
-        if done % logging_cfg.histograms_every_n_steps == 0:
-            self.sink.log_histograms(done, {f"online/{n}": p for n, p in trainer.online_network.named_parameters()})
-
-    def save(self, done: int, trainer: SSPDTrainStep, guard: Any, scaler: Any, seen: CapturedOutputs | None,
-             labels_hr: torch.Tensor | None, final: bool = False) -> None:
-        """Checkpoints (and a snapshot) when due at ``done`` steps, or at the end with ``final``."""
-        if self.manager is None or self.saved_step == done or not (final or self.manager.is_due(done)):
-            return
-        self.saved_step = done
-        window = [v for v in self._best_window if math.isfinite(v)]
-        metrics = {"best/" + self.config.loop.best_metric: sum(window) / len(window)} if window else None
-        self._best_window = []
-        self.manager.save(done, self.checkpoint_state(done, trainer, guard, scaler), metrics=metrics, final=final)
-        if seen is not None and seen.online is not None:
-            write_snapshot(self.run_dir / "snapshots" / f"step_{done:07d}.npz", seen, fs=self.fps,
-                           clips=self.config.logging.snapshot_clips, labels_hr=labels_hr)
-
-    def _health_due(self, done: int) -> bool:
-        """A health check at every checkpoint step and at the last step (rank 0, with the monitor on)."""
-        collapse = self.config.collapse
-        if self.manager is None or not (collapse.enabled and collapse.health) or self.dataset is None:
-            return False
-        return self.manager.is_due(done) or done == self.total_steps
-
-    def _safe_health(self, done: int, trainer: SSPDTrainStep) -> dict[str, float]:
-        """check_health, but a failure of the check is logged with its traceback and never ends the run."""
-        try:
-            return self.check_health(done, trainer)
-        except Exception:  # a diagnostic must not stop days of training; the verdict stays as it was
-            log.exception("step %d: the health check failed (the run goes on; its verdict is not updated); "
-                          "set collapse.health=false to skip it", done)
-            return {}
-
-    def check_health(self, done: int, trainer: SSPDTrainStep) -> dict[str, float]:
-        """Judge whether the online network is learning the pulse: health.json and collapse.json; returns
-        the ``health/*`` scalars for this step's log line."""
-        collapse = self.config.collapse
-        from sspd.diagnostics.health import health_json, health_scalars
-        from sspd.diagnostics.health_run import HealthClips, run_health
-
-        if self._health_clips is None:
-            self._health_clips = HealthClips.from_dataset(self.dataset, seed=self.config.seed,
-                                                          n_clips=collapse.health_clips,
-                                                          seconds=collapse.health_seconds,
-                                                          min_frames=self.config.data.frames)
-        health = run_health(trainer.online_network, self._health_clips, window=self.config.data.frames,
-                            input_size=self.config.model.input_size)
-        self.health = health_json(health, step=done)
-        _write_json(self.run_dir / "health.json", self.health)
-        self._write_collapse_json()
-        emit = log.info if health.verdict == "learning" else log.warning
-        emit("step %d: %s", done, health.headline())
-        return health_scalars(health)
-
-    def _write_collapse_json(self) -> None:
-        """collapse.json: the monitor's last report and the run's verdict (collapsed, learning, not learning)."""
-        from sspd.diagnostics.health import run_verdict
-
-        report = dict(self.collapse_report or {})
-        report.update(run_verdict(report, self.health))
-        _write_json(self.run_dir / "collapse.json", report)
-
-    def finish(self, done: int, reason: str, message: str, trainer: SSPDTrainStep, *, wall_time_s: float) -> None:
-        """summary.json (rank 0)."""
-        if self.rank != 0:
-            return
-        outputs = {name: str(self.run_dir / name) for name in
-                   ("config.yaml", "checkpoints", "metrics.jsonl", "tb", "snapshots", "collapse.json",
-                    "health.json")}
-        _write_json(self.run_dir / "summary.json", {
-            "steps": done, "total_steps": self.total_steps, "wall_time_s": wall_time_s, "stop_reason": reason,
-            "message": message, "final": self.last_scalars, "finished_at": time.time(), "outputs": outputs})
-
-    def close(self) -> None:
-        self.sink.close()
+            missing.append(f"snapshot skipped: {err}")
+    return sorted(snapshots, key=lambda s: s.step)
 
 
-def _report_json(report: Any, warmup_steps: int) -> dict[str, Any]:
-    """A :class:`sspd.diagnostics.MonitorReport` as JSON: verdicts with values, bands and reasons."""
-    verdicts = {}
-    for name, verdict in report.verdicts.items():
-        fields = getattr(verdict, "__dataclass_fields__", None)
-        verdicts[name] = ({k: getattr(verdict, k) for k in fields} if fields else
-                          verdict._asdict() if hasattr(verdict, "_asdict") else str(verdict))
-    return {"step": report.step, "warmup_steps": warmup_steps, "probes": report.probes, "verdicts": verdicts,
-            "collapse": report.collapse, "probe": report.probe, "message": report.message,
-            "streaks": report.streaks}
+def load_run(run_dir: str | Path) -> RunRecord:
+    """Read a run directory written by the pretraining loop.
+
+    Expected layout (pieces may be missing; each absence is noted in ``missing``)::
+
+        RUN_DIR/metrics.jsonl  config.yaml  collapse.json  summary.json  snapshots/step_*.npz
+
+    Raises:
+        FileNotFoundError: ``run_dir`` does not exist.
+        ValueError: it is not a folder, or holds none of metrics.jsonl, config.yaml, summary.json,
+            collapse.json (not a run directory); or metrics.jsonl is corrupt before its last line.
+    """
+    path = Path(run_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"run directory {path} does not exist: pass the folder a pretraining run wrote "
+                                "(the --out of `sspd pretrain`)")
+    if not path.is_dir():
+        raise ValueError(f"{path} is a file, not a run directory: pass the folder that holds metrics.jsonl")
+    if not any((path / name).is_file() for name in _RUN_FILES):
+        raise ValueError(f"{path} is not a run directory: none of {', '.join(_RUN_FILES)} is in it; pass the "
+                         "folder a pretraining run wrote (the --out of `sspd pretrain`)")
+    record = RunRecord(path=path)
+    metrics = path / METRICS
+    if metrics.is_file():
+        record.metrics, notes = read_metrics(metrics)
+        record.missing.extend(notes)
+    else:
+        record.missing.append("metrics.jsonl is missing: no probe or loss curves")
+    record.config = _read_config(path / CONFIG, record.missing)
+    record.collapse = _read_json(path / COLLAPSE, record.missing,
+                                 "no monitor report; the verdicts are rebuilt from metrics.jsonl")
+    record.health = _read_json(path / HEALTH, record.missing,
+                               "no health check yet (it runs at every checkpoint): the run's verdict is unknown")
+    record.summary = _read_json(path / SUMMARY, record.missing,
+                                "the run has not finished (or was killed): no stop reason")
+    record.snapshots = _read_snapshots(path / SNAPSHOTS, record.missing)
+    log.info("read run %s: %d metric lines, %d snapshots", path, len(record.metrics), len(record.snapshots))
+    return record

@@ -22,6 +22,7 @@ import math
 import os
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
@@ -29,12 +30,30 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sspd.configuration import require_positive_int
 from sspd.engine.distributed import get_rank
 
-__all__ = ["Sink", "JSONLSink", "TensorBoardSink", "MultiSink", "scalars_to_floats", "render_map_image",
-           "render_wave_image"]
+__all__ = ["LoggingConfig", "Sink", "JSONLSink", "TensorBoardSink", "MultiSink", "scalars_to_floats",
+           "render_map_image", "render_wave_image"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoggingConfig:
+    """What goes to TensorBoard and the JSONL, and how often (in optimiser steps)."""
+
+    every_n_steps: int = 1
+    images_every_n_steps: int = 16
+    histograms_every_n_steps: int = 32
+    snapshot_clips: int = 4
+
+    def __post_init__(self) -> None:
+        require_positive_int("logging", every_n_steps=self.every_n_steps,
+                             images_every_n_steps=self.images_every_n_steps,
+                             histograms_every_n_steps=self.histograms_every_n_steps,
+                             snapshot_clips=self.snapshot_clips)
+
 
 Scalar = Union[Tensor, float, int]
 _RESERVED = ("step", "time")

@@ -1,6 +1,6 @@
-"""One training step of any registered objective: views, online (and target) forward, the objective,
-backward, optimiser step, EMA. The training loop (epochs, checkpoints, mixed precision, DDP, logging) is
-built on top.
+"""One training step of any registered objective: views, online (and target) forward, the objective;
+the optimiser step itself (guard, clipping, accumulation, DDP, EMA) is :class:`sspd.engine.OptimiserStep`,
+which :meth:`TrainStep.train_step` and the training loop both use.
 
     network = create_sspd_network("sspdnet")
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
@@ -19,7 +19,6 @@ the same views as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Mapping
 
 import torch
@@ -116,6 +115,9 @@ class TrainStep:
         self.speed_frames = speed_frames
         device = next(network.parameters()).device
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        #: what the online forward calls: the network, or its DistributedDataParallel wrapper
+        self.online_forward: torch.nn.Module = network
+        self._stepper = None   # train_step's OptimiserStep, built at its first call
 
     @property
     def objective(self) -> Objective:
@@ -186,7 +188,7 @@ class TrainStep:
         video = video.to(next(self.online_network.parameters()).device, non_blocking=True)
         video, ppg, speeds = self._speed(video, ppg)
         online_view, target_view = self.make_views(video, float(fs.mean()))    # (B, C, T, h, w) each
-        online_outputs = self.online_network(online_view, with_ts=spec.uses_ts,
+        online_outputs = self.online_forward(online_view, with_ts=spec.uses_ts,
                                              detach_predictor=self._detach_predictor())
         target_outputs = self.forward_target(target_view) if target_view is not None else None
         extras = {"ppg": ppg, "speed": speeds}
@@ -223,30 +225,33 @@ class TrainStep:
 
     def train_step(self, batch: Mapping[str, Any], *, step: int, total_steps: int,
                    scaler: "torch.amp.GradScaler | None" = None) -> dict[str, Tensor]:
-        """One full step: views, forwards, loss, backward, optimiser step, EMA.
+        """One full optimiser step on one batch, the loop's own (:class:`sspd.engine.OptimiserStep`):
+        views, forwards, loss, backward, the non-finite guard, the optimiser step and the EMA.
 
         Args:
             batch: ``{"video": (B, C, T+1, S, S), "fps": float or (B,)}`` (plus ``"ppg"`` (B, T+1) for
                 objectives with labels).
             step: optimiser steps taken so far (0 at the first), for the momentum schedule.
             total_steps: optimiser steps of the whole run.
-            scaler: optional mixed-precision grad scaler.
+            scaler: optional mixed-precision grad scaler (the loss is scaled by it).
 
         Returns:
-            Detached scalars: the objective's terms plus ``momentum``, ``lr`` and ``stepped`` (1.0, or
-            0.0 when the step was skipped). A non-finite loss skips the step: no backward, no update.
+            Detached scalars: the objective's terms plus ``grad_norm``, ``momentum``, ``lr``, ``skipped``
+            and ``stepped`` (1.0, or 0.0 when a non-finite loss or gradient skipped the step: no update,
+            no EMA; five in a row raise :class:`sspd.engine.NonFiniteLossError`).
+
+        Raises:
+            ValueError: the batch is malformed or its video holds NaN/inf (:func:`check_batch`).
         """
-        self.train(True)
-        self.optimizer.zero_grad(set_to_none=True)
-        total, scalars = self.forward(batch)
-        if not math.isfinite(float(scalars["total"])):
-            log.warning("non-finite loss %s at step %d: the step is skipped", float(scalars["total"]), step)
-            return {**scalars, "momentum": torch.tensor(self.momentum(step, total_steps), dtype=torch.float64),
-                    "lr": torch.tensor(float(self.optimizer.param_groups[0]["lr"]), dtype=torch.float64),
-                    "stepped": torch.tensor(0.0)}
-        (total if scaler is None else scaler.scale(total)).backward()
-        scalars.update(self.update(step, total_steps, scaler))
-        return scalars
+        from sspd.engine.optimiser import OptimiserStep
+
+        check_batch(batch)
+        if self._stepper is None:
+            self._stepper = OptimiserStep(self, total_steps=total_steps, distributed=False)
+        self._stepper.total_steps, self._stepper.scaler = total_steps, scaler
+        scalars, _ = self._stepper.step([batch], step)
+        return {name: torch.tensor(value, dtype=torch.float64 if name in ("momentum", "lr") else torch.float32)
+                for name, value in scalars.items()}
 
     def state_dict(self) -> dict[str, Any]:
         """The networks, the optimiser and the view generator, for exact resumption."""

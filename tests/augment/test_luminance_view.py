@@ -52,13 +52,13 @@ def test_training_views_apply_the_same_prior_as_inference():
 def test_the_trained_view_is_part_of_the_network_spec(tmp_path):
     from sspd.cli.config import RunConfig
     from sspd.configuration import load_config
-    from sspd.engine import build_network, network_spec
+    from sspd.engine import build_network
 
     for overrides, expected in (([], InferenceView("normalized", 1e-7, "remove")),
                                 (["views.difference=raw", "views.luminance=keep"], InferenceView())):
         config = load_config(RunConfig, None, ["model.backbone=physnet", "model.input_size=16", "data.box_size=20",
                                                "data.frames=48", *overrides])
-        spec = network_spec(config)
+        spec = config.network_spec()
         assert build_network(spec).view == expected
     spec.pop("view")  # a checkpoint written before views were recorded had the release's raw view
     assert build_network(spec).view == InferenceView()

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import run_pretraining
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ PAPER_VIEWS = ["views.difference=raw", "views.luminance=keep", "views.motion_px=
 def _train(tmp_path, steps, overrides):
     config = load_config(RunConfig, None, [f"run_dir={tmp_path / 'run'}", f"loop.max_steps={steps}",
                                            f"loop.checkpoint_every={steps}", *overrides])
-    result = run_pretraining(config)
+    result = pretrain(config)
     assert result.stop_reason == "completed"
     health = json.loads((tmp_path / "run" / "health.json").read_text())
     collapse = json.loads((tmp_path / "run" / "collapse.json").read_text())

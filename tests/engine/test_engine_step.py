@@ -191,3 +191,26 @@ def test_bad_batches_and_construction_raise():
         SSPDTrainStep(network, torch.optim.SGD(network.parameters(), lr=0.1), momentum_start=1.5)
     with pytest.raises(ValueError, match="buffers"):
         SSPDTrainStep(network, torch.optim.SGD(network.parameters(), lr=0.1), buffers="all")
+
+
+def test_a_non_finite_loss_skips_the_update_and_the_ema_on_the_one_optimiser_step():
+    from sspd.objectives import Objective, ObjectiveSpec
+
+    def nan_after_first(online, target, fs, batch, config):
+        total = online.rppg.float().mean() * 0 + (float("nan") if config["calls"] else 0.0) + online.rppg.mean()
+        config["calls"] += 1
+        return total, {"total": total.detach()}
+
+    spec = ObjectiveSpec(name="nan-after-first", fn=nan_after_first, config_type=dict, needs_target=True)
+    trainer = _trainer("physnet", objective=Objective(spec, {"calls": 0}))
+    box = TINY["physnet"][1]
+    first = trainer.train_step(_batch(box, 0), step=0, total_steps=4)
+    assert float(first["stepped"]) == 1.0 and float(first["skipped"]) == 0.0
+    online, target = _params(trainer.online_network), _params(trainer.target_network)
+    skipped = trainer.train_step(_batch(box, 1), step=1, total_steps=4)
+    assert float(skipped["stepped"]) == 0.0 and float(skipped["skipped"]) == 1.0
+    assert not torch.isfinite(skipped["total"])
+    # no NaN reaches either network: no optimiser step, no EMA, no gradient left behind
+    assert all(torch.equal(p, online[n]) for n, p in _params(trainer.online_network).items())
+    assert all(torch.equal(p, target[n]) for n, p in _params(trainer.target_network).items())
+    assert all(p.grad is None for p in trainer.online_network.parameters())

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import load_checkpoint, run_pretraining
+from sspd.engine import load_checkpoint
 from sspd.engine.data import build_train_dataset
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=8",
@@ -47,11 +48,11 @@ class _NaNAt(torch.utils.data.Dataset):
 
 
 def test_resume_after_stop_matches_uninterrupted_run(tmp_path):
-    full = run_pretraining(_config(tmp_path / "full", "loop.max_steps=4"))
+    full = pretrain(_config(tmp_path / "full", "loop.max_steps=4"))
     assert (full.steps, full.stop_reason) == (4, "completed")
-    part = run_pretraining(_config(tmp_path / "part", "loop.max_steps=4", "loop.stop_after=2"))
+    part = pretrain(_config(tmp_path / "part", "loop.max_steps=4", "loop.stop_after=2"))
     assert (part.steps, part.stop_reason) == (2, "interrupted")
-    resumed = run_pretraining(_config(tmp_path / "part", "loop.max_steps=4"), resume=True)
+    resumed = pretrain(_config(tmp_path / "part", "loop.max_steps=4"), resume=True)
     assert (resumed.steps, resumed.stop_reason) == (4, "completed")
 
     a, b = _lines(tmp_path / "full"), _lines(tmp_path / "part")
@@ -67,7 +68,7 @@ def test_resume_after_stop_matches_uninterrupted_run(tmp_path):
 
 def test_run_directory_follows_the_contract(tmp_path):
     run_dir = tmp_path / "run"
-    run_pretraining(_config(run_dir, "loop.max_steps=4"))
+    pretrain(_config(run_dir, "loop.max_steps=4"))
     assert load_config(RunConfig, run_dir / "config.yaml") == _config(run_dir, "loop.max_steps=4")
     names = {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert {"last.pt", "best.pt", "step_0000004.pt"} <= names
@@ -95,7 +96,7 @@ def test_run_directory_follows_the_contract(tmp_path):
 
 def test_cosine_schedule_is_what_the_loop_applies(tmp_path):
     run_dir = tmp_path / "run"
-    run_pretraining(_config(run_dir, "loop.max_steps=4", "schedule.name=cosine", "schedule.warmup_steps=1",
+    pretrain(_config(run_dir, "loop.max_steps=4", "schedule.name=cosine", "schedule.warmup_steps=1",
                             "optim.lr=2e-3", "collapse.enabled=false"))
     lrs = [r["lr"] for r in _lines(run_dir)]
     # warm-up step 0 at (0+1)/1 · base; then base · (1 + cos(π (s-1)/3)) / 2 for s = 1, 2, 3
@@ -106,7 +107,7 @@ def test_cosine_schedule_is_what_the_loop_applies(tmp_path):
 def test_a_nan_batch_is_skipped_counted_and_the_run_goes_on(tmp_path):
     config = _config(tmp_path / "run", "loop.max_steps=2", "collapse.enabled=false")
     dataset = _NaNAt(build_train_dataset(config.data, seed=config.seed), bad={5})
-    result = run_pretraining(config, dataset=dataset)
+    result = pretrain(config, dataset=dataset)
     assert (result.steps, result.stop_reason) == (2, "completed")
     lines = _lines(tmp_path / "run")
     stepped = [r["stepped"] for r in lines]
@@ -120,7 +121,7 @@ def test_a_nan_batch_is_skipped_counted_and_the_run_goes_on(tmp_path):
 def test_nan_batches_in_a_row_stop_the_run_with_a_message(tmp_path):
     config = _config(tmp_path / "run", "loop.max_steps=4", "loop.max_nonfinite=2", "collapse.enabled=false")
     dataset = _NaNAt(build_train_dataset(config.data, seed=config.seed), bad=set(range(8)))
-    result = run_pretraining(config, dataset=dataset)
+    result = pretrain(config, dataset=dataset)
     # the second bad step raises: one step counts as done, and last.pt lets a fixed run redo the other
     assert (result.steps, result.stop_reason) == (1, "non-finite")
     assert "2 optimiser steps in a row had non-finite values" in result.message
@@ -129,19 +130,19 @@ def test_nan_batches_in_a_row_stop_the_run_with_a_message(tmp_path):
 
 
 def test_fresh_run_refuses_a_directory_with_checkpoints_and_resume_needs_one(tmp_path):
-    run_pretraining(_config(tmp_path / "run", "loop.max_steps=1", "collapse.enabled=false"))
+    pretrain(_config(tmp_path / "run", "loop.max_steps=1", "collapse.enabled=false"))
     with pytest.raises(ValueError, match="already holds the checkpoints"):
-        run_pretraining(_config(tmp_path / "run", "loop.max_steps=1", "collapse.enabled=false"))
+        pretrain(_config(tmp_path / "run", "loop.max_steps=1", "collapse.enabled=false"))
     with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
-        run_pretraining(_config(tmp_path / "empty", "loop.max_steps=1", "collapse.enabled=false"), resume=True)
+        pretrain(_config(tmp_path / "empty", "loop.max_steps=1", "collapse.enabled=false"), resume=True)
 
 
 def test_bad_precision_batch_split_and_short_clips_fail_loudly(tmp_path):
     with pytest.raises(ValueError, match="fp16 needs a CUDA GPU"):
         if torch.cuda.is_available():
             raise ValueError("fp16 needs a CUDA GPU (skipped on a GPU machine)")
-        run_pretraining(_config(tmp_path / "a", "loop.precision=fp16", "loop.device=cpu"))
+        pretrain(_config(tmp_path / "a", "loop.precision=fp16", "loop.device=cpu"))
     with pytest.raises(ValueError, match="divisible by world_size"):
-        run_pretraining(_config(tmp_path / "b", "optim.accumulation=3", "loop.max_steps=1"))
+        pretrain(_config(tmp_path / "b", "optim.accumulation=3", "loop.max_steps=1"))
     with pytest.raises(ValueError, match="at least 40 frames"):
-        run_pretraining(_config(tmp_path / "c", "data.frames=32", "loop.max_steps=1"))
+        pretrain(_config(tmp_path / "c", "data.frames=32", "loop.max_steps=1"))

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from sspd.cli.config import OnlineProbeConfig, RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import load_checkpoint, run_pretraining
+from sspd.engine import load_checkpoint
 from sspd.engine.data import build_train_dataset
 from sspd.engine.online_probe import LoopProbe, batch_labels
 
@@ -119,10 +120,10 @@ def test_probe_errors_name_the_problem():
 
 def test_resumed_probe_continues_exactly_and_leaves_training_unchanged(tmp_path):
     on = ["probe.every_n_steps=2", "logging.every_n_steps=3"]  # step 2 is a probe step, not a logging step
-    run_pretraining(_config(tmp_path / "full", *on))
-    run_pretraining(_config(tmp_path / "part", *on, "loop.stop_after=2"))
-    run_pretraining(_config(tmp_path / "part", *on), resume=True)
-    run_pretraining(_config(tmp_path / "off", "probe.every_n_steps=0", "logging.every_n_steps=1"))
+    pretrain(_config(tmp_path / "full", *on))
+    pretrain(_config(tmp_path / "part", *on, "loop.stop_after=2"))
+    pretrain(_config(tmp_path / "part", *on), resume=True)
+    pretrain(_config(tmp_path / "off", "probe.every_n_steps=0", "logging.every_n_steps=1"))
 
     full, part, off = (_lines(tmp_path / name) for name in ("full", "part", "off"))
     assert [r["step"] for r in full] == [2, 3, 4]  # logged at 3 (logging) and at 2, 4 (probe)
@@ -155,7 +156,7 @@ class _Unlabelled(torch.utils.data.Dataset):
 def test_unlabelled_data_skips_the_probe_with_one_note(tmp_path, caplog):
     config = _config(tmp_path / "run", "probe.every_n_steps=1")
     with caplog.at_level(logging.INFO, logger="sspd.engine.online_probe"):
-        result = run_pretraining(config, dataset=_Unlabelled(build_train_dataset(config.data, seed=config.seed)))
+        result = pretrain(config, dataset=_Unlabelled(build_train_dataset(config.data, seed=config.seed)))
     assert result.stop_reason == "completed"
     notes = [r for r in caplog.records if "carry no labels" in r.getMessage()]
     assert len(notes) == 1
@@ -164,11 +165,11 @@ def test_unlabelled_data_skips_the_probe_with_one_note(tmp_path, caplog):
 
 def test_resume_switching_the_probe_on_starts_it_afresh_and_a_changed_target_fails(tmp_path, caplog):
     run_dir = tmp_path / "run"
-    run_pretraining(_config(run_dir, "probe.every_n_steps=0", "loop.stop_after=2"))
-    with caplog.at_level(logging.INFO, logger="sspd.engine.run_dir"):
-        run_pretraining(_config(run_dir, "probe.every_n_steps=2", "loop.stop_after=3"), resume=True)
+    pretrain(_config(run_dir, "probe.every_n_steps=0", "loop.stop_after=2"))
+    with caplog.at_level(logging.INFO, logger="sspd.engine.run_writer"):
+        pretrain(_config(run_dir, "probe.every_n_steps=2", "loop.stop_after=3"), resume=True)
     assert any("no online-probe state" in r.getMessage() for r in caplog.records)
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert checkpoint["step"] == 3 and checkpoint["probe"]["target"] == "diff"
     with pytest.raises(ValueError, match=r"last\.pt.*keep probe.target"):
-        run_pretraining(_config(run_dir, "probe.every_n_steps=2", "probe.target=pulse"), resume=True)
+        pretrain(_config(run_dir, "probe.every_n_steps=2", "probe.target=pulse"), resume=True)

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import load_checkpoint, load_pretrained, run_pretraining, save_checkpoint
+from sspd.engine import load_checkpoint, load_pretrained, save_checkpoint
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
         "loop.batch_size=4", "loop.max_steps=1", "collapse.enabled=false", "loop.channels_last=false"]
@@ -15,7 +16,7 @@ TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "da
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("pretrained") / "run"
-    run_pretraining(load_config(RunConfig, None, [*TINY, f"run_dir={path}"]))
+    pretrain(load_config(RunConfig, None, [*TINY, f"run_dir={path}"]))
     return path
 
 

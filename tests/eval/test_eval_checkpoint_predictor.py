@@ -12,9 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
 from sspd.data.synthetic import generate_dataset
-from sspd.engine import load_checkpoint, load_pretrained, run_pretraining, save_checkpoint
+from sspd.engine import load_checkpoint, load_pretrained, save_checkpoint
 from sspd.eval.checkpoint_predictor import CheckpointPredictor
 from sspd.eval.predict import ClipPredictor, predict_video
 
@@ -26,7 +27,7 @@ TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "da
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("pretrain") / "run"
-    result = run_pretraining(load_config(RunConfig, None, [*TINY, f"run_dir={path}"]))
+    result = pretrain(load_config(RunConfig, None, [*TINY, f"run_dir={path}"]))
     assert result.stop_reason == "completed"
     return path
 

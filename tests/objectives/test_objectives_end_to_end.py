@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
-from sspd.engine import load_checkpoint, run_pretraining
+from sspd.engine import load_checkpoint
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=8",
         "loop.batch_size=4", "loop.checkpoint_every=2", "collapse.every_n_steps=2", "collapse.min_clips=4",
@@ -30,10 +31,10 @@ def _lines(run_dir: Path) -> list[dict]:
 
 @pytest.mark.parametrize("name", ["sspd", "sinc", "supervised"])
 def test_objective_runs_and_resumes_bitwise(tmp_path, name):
-    full = run_pretraining(_config(tmp_path / "full", name, "loop.max_steps=4"))
+    full = pretrain(_config(tmp_path / "full", name, "loop.max_steps=4"))
     assert (full.steps, full.stop_reason) == (4, "completed")
-    run_pretraining(_config(tmp_path / "part", name, "loop.max_steps=4", "loop.stop_after=2"))
-    resumed = run_pretraining(_config(tmp_path / "part", name, "loop.max_steps=4"), resume=True)
+    pretrain(_config(tmp_path / "part", name, "loop.max_steps=4", "loop.stop_after=2"))
+    resumed = pretrain(_config(tmp_path / "part", name, "loop.max_steps=4"), resume=True)
     assert (resumed.steps, resumed.stop_reason) == (4, "completed")
     a, b = _lines(tmp_path / "full"), _lines(tmp_path / "part")
     for term in ("total", *TERMS[name]):
@@ -50,14 +51,14 @@ def test_objective_runs_and_resumes_bitwise(tmp_path, name):
 
 
 def test_single_view_objectives_train_the_backbone_through_the_predictor(tmp_path):
-    from sspd.engine.run_dir import build_network, build_trainer, network_spec
+    from sspd.engine import build_network
 
     from sspd.data.synthetic import SyntheticClipDataset
 
     for name in ("sinc", "supervised"):
         config = _config(tmp_path / name, name)
         torch.manual_seed(0)
-        trainer = build_trainer(build_network(network_spec(config)), config)
+        trainer = config.build_trainer(build_network(config.network_spec()))
         assert trainer.target_network is None and trainer.pair is None
         clips = SyntheticClipDataset(4, frames=49, size=20, seed=3)
         batch = {"video": torch.stack([clips[i]["video"] for i in range(4)]),
@@ -71,21 +72,21 @@ def test_single_view_objectives_train_the_backbone_through_the_predictor(tmp_pat
 
 
 def test_supervised_needs_labels_and_sinc_refuses_batch_one(tmp_path):
-    from sspd.engine.run_dir import build_network, build_trainer, network_spec
+    from sspd.engine import build_network
 
     config = _config(tmp_path / "s", "supervised")
-    trainer = build_trainer(build_network(network_spec(config)), config)
+    trainer = config.build_trainer(build_network(config.network_spec()))
     with pytest.raises(ValueError, match="needs labels.*'ppg'"):
         trainer.forward({"video": torch.rand(2, 3, 49, 20, 20) * 255, "fps": 30.0})
     with pytest.raises(ValueError, match="at least 2 clips"):
-        run_pretraining(_config(tmp_path / "b1", "sinc", "loop.batch_size=1", "loop.max_steps=1"))
+        pretrain(_config(tmp_path / "b1", "sinc", "loop.batch_size=1", "loop.max_steps=1"))
 
 
 def test_speed_augmentation_resamples_the_label_with_the_clip_and_hands_the_factors_on(tmp_path):
-    from sspd.engine.run_dir import build_network, build_trainer, network_spec
+    from sspd.engine import build_network
 
     config = _config(tmp_path / "v", "supervised", "views.speed_range=[1.25, 1.25]")
-    trainer = build_trainer(build_network(network_spec(config)), config)
+    trainer = config.build_trainer(build_network(config.network_spec()))
     t = torch.arange(61, dtype=torch.float32)
     label = torch.stack([torch.sin(2 * torch.pi * 1.0 * t / 30), torch.cos(2 * torch.pi * 1.5 * t / 30)])  # (2, 61)
     video = (100 + 10 * label)[:, None, :, None, None].expand(2, 3, 61, 20, 20).contiguous()

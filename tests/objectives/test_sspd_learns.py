@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from sspd.cli.config import RunConfig
+from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
 from sspd.data.synthetic import SyntheticConfig
-from sspd.engine import build_network, derive_seed, load_pretrained, network_spec, run_pretraining
+from sspd.engine import build_network, derive_seed, load_pretrained
 from sspd.eval.baseline_eval import evaluate_methods
 from sspd.eval.model_eval import network_signals, synthetic_videos
 
@@ -26,8 +27,8 @@ def test_hr_error_on_motion_free_videos_falls_with_training(tmp_path):
     videos = synthetic_videos(4, seconds=20.0, size=config.data.box_size, seed=777_001,
                               config=SyntheticConfig(framing="crop").scale_nuisances(motion=0.0))
     torch.manual_seed(derive_seed(config.seed, "init"))
-    before = _maes(build_network(network_spec(config)), videos, config.data.frames, config.model.input_size)
-    assert run_pretraining(config).stop_reason == "completed"
+    before = _maes(build_network(config.network_spec()), videos, config.data.frames, config.model.input_size)
+    assert pretrain(config).stop_reason == "completed"
     after = _maes(load_pretrained(tmp_path / "run")[0], videos, config.data.frames, config.model.input_size)
     assert sum(before) / 4 > 10.0, before    # the initial network does not measure the pulse
     # seed 0 still reads the 54 bpm video at its second harmonic in 10 s windows (its whole-video HR is

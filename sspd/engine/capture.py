@@ -1,6 +1,6 @@
 """What the loop sees of a step besides its loss: the online and target outputs, captured by forward
 hooks (no extra forward pass), turned into self-similarity maps and waves for the collapse monitor,
-TensorBoard images and the ``snapshots/step_XXXXXXX.npz`` files of the run directory.
+TensorBoard images and the snapshots of the run directory (:func:`sspd.engine.run_dir.write_snapshot`).
 
     with capture_outputs(trainer) as seen:       # hooks on the online network, its TS stack, the target
         trainer.forward(batch)
@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-import numpy as np
-import torch
 from torch import Tensor
 
 from sspd.engine.network import SSPDOutputs
 from sspd.engine.step import SSPDTrainStep
 from sspd.ssm import self_similarity_map, self_similarity_wave
 
-__all__ = ["CapturedOutputs", "capture_outputs", "level_maps", "write_snapshot"]
+__all__ = ["CapturedOutputs", "capture_outputs", "level_maps"]
 
 log = logging.getLogger(__name__)
 
@@ -73,44 +69,3 @@ def level_maps(hs: list[Tensor], eps: float = 1e-8) -> list[tuple[Tensor, Tensor
         ssm = self_similarity_map(h.float(), eps=eps)  # (B, T', T')
         maps.append((ssm, self_similarity_wave(ssm)))  # (B, T')
     return maps
-
-
-def _hr_of(signals: np.ndarray, fs: float) -> np.ndarray:
-    """HR in bpm of each (T,) row by the spectral peak (NaN where the signal is too short or flat)."""
-    from sspd.signal import estimate_hr
-
-    try:
-        return np.atleast_1d(np.asarray(estimate_hr(signals, fs), dtype=np.float32))
-    except ValueError as err:
-        log.debug("snapshot HR not estimated: %s", err)
-        return np.full(signals.shape[0], np.nan, dtype=np.float32)
-
-
-def write_snapshot(path: str | Path, seen: CapturedOutputs, *, fs: float, clips: int = 4,
-                   labels_hr: Tensor | None = None) -> Path:
-    """Save the online SSMs and SSWs of the first ``clips`` clips, the predictions and their HR (npz).
-
-    Arrays: ``ssm`` (L, B', T', T') when every level has the same T', else ``ssm_l0``, ``ssm_l1``, ...;
-    ``ssw_l0``, ... (B', T'_l); ``pred`` (B', T); ``hr_pred`` (B',); ``hr_true`` (B',) when labels are
-    given; ``fps``.
-    """
-    if seen.online is None:
-        raise ValueError("write_snapshot: no online outputs were captured; run a forward pass inside "
-                         "capture_outputs first")
-    maps = level_maps([h[:clips] for h in seen.online.hs])  # empty for objectives without the TS stack
-    pred = seen.online.rppg[:clips].cpu().numpy().astype(np.float32)  # (B', T)
-    arrays: dict[str, Any] = {"pred": pred, "hr_pred": _hr_of(pred, fs), "fps": np.float32(fs)}
-    if maps and len({ssm.shape for ssm, _ in maps}) == 1:
-        arrays["ssm"] = torch.stack([ssm for ssm, _ in maps]).cpu().numpy()  # (L, B', T', T')
-    else:
-        arrays.update({f"ssm_l{i}": ssm.cpu().numpy() for i, (ssm, _) in enumerate(maps)})
-    arrays.update({f"ssw_l{i}": ssw.cpu().numpy() for i, (_, ssw) in enumerate(maps)})
-    if labels_hr is not None:
-        arrays["hr_true"] = labels_hr[:clips].detach().cpu().numpy().astype(np.float32)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # renamed into place: a kill mid-write leaves no torn npz
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path

@@ -1,0 +1,184 @@
+"""The diagnostics' watch over a pretraining run: the collapse monitor on every step's outputs and the
+health check at every checkpoint, writing ``collapse.json`` and ``health.json`` of the run directory.
+
+    watch = CollapseWatch.factory(CollapseConfig())      # an observer factory for run_pretraining
+    run_pretraining(..., observers=[watch])
+
+The engine knows it only as a :class:`sspd.engine.run_writer.RunObserver` (the engine does not import
+the diagnostics); ``sspd pretrain`` composes the two.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sspd.configuration import require_positive_int
+from sspd.diagnostics.health import health_json, health_scalars, run_verdict
+from sspd.diagnostics.health_run import HealthClips, run_health
+from sspd.diagnostics.monitor import CollapseMonitor
+from sspd.engine.capture import CapturedOutputs, level_maps
+from sspd.engine.run_dir import COLLAPSE, HEALTH, read_json, write_json
+from sspd.engine.run_writer import ObserverFactory, RunContext, RunObserver
+from sspd.engine.step import TrainStep
+
+__all__ = ["CollapseConfig", "CollapseWatch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CollapseConfig:
+    """Collapse monitoring while training (:class:`CollapseWatch`: the collapse monitor and the health check).
+
+    Attributes:
+        enabled: run the probes.
+        every_n_steps: check period in optimiser steps (between checks the batch only fills the buffer).
+        warmup_fraction: checks in the first fraction of the run start no collapse streak: an untrained
+            network has learned no pulse yet, which the in-band probes read as collapse.
+        patience: consecutive collapsed checks of one probe that declare collapse.
+        min_clips: clips the per-clip probes need (the buffer holds the recent batches).
+        sensitivity: also run the input-sensitivity probes (three extra forward passes per check).
+        stop: end the run when collapse is declared (stop reason "collapse").
+        health: at every checkpoint and at the end, judge whether the run is learning the pulse
+            (:mod:`sspd.diagnostics.health`: the online network on long clips of its own training data,
+            without labels) and write RUN_DIR/health.json; the run's verdict (learning, not learning,
+            collapsed) goes to collapse.json, the JSONL and TensorBoard as ``health/level`` (0, 1, 2).
+        health_clips, health_seconds: the clips of that check and their length (10 s reads a rate to a
+            few bpm; the check costs about one second per clip on two CPU cores).
+    """
+
+    enabled: bool = True
+    every_n_steps: int = 8
+    warmup_fraction: float = 0.25
+    patience: int = 3
+    min_clips: int = 16
+    sensitivity: bool = False
+    stop: bool = False
+    health: bool = True
+    health_clips: int = 12
+    health_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        require_positive_int("collapse", every_n_steps=self.every_n_steps, patience=self.patience)
+        if self.health and (self.health_clips < 2 or not self.health_seconds > 0):
+            raise ValueError(f"collapse.health_clips must be >= 2 and collapse.health_seconds > 0, got "
+                             f"{self.health_clips}, {self.health_seconds}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"collapse.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+
+
+class CollapseWatch(RunObserver):
+    """The collapse monitor (every step, checks every ``collapse.every_n_steps``) and the health check
+    (every checkpoint and the last step) of a run; its monitor state is the checkpoint's ``"monitor"``.
+
+    Args:
+        collapse: the collapse section; context: the run's (:class:`sspd.engine.run_writer.RunContext`).
+
+    Raises:
+        ValueError: the clips are shorter than one period of the monitor band's low edge.
+    """
+
+    state_key = "monitor"
+
+    def __init__(self, collapse: CollapseConfig, context: RunContext) -> None:
+        self.collapse, self.context = collapse, context
+        warmup = int(math.ceil(collapse.warmup_fraction * context.total_steps))
+        self.monitor = CollapseMonitor(fs=context.fps, patience=collapse.patience, min_clips=collapse.min_clips,
+                                       capacity=max(64, collapse.min_clips), seed=context.seed,
+                                       warmup_steps=warmup)
+        shortest = math.ceil(context.fps / self.monitor.band[0])  # one period of the band's low edge
+        if context.frames < shortest:
+            raise ValueError(f"collapse monitoring needs clips of at least {shortest} frames (one period of "
+                             f"{self.monitor.band[0]} Hz at {context.fps:g} fps), data.frames is {context.frames}: "
+                             "use longer clips or set collapse.enabled=false")
+        self.health: dict[str, Any] | None = None            # the latest health.json
+        self.collapse_report: dict[str, Any] | None = None   # the monitor's latest report, as JSON
+        self._health_clips: HealthClips | None = None
+
+    @classmethod
+    def factory(cls, collapse: CollapseConfig) -> ObserverFactory | None:
+        """The observer factory of a collapse section (None when monitoring is off)."""
+        if not collapse.enabled:
+            return None
+        return lambda context: cls(collapse, context)
+
+    # ------------------------------------------------------------------------------ the monitor
+    def after_step(self, step: int, seen: CapturedOutputs | None, labels_hr: torch.Tensor | None,
+                   trainer: TrainStep) -> tuple[dict[str, float], str]:
+        if seen is None or seen.online is None:
+            return {}, ""
+        predictions = seen.online.rppg
+        labels = labels_hr if labels_hr is not None and labels_hr.shape[0] == predictions.shape[0] else None
+        if step % self.collapse.every_n_steps:
+            self.monitor.observe(pooled=seen.pooled, predictions=predictions, labels_hr=labels)
+            return {}, ""
+        ssm, ssw = level_maps(seen.online.hs[:1])[0] if seen.online.hs else (None, None)
+        report = self.monitor.check(step, pooled=seen.pooled, predictions=predictions,
+                                    target_predictions=seen.target.rppg if seen.target else None,
+                                    ssm=ssm, ssw=ssw, labels_hr=labels)
+        self.collapse_report = _report_json(report, self.monitor.warmup_steps)
+        self._write_collapse_json()
+        stop = report.collapse and self.collapse.stop
+        return report.scalars(), (report.message if stop else "")
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.monitor.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.monitor.load_state_dict(state)
+
+    def on_resume(self) -> None:
+        """The previous health.json stays the verdict of collapse.json until the next health check."""
+        self.health = read_json(self.context.run_dir, HEALTH)
+
+    # ------------------------------------------------------------------------------ the health check
+    def at_checkpoint(self, step: int, trainer: TrainStep) -> dict[str, float]:
+        """The health check, but a failure of the check is logged with its traceback and never ends the run."""
+        if not self.collapse.health or self.context.dataset is None:
+            return {}
+        try:
+            return self.check_health(step, trainer)
+        except Exception:  # a diagnostic must not stop days of training; the verdict stays as it was
+            log.exception("step %d: the health check failed (the run goes on; its verdict is not updated); "
+                          "set collapse.health=false to skip it", step)
+            return {}
+
+    def check_health(self, step: int, trainer: TrainStep) -> dict[str, float]:
+        """Judge whether the online network is learning the pulse: health.json and collapse.json; returns
+        the ``health/*`` scalars for this step's log line."""
+        context = self.context
+        if self._health_clips is None:
+            self._health_clips = HealthClips.from_dataset(context.dataset, seed=context.seed,
+                                                          n_clips=self.collapse.health_clips,
+                                                          seconds=self.collapse.health_seconds,
+                                                          min_frames=context.frames)
+        health = run_health(trainer.online_network, self._health_clips, window=context.frames,
+                            input_size=context.input_size)
+        self.health = health_json(health, step=step)
+        write_json(context.run_dir, HEALTH, self.health)
+        self._write_collapse_json()
+        emit = log.info if health.verdict == "learning" else log.warning
+        emit("step %d: %s", step, health.headline())
+        return health_scalars(health)
+
+    def _write_collapse_json(self) -> None:
+        """collapse.json: the monitor's last report and the run's verdict (collapsed, learning, not learning)."""
+        report = dict(self.collapse_report or {})
+        report.update(run_verdict(report, self.health))
+        write_json(self.context.run_dir, COLLAPSE, report)
+
+
+def _report_json(report: Any, warmup_steps: int) -> dict[str, Any]:
+    """A :class:`sspd.diagnostics.MonitorReport` as JSON: verdicts with values, bands and reasons."""
+    verdicts = {}
+    for name, verdict in report.verdicts.items():
+        fields = getattr(verdict, "__dataclass_fields__", None)
+        verdicts[name] = ({k: getattr(verdict, k) for k in fields} if fields else
+                          verdict._asdict() if hasattr(verdict, "_asdict") else str(verdict))
+    return {"step": report.step, "warmup_steps": warmup_steps, "probes": report.probes, "verdicts": verdicts,
+            "collapse": report.collapse, "probe": report.probe, "message": report.message,
+            "streaks": report.streaks}
