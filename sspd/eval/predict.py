@@ -36,9 +36,8 @@ from sspd.data.face import FaceCropper, FaceCropStats
 from sspd.eval.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameSource, Progress,  # re-exported
                                      check_decoded, frame_times_s, open_frame_source, resolve_fps)
 from sspd.eval.frame_timing import FrameTiming, resolve_timing
-from sspd.eval.metrics import BANDPASS_ORDER
 from sspd.eval.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
-from sspd.signal import DEFAULT_BAND
+from sspd.signal import BANDPASS_ORDER, DEFAULT_BAND
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
            "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE",
