@@ -5,6 +5,7 @@ One module per layout (``ubfc``, ``pure``, ``mmpd``, ``vipl``, ``generic``) hold
 ``registry`` lists each format as a :class:`DatasetFormat`. The synthetic format's reader lives beside
 its generator (:mod:`sspd.data.synthetic.reader`: it reads generated folders with the UBFC reader and
 renders on the fly) and is registered the same way; nothing in the readers calls back into the registry.
+
 ``open_dataset(name, root, **options)`` returns a :class:`RecordList` of
 :class:`~sspd.data.records.VideoRecord` (lazy frames, label aligned to the frame times by timestamps)
 whose ``failures`` name the videos that could not be loaded; ``split_subjects`` splits records by
