@@ -4,7 +4,6 @@ The network's output is checked against a reference written here (frames resized
 frame difference by slicing, the network's own predict, z-scored with numpy), which pins the frame
 alignment and the normalisation; accuracy of a 2-step model is not asserted.
 """
-from pathlib import Path
 
 import numpy as np
 import pytest
