@@ -127,7 +127,7 @@ def _predictor(args: argparse.Namespace):
             raise ValueError(f"{', '.join(given)}: these options choose a checkpoint's network; use them with "
                              "--checkpoint RUN_DIR|CKPT, or drop them for --method")
         return None
-    from sspd.eval.checkpoint_predictor import CheckpointPredictor
+    from sspd.infer.checkpoint_predictor import CheckpointPredictor
 
     which, which_file, device = (getattr(args, name) or default for name, default in _CHECKPOINT_FLAGS.items())
     return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sspd.data.face import FaceCropper
-    from sspd.eval.predict import BASELINE_CROP_SIZE, predict_video, write_prediction
+    from sspd.infer.predict import BASELINE_CROP_SIZE, predict_video, write_prediction
 
     out = _out_dir(args)
     predictor = _predictor(args)

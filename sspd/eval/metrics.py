@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks
 
-from sspd.signal import (bandpass, choose_detrend_lambda, choose_nfft, detrend, estimate_hr,
-                         find_spectral_peak_hz, next_pow2, power_spectrum, snr_db)
+from sspd.signal import (BANDPASS_ORDER, bandpass, choose_nfft, detrend, estimate_hr, find_spectral_peak_hz,
+                         next_pow2, power_spectrum, prepare_pulse, snr_db)
 from sspd.signal._checks import as_signal_rows, check_band, check_fs
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "bland_altman",
     "evaluate_signals",
     "hr_metrics",
-    "prepare_pulse",
     "summarise_windows",
 ]
 
@@ -44,7 +43,6 @@ PAPER_BAND = (0.75, 2.5)  # Hz, 45-150 bpm: the SSPD paper's band and sspd's def
 TOOLBOX_BAND = (0.6, 3.3)  # Hz, 36-198 bpm: the rPPG-Toolbox's default band
 TOOLBOX_DETREND_LAMBDA = 100.0  # the rPPG-Toolbox's smoothness-priors λ (λ² convention)
 PRESETS = (None, "rppg-toolbox")
-BANDPASS_ORDER = 2  # sspd's default pipeline: order-2 Butterworth, applied forward and backward
 _Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
@@ -202,18 +200,6 @@ def _cut_windows(rows: np.ndarray, length: int, starts: np.ndarray) -> np.ndarra
     """(B * K, L) windows of (B, T) rows, signal-major."""
     view = np.lib.stride_tricks.sliding_window_view(rows, length, axis=1)  # (B, T-L+1, L)
     return view[:, starts].reshape(-1, length)  # (B, K, L) -> (B * K, L)
-
-
-def prepare_pulse(windows: np.ndarray, fs: float, band: tuple[float, float],
-                  is_diff: bool = False) -> np.ndarray:
-    """sspd's pre-processing of (N, L) windows: integrate differences, detrend with the trend filter's
-    half-gain point at half the band's lower edge (keeps ~94 % of the amplitude at it), then an
-    order-2 zero-phase Butterworth band-pass over ``band``. Without the band-pass, strong content just
-    below the band (motion, illumination) leaks through the periodogram window's main lobe and the
-    peak lands on the band's lower edge."""
-    x = np.cumsum(windows, axis=1) if is_diff else windows  # (N, L)
-    x = detrend(x, choose_detrend_lambda(band[0] / 2.0, fs))
-    return np.atleast_2d(bandpass(x, fs, band[0], band[1], order=BANDPASS_ORDER))
 
 
 def _prepare_toolbox(windows: np.ndarray, fs: float, band: tuple[float, float],

@@ -1,7 +1,8 @@
 """Figures people would rather look at than read: waveform overlays, Bland-Altman, HR scatter.
 
 Every function draws on its own :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot state,
-no display needed), writes a PNG and returns its path.
+no display needed), writes a PNG and returns its path. The HR-over-time figure of a prediction is
+:func:`sspd.infer.plots.plot_hr_over_time`.
 """
 from __future__ import annotations
 
@@ -9,30 +10,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sspd.eval.metrics import BlandAltman, bland_altman, hr_metrics
+from sspd.infer.plots import save_png, zscore
 
-__all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter", "plot_hr_over_time",
-           "read_metrics_jsonl", "plot_training_curves"]
-
-_DPI = 100
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=_DPI, format="png")
-    return path
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    """Zero mean, unit std (a constant signal stays zero rather than NaN)."""
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std()
-    return (x - x.mean()) / std if std > 0 else x - x.mean()
+__all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter", "read_metrics_jsonl",
+           "plot_training_curves"]
 
 
 def plot_waveforms(signals: Mapping[str, Any], fs: float, path: str | Path, *,
@@ -59,15 +43,15 @@ def plot_waveforms(signals: Mapping[str, Any], fs: float, path: str | Path, *,
         t = np.arange(n) / fs
         if reference is not None:
             ref = np.asarray(reference, dtype=np.float64).ravel()
-            ax.plot(t, _zscore(ref[:n]), color="0.6", lw=1.0, label=reference_name)
-        ax.plot(t, _zscore(sig[:n]), lw=1.2, label=name)
+            ax.plot(t, zscore(ref[:n]), color="0.6", lw=1.0, label=reference_name)
+        ax.plot(t, zscore(sig[:n]), lw=1.2, label=name)
         ax.set_ylabel("z-score")
         ax.legend(loc="upper right", fontsize=8)
     axes[-1].set_xlabel("time (s)")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_bland_altman(pred_bpm: Any, true_bpm: Any, path: str | Path, *,
@@ -89,7 +73,7 @@ def plot_bland_altman(pred_bpm: Any, true_bpm: Any, path: str | Path, *,
     ax.set_title(f"{title} (n={stats.n})")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path), stats
+    return save_png(fig, path), stats
 
 
 def plot_hr_scatter(pred_bpm: Any, true_bpm: Any, path: str | Path, *, title: str = "HR") -> Path:
@@ -108,49 +92,7 @@ def plot_hr_scatter(pred_bpm: Any, true_bpm: Any, path: str | Path, *, title: st
     ax.set_ylabel("predicted HR (bpm)")
     ax.set_title(f"{title}: MAE {metrics.mae:.2f} bpm, r {metrics.pearson_r:.3f} (n={metrics.n})")
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def plot_hr_over_time(pulse: Any, fs: float, windows_s: Any, hr_bpm: Any, path: str | Path, *,
-                      overall_bpm: float | None = None, title: str | None = None,
-                      max_seconds: float | None = 30.0) -> Path:
-    """A prediction at a glance: the pulse waveform (top) and the HR of each window over time (bottom).
-
-    Args:
-        pulse: (T,) pulse signal at ``fs`` Hz (drawn z-scored, the first ``max_seconds``; None: all).
-        windows_s: (K, 2) start and end (s) of each HR window; each HR is drawn at its window's centre.
-        hr_bpm: (K,) HR of each window (K may be 0: a video shorter than one window).
-        overall_bpm: the whole video's HR, drawn as a horizontal line.
-    """
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}")
-    pulse = np.asarray(pulse, dtype=np.float64).ravel()
-    spans = np.asarray(windows_s, dtype=np.float64).reshape(-1, 2)  # (K, 2)
-    hr = np.asarray(hr_bpm, dtype=np.float64).ravel()  # (K,)
-    if hr.size != spans.shape[0]:
-        raise ValueError(f"{spans.shape[0]} windows but {hr.size} HR values: pass one HR per window")
-    fig = Figure(figsize=(10, 5.2))
-    top, bottom = fig.subplots(2, 1)
-    n = pulse.size if max_seconds is None else min(pulse.size, int(round(max_seconds * fs)))
-    top.plot(np.arange(n) / fs, _zscore(pulse[:n]), lw=1.0)
-    top.set_xlabel("time (s)")
-    top.set_ylabel("pulse (z-score)")
-    bottom.plot(spans.mean(axis=1), hr, marker="o", ms=3, lw=1.2, label="window HR")
-    if overall_bpm is not None and np.isfinite(overall_bpm):
-        bottom.axhline(overall_bpm, color="C3", ls="--", lw=1, label=f"whole video {overall_bpm:.1f} bpm")
-    bottom.set_xlim(0, max(pulse.size / fs, float(spans.max(initial=0.0))))
-    shown = np.concatenate([hr[np.isfinite(hr)], [overall_bpm] if overall_bpm is not None else []])
-    if np.isfinite(shown).any():  # at least ±5 bpm, so sub-bpm wobble does not look like a swing
-        centre = (np.nanmax(shown) + np.nanmin(shown)) / 2
-        half = max(5.0, 0.6 * (np.nanmax(shown) - np.nanmin(shown)))
-        bottom.set_ylim(centre - half, centre + half)
-    bottom.set_xlabel("window centre (s)")
-    bottom.set_ylabel("HR (bpm)")
-    bottom.legend(loc="upper right", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -217,7 +159,7 @@ def plot_training_curves(metrics_path: str | Path, path: str | Path, *,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _series(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,6 @@ Online (during pretraining) :class:`OnlineProbe`: test-then-train on each batch'
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence

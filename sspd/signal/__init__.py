@@ -1,4 +1,5 @@
-"""Signal processing for pulse signals: spectra, band-pass, detrending, heart rate and SNR.
+"""Signal processing for pulse signals: spectra, band-pass, detrending, heart rate and SNR, and sspd's
+pre-processing of a pulse before its HR (:func:`prepare_pulse`).
 
 Inputs are (T,) or (B, T) numpy arrays or torch tensors (converted, never modified); outputs are numpy,
 float64. The sample rate ``fs`` (Hz) is always passed explicitly. Bad input (NaN/inf, fs <= 0, a signal
@@ -8,10 +9,12 @@ what would fix it. This package depends on numpy and scipy only (not on torch or
 from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_hz
 from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
+from sspd.signal.pulse import BANDPASS_ORDER, prepare_pulse
 from sspd.signal.quality import snr_db
 from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, power_spectrum
 
 __all__ = [
+    "BANDPASS_ORDER",
     "DEFAULT_BAND",
     "HR_METHODS",
     "band_mask",
@@ -24,5 +27,6 @@ __all__ = [
     "find_spectral_peak_hz",
     "next_pow2",
     "power_spectrum",
+    "prepare_pulse",
     "snr_db",
 ]

@@ -57,3 +57,19 @@ def test_synthetic_routes_to_the_generator():
     assert isinstance(records, RecordList) and records.dataset == "synthetic" and records.root is None
     assert [r.name for r in records] == [r.name for r in direct] and len(records) == 2
     np.testing.assert_array_equal(records[0].ppg, direct[0].ppg)
+
+
+def test_synthetic_is_registered_like_the_others_and_never_calls_back_into_the_registry():
+    import ast
+    from pathlib import Path
+
+    from sspd.data.readers import get_format
+    from sspd.data.synthetic.reader import render_synthetic, scan_synthetic
+
+    fmt = get_format("synthetic")
+    assert fmt.scan is scan_synthetic and fmt.render is render_synthetic
+    assert all(get_format(name).render is None for name in list_datasets() if name != "synthetic")
+    package = Path(__file__).resolve().parents[2] / "sspd" / "data" / "synthetic"
+    imported = {node.module for path in package.glob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"sspd.data.readers", "sspd.data.readers.registry", "sspd.data"}, imported

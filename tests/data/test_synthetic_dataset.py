@@ -70,6 +70,20 @@ def test_folder_reads_back_like_the_on_the_fly_records(tiny_dataset):
         np.testing.assert_array_equal(np.stack(list(disk.read_frames())), np.stack(list(fly.read_frames())))
 
 
+def test_a_synthetic_folder_is_an_ordinary_format_of_the_registry(tiny_dataset):
+    root, infos = tiny_dataset
+    (second,) = open_dataset("synthetic", root, subjects=["2"], version=2)  # the registry's own selection
+    assert second.subject == "2" and second.metadata["synthetic"] == infos[1]
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['seconds'\] for dataset synthetic; valid "
+                                         r"options: version, video_name, label_tolerance_s"):
+        open_dataset("synthetic", root, seconds=2.0)  # a render option, given with a folder
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['colour'\] for dataset synthetic; valid "
+                                         r"options: subjects, seconds"):
+        open_dataset("synthetic", colour="red")
+    with pytest.raises(ValueError, match="no metadata filters"):
+        open_dataset("synthetic", subjects=1, filters={"has_pulse": True})
+
+
 def test_refuses_to_overwrite_unless_asked(tiny_dataset, tmp_path):
     root, _ = tiny_dataset
     with pytest.raises(ValueError, match="subject1.*already exists.*overwrite"):

@@ -6,6 +6,10 @@ need loaded metadata. It returns a :class:`~sspd.data.readers.loading.RecordList
 with ``.failures`` naming every video that could not be loaded and why (also logged as warnings).
 ``on_error="raise"`` raises the first such error instead. A root that matches no known layout, an
 unknown option or filter key, and filters that match nothing raise ValueError at once.
+
+Every format is one :class:`DatasetFormat` in ``_FORMATS``, named by its reader's scan function; a format
+that can also make its records without a folder (``synthetic``, rendered on the fly) names that function
+as ``render``, and ``open_dataset(name)`` with no root calls it.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from sspd.data.readers.pure import scan_pure
 from sspd.data.readers.splits import check_filter_keys, filter_records, matches_filters, normalise_id
 from sspd.data.readers.ubfc import scan_ubfc
 from sspd.data.readers.vipl import scan_vipl
+from sspd.data.records import VideoRecord
+from sspd.data.synthetic.reader import render_synthetic, scan_synthetic
 
 __all__ = ["DatasetFormat", "open_dataset", "list_datasets", "get_format"]
 
@@ -30,12 +36,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetFormat:
-    """A registered layout: ``scan(root, **options) -> list[PendingRecord]`` and its filter keys."""
+    """A registered layout: ``scan(root, **options) -> list[PendingRecord]`` and its filter keys;
+    ``render(**options) -> list[VideoRecord]`` when the format can make its records without a folder
+    (``root=None``; there ``subjects`` is one of render's options, e.g. a count, not an id selection)."""
 
     name: str
     scan: Callable[..., list[PendingRecord]]
     filter_keys: tuple[str, ...]
     description: str
+    render: Callable[..., list[VideoRecord]] | None = None
 
 
 _FORMATS: dict[str, DatasetFormat] = {f.name: f for f in (
@@ -46,13 +55,15 @@ _FORMATS: dict[str, DatasetFormat] = {f.name: f for f in (
     DatasetFormat("vipl-hr", scan_vipl, ("scenario", "source"),
                   "VIPL-HR: p*/v*/source*/video.avi + wave.csv [+ time.txt, gt_HR.csv]"),
     DatasetFormat("generic", scan_generic, (), "any video or image folder + a CSV with time and PPG columns"),
+    DatasetFormat("synthetic", scan_synthetic, (), "videos of sspd's generator: rendered on the fly (no root) "
+                  "or written by sspd synth (subject*/vid.avi + ground_truth.txt + synthetic.json)",
+                  render=render_synthetic),
 )}
-_SYNTHETIC = "synthetic"
 
 
 def list_datasets() -> list[str]:
-    """The registered dataset names, ``synthetic`` included."""
-    return sorted([*_FORMATS, _SYNTHETIC])
+    """The registered dataset names."""
+    return sorted(_FORMATS)
 
 
 def get_format(name: str) -> DatasetFormat:
@@ -63,12 +74,14 @@ def get_format(name: str) -> DatasetFormat:
     return _FORMATS[key]
 
 
-def _check_options(fmt: DatasetFormat, options: Mapping[str, Any]) -> None:
-    valid = [p for p in inspect.signature(fmt.scan).parameters if p != "root"]
+def _check_options(fmt: DatasetFormat, reader: Callable[..., Any], options: Mapping[str, Any]) -> None:
+    """Every option is a keyword of ``reader`` (the format's scan or render)."""
+    valid = [p for p in inspect.signature(reader).parameters if p != "root"]
     unknown = sorted(set(options) - set(valid))
     if unknown:
+        common = [k for k in ("filters", "subjects", "on_error") if k not in valid]
         raise ValueError(f"unknown option(s) {unknown} for dataset {fmt.name}; valid options: "
-                         f"{', '.join(valid + ['filters', 'subjects', 'on_error'])}")
+                         f"{', '.join(valid + common)}")
 
 
 def _keep_subjects(items: list, subjects: Sequence[Any] | None) -> list:
@@ -79,16 +92,14 @@ def _keep_subjects(items: list, subjects: Sequence[Any] | None) -> list:
     return [item for item in items if normalise_id(item.subject) in wanted]
 
 
-def _open_synthetic(root: Path | None, *, on_error: str, options: dict[str, Any]) -> RecordList:
-    """``synthetic`` is the generator's own reader, ``sspd.data.synthetic.open_synthetic``: every option
-    (``subjects`` is a count when rendering on the fly, an id selection when reading a folder) is its."""
-    from sspd.data.synthetic import open_synthetic  # lazy: keeps the generator out of plain reader imports
-
-    loaded = open_synthetic(root=root, **options)
-    records = RecordList(loaded, dataset=_SYNTHETIC, root=root, failures=getattr(loaded, "failures", []))
-    if on_error == "raise" and records.failures:
-        raise ValueError(records.summary())
-    return records
+def _render(fmt: DatasetFormat, *, filters: dict[str, Any], subjects: Any,
+            options: dict[str, Any]) -> RecordList:
+    """The records a format makes without a folder; ``subjects`` and every option are its render's."""
+    given = {**({"subjects": subjects} if subjects is not None else {}), **options}
+    _check_options(fmt, fmt.render, given)
+    check_filter_keys(filters, fmt.filter_keys, dataset=fmt.name)
+    records = RecordList(fmt.render(**given), dataset=fmt.name, root=None)
+    return _apply_late_filters(records, filters, None)
 
 
 def open_dataset(name: str, root: str | Path | None = None, *, filters: Mapping[str, Any] | None = None,
@@ -99,15 +110,15 @@ def open_dataset(name: str, root: str | Path | None = None, *, filters: Mapping[
     Args:
         name: one of :func:`list_datasets` (``ubfc-rppg``, ``pure``, ``mmpd``, ``vipl-hr``, ``generic``,
             ``synthetic``).
-        root: the dataset folder (``synthetic`` renders on the fly when it is ``None``).
+        root: the dataset folder; ``None`` for a format that renders its records (``synthetic``).
         filters: metadata filters, key -> accepted value or list of values, e.g.
             ``{"motion": ["Stationary"], "light": ["LED-high"]}`` for MMPD, ``{"setup": [1, 2]}`` for PURE.
-        subjects: keep only these subject ids (before loading, so others cost nothing). For
-            ``synthetic`` this and every option go to ``open_synthetic`` (there ``subjects`` is the
-            number of subjects to render when ``root`` is ``None``).
+        subjects: keep only these subject ids (before loading, so others cost nothing). With no root
+            it is the format's render option: for ``synthetic``, the number of subjects to render.
         on_error: ``"collect"`` (broken videos become ``.failures``) or ``"raise"``.
         **options: the format's own options (see each reader's ``scan_*``), e.g. ``setups=[1, 2]`` for
-            PURE, ``version=2`` for UBFC-rPPG, ``video=``/``labels=``/``fps=`` for generic.
+            PURE, ``version=2`` for UBFC-rPPG, ``video=``/``labels=``/``fps=`` for generic; with no root,
+            the render's (``seconds=``, ``fps=``, ``size=``, ``seed=``, ``config=`` for synthetic).
 
     Raises:
         ValueError: unknown name, option or filter key; a root matching no known layout; filters or
@@ -115,18 +126,16 @@ def open_dataset(name: str, root: str | Path | None = None, *, filters: Mapping[
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    if name.strip().lower() == _SYNTHETIC:
-        given = {k: v for k, v in (("filters", filters), ("subjects", subjects)) if v is not None}
-        return _open_synthetic(None if root is None else Path(root).expanduser(), on_error=on_error,
-                               options={**given, **options})
     fmt = get_format(name)
+    filters = dict(filters or {})
+    if root is None and fmt.render is not None:
+        return _render(fmt, filters=filters, subjects=subjects, options=options)
     if root is None:
         raise ValueError(f"dataset {fmt.name} needs root= (the dataset folder: {fmt.description})")
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such dataset folder for {fmt.name}")
-    _check_options(fmt, options)
-    filters = dict(filters or {})
+    _check_options(fmt, fmt.scan, options)
     check_filter_keys(filters, fmt.filter_keys, dataset=fmt.name)
     pending = fmt.scan(root, **options)
     early = {k: v for k, v in filters.items() if pending and all(k in p.metadata for p in pending)}

@@ -9,7 +9,9 @@ are documented in :mod:`.config`. Pieces, usable alone:
 - :class:`SyntheticVideo` (:mod:`.render`): frames of any size rendered on demand, with labels (p(t),
   HR(t), mean HR) and per-frame skin masks.
 - :func:`generate_dataset` (:mod:`.generate`): the UBFC-rPPG DATASET_2 layout on disk (``sspd synth``).
-- :func:`open_synthetic` (:mod:`.reader`): records rendered on the fly, or read back from a folder.
+- :mod:`.reader`: the ``synthetic`` dataset format of :func:`sspd.data.open_dataset`
+  (:func:`scan_synthetic` a folder, :func:`render_synthetic` on the fly), and :func:`open_synthetic`,
+  the same reader without the registry's subject selection and filters.
 - :class:`SyntheticClipDataset` (:mod:`.clips`): a torch dataset of already-cropped face clips.
 
 Two framings: ``"scene"`` (a face about half the frame high in a room, detectable by OpenCV's Haar
@@ -18,13 +20,13 @@ cascade: for the reader/preprocessing path) and ``"crop"`` (the face fills the f
 from sspd.data.synthetic.config import FRAMINGS, SKIN_TONES, SyntheticConfig
 from sspd.data.synthetic.generate import generate_dataset, parse_size
 from sspd.data.synthetic.pulse import PulseModel, PulseTrace, draw_pulse_model, simulate_pulse
-from sspd.data.synthetic.reader import open_synthetic
+from sspd.data.synthetic.reader import open_synthetic, render_synthetic, scan_synthetic
 from sspd.data.synthetic.render import U_PULSE, U_SPECULAR, SyntheticVideo
 from sspd.data.synthetic.scene import spawn_seed
 
 __all__ = ["SyntheticConfig", "SKIN_TONES", "FRAMINGS", "simulate_pulse", "draw_pulse_model", "PulseModel",
            "PulseTrace", "SyntheticVideo", "U_PULSE", "U_SPECULAR", "generate_dataset", "parse_size",
-           "open_synthetic", "SyntheticClipDataset", "spawn_seed"]
+           "open_synthetic", "scan_synthetic", "render_synthetic", "SyntheticClipDataset", "spawn_seed"]
 
 
 def __getattr__(name: str):

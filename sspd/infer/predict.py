@@ -4,14 +4,14 @@ Streamed: frames are decoded, face-cropped (:class:`~sspd.data.face.FaceCropper`
 time, keeping only the mean skin colour (3, T) for a training-free baseline, or one clip of crops for a
 :class:`ClipPredictor` (a model); the video is never held in memory. Then the pulse (T,) → HR.
 
-HR protocol, the pre-processing of :func:`sspd.eval.metrics.evaluate_signals` (preset ``sspd``):
-smoothness-priors detrend (trend half-gain at half the band's lower edge), order-2 zero-phase Butterworth
-band-pass over ``band``, then the peak of the Hann periodogram (:func:`sspd.signal.estimate_hr`, "fft").
+HR protocol, :func:`sspd.signal.prepare_pulse` (what :func:`sspd.eval.metrics.evaluate_signals` applies
+with preset ``sspd``): smoothness-priors detrend (trend half-gain at half the band's lower edge), order-2
+zero-phase Butterworth band-pass over ``band``, then the peak of the Hann periodogram (:func:`sspd.signal.estimate_hr`, "fft").
 
 - ``hr_bpm``: the spectral peak of the whole signal (one estimate from the whole video).
 - ``hr_window_median_bpm``: the median HR of windows of ``window_s`` every ``stride_s`` s (robust to a
   stretch of video that went wrong; None when the video is shorter than one window).
-- Timing: each frame's own presentation timestamp (:mod:`sspd.eval.frame_timing`); a trace whose spacing
+- Timing: each frame's own presentation timestamp (:mod:`sspd.infer.frame_timing`); a trace whose spacing
   varies by more than 1 % (a phone's variable frame rate) is resampled to a uniform grid before any HR.
   A video that decodes fewer frames than its container declares is noted, and fails beyond 5 %.
 - SNR (de Haan & Jeanne 2013) at each estimate's own HR (there is no reference): how clearly the peak
@@ -33,12 +33,11 @@ import numpy as np
 import sspd
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper, FaceCropStats
-from sspd.eval.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameSource, Progress,  # re-exported
+from sspd.infer.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameSource, Progress,  # re-exported
                                      check_decoded, frame_times_s, open_frame_source, resolve_fps)
-from sspd.eval.frame_timing import FrameTiming, resolve_timing
-from sspd.eval.metrics import BANDPASS_ORDER
-from sspd.eval.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
-from sspd.signal import DEFAULT_BAND
+from sspd.infer.frame_timing import FrameTiming, resolve_timing
+from sspd.infer.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
+from sspd.signal import BANDPASS_ORDER, DEFAULT_BAND
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
            "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE",
@@ -211,12 +210,12 @@ def _check_method(method: str | None, predictor: ClipPredictor | None) -> str:
         raise ValueError(f"pass either method={method!r} (a training-free baseline) or a predictor, not both")
     kind = type(predictor).__name__
     if not callable(predictor):
-        raise ValueError(f"predictor {kind} is not callable: see sspd.eval.predict.ClipPredictor")
+        raise ValueError(f"predictor {kind} is not callable: see sspd.infer.predict.ClipPredictor")
     for name in ("clip_frames", "crop_size"):
         value = getattr(predictor, name, None)
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"predictor {kind} needs an integer attribute {name} >= 1 (see "
-                             f"sspd.eval.predict.ClipPredictor), got {value!r}")
+                             f"sspd.infer.predict.ClipPredictor), got {value!r}")
     return str(getattr(predictor, "name", kind))
 
 
@@ -332,7 +331,7 @@ def write_prediction(prediction: VideoPrediction, out_dir: str | Path) -> dict[s
     """Write ``waveform.csv`` (time_s, signal, pulse), ``hr.csv`` (start_s, end_s, hr_bpm, snr_db),
     ``prediction.json`` (:meth:`VideoPrediction.as_dict` plus the file names) and ``prediction.png``
     (waveform and HR over time) into ``out_dir``; returns name → path."""
-    from sspd.eval.plots import plot_hr_over_time  # matplotlib only when writing figures
+    from sspd.infer.plots import plot_hr_over_time  # matplotlib only when writing figures
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

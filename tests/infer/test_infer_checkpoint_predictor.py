@@ -1,10 +1,9 @@
-"""sspd.eval.checkpoint_predictor: a 2-step pretraining run (tiny PhysNet) as a ClipPredictor.
+"""sspd.infer.checkpoint_predictor: a 2-step pretraining run (tiny PhysNet) as a ClipPredictor.
 
 The network's output is checked against a reference written here (frames resized with F.interpolate, the
 frame difference by slicing, the network's own predict, z-scored with numpy), which pins the frame
 alignment and the normalisation; accuracy of a 2-step model is not asserted.
 """
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
 from sspd.data.synthetic import generate_dataset
 from sspd.engine import load_checkpoint, load_pretrained, save_checkpoint
-from sspd.eval.checkpoint_predictor import CheckpointPredictor
-from sspd.eval.predict import ClipPredictor, predict_video
+from sspd.infer.checkpoint_predictor import CheckpointPredictor
+from sspd.infer.predict import ClipPredictor, predict_video
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
         "loop.batch_size=4", "collapse.enabled=false", "loop.channels_last=false", "loop.checkpoint_every=1",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from sspd.data.video import TimedVideoFrames, write_video
-from sspd.eval.frame_timing import resolve_timing
-from sspd.eval.predict import predict_video
+from sspd.infer.frame_timing import resolve_timing
+from sspd.infer.predict import predict_video
 
 _SEGMENT, _CLUSTER, _TIMESTAMP, _SIMPLE_BLOCK = 0x18538067, 0x1F43B675, 0xE7, 0xA3
 

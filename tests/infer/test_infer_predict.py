@@ -1,4 +1,4 @@
-"""sspd.eval.predict: HR from real video files (FFV1 written here) and image folders, streamed.
+"""sspd.infer.predict: HR from real video files (FFV1 written here) and image folders, streamed.
 
 Two kinds of test video: a synthetic face video (sspd.data.synthetic, known mean HR, a detectable face)
 and a uniform skin-coloured patch whose green follows a pulse of a known, exactly controlled HR (no face:
@@ -17,8 +17,8 @@ from sspd.data.face import FaceCropper
 from sspd.data.synthetic import generate_dataset
 from sspd.data.video import read_video_frames, write_video
 from sspd.eval.metrics import evaluate_signals
-from sspd.eval.plots import plot_hr_over_time
-from sspd.eval.predict import (WindowHR, estimate_window_hr, open_frame_source, predict_video, resolve_fps,
+from sspd.infer.plots import plot_hr_over_time
+from sspd.infer.predict import (WindowHR, estimate_window_hr, open_frame_source, predict_video, resolve_fps,
                                write_prediction)
 
 TONE = np.array([175.0, 130.0, 110.0])  # a skin colour (inside the YCrCb skin range), grey levels

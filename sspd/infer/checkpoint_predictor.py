@@ -1,9 +1,9 @@
-"""A trained SSPD network as a :class:`sspd.eval.predict.ClipPredictor`: ``sspd predict --checkpoint``.
+"""A trained SSPD network as a :class:`sspd.infer.predict.ClipPredictor`: ``sspd predict --checkpoint``.
 
     predictor = CheckpointPredictor("runs/pretrain")              # checkpoints/last.pt, online network
-    prediction = predict_video("me.mp4", predictor=predictor)     # sspd.eval.predict
+    prediction = predict_video("me.mp4", predictor=predictor)     # sspd.infer.predict
 
-The network sees SSPD's inference view (:func:`sspd.eval.model_eval.prepare_view`): the whole face crop
+The network sees SSPD's inference view (:func:`sspd.augment.inference.prepare_view`): the whole face crop
 resized to the backbone's input, then the raw frame difference. A clip of T frames therefore gives T - 1
 samples, sample t following frame t + 1; the predictor returns T values by repeating the first sample for
 frame 0 (which has no earlier frame), so value i of the video's signal belongs to frame i.
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sspd.engine import load_pretrained, resolve_device
-from sspd.eval.model_eval import TARGETS, prepare_view
+from sspd.augment.inference import TARGETS, prepare_view
 
 __all__ = ["CheckpointPredictor", "checkpoint_file", "checkpoint_crop_size", "checkpoint_target"]
 
@@ -82,7 +82,7 @@ def _zscore(signal: np.ndarray) -> np.ndarray:
 
 class CheckpointPredictor:
     """The inference network (backbone + SSPD predictor) of a run directory or checkpoint file, run clip
-    by clip under :func:`sspd.eval.predict.predict_video`.
+    by clip under :func:`sspd.infer.predict.predict_video`.
 
     Args:
         path: a run directory of ``sspd pretrain`` or ``sspd finetune``, or a .pt checkpoint of either.

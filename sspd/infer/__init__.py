@@ -1,0 +1,19 @@
+"""Inference: running a model or a training-free baseline over any video, with or without labels.
+
+- :mod:`sspd.infer.predict`: :func:`~sspd.infer.predict.predict_video`, a face video or image folder →
+  face crops → pulse → HR over time and overall HR (``sspd predict``), streamed so that the video is
+  never held in memory; :class:`~sspd.infer.predict.ClipPredictor` is what a model must offer to run
+  under it.
+- :mod:`sspd.infer.checkpoint_predictor`: :class:`~sspd.infer.checkpoint_predictor.CheckpointPredictor`,
+  a trained run's network as a ClipPredictor.
+- :mod:`sspd.infer.frame_source` (where the frames come from, what was decoded),
+  :mod:`sspd.infer.frame_timing` (each frame's timestamp, the uniform grid the HR needs),
+  :mod:`sspd.infer.window_hr` (sliding-window HR of a pulse), :mod:`sspd.infer.plots` (the HR-over-time
+  figure).
+
+Place in the layering: above the engine (it loads checkpoints with :mod:`sspd.engine`), beside
+:mod:`sspd.eval` and :mod:`sspd.diagnostics`, below :mod:`sspd.cli`. It may import the engine, augment,
+backbones, baselines, data and signal; it imports neither eval nor diagnostics (they may import it:
+scoring against labels is eval's, running a model is this package's). tests/test_layering.py keeps this
+true. Submodules are imported explicitly so that this package stays light to import.
+"""
