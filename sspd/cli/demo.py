@@ -100,9 +100,6 @@ def _report(out: Path, videos, results: dict) -> list[Path]:
     return figures
 
 
-_RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoints", "summary.json")  # what a run directory holds
-
-
 def _remove_demo_run(run_dir: Path) -> None:
     """Delete the demo's previous run directory, only if it is one : it must hold config.yaml, metrics.jsonl,
     checkpoints/ or summary.json, as every run directory does).
@@ -112,9 +109,12 @@ def _remove_demo_run(run_dir: Path) -> None:
     """
     import shutil
 
+    from sspd.engine import run_dir as run_files
+
     if not run_dir.exists():
         return
-    if run_dir.is_symlink() or not run_dir.is_dir() or not any((run_dir / n).exists() for n in _RUN_FILES):
+    held = (run_files.CONFIG, run_files.METRICS, run_files.CHECKPOINTS, run_files.SUMMARY)
+    if run_dir.is_symlink() or not run_dir.is_dir() or not any((run_dir / n).exists() for n in held):
         raise ValueError(f"{run_dir} exists but is not an sspd run directory, so the demo leaves it alone: "
                          "move it away or pass another --out")
     shutil.rmtree(run_dir)
@@ -125,8 +125,9 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
     from sspd.cli.config import RunConfig
     from sspd.cli.pretrain import pretrain, progress_callback
     from sspd.configuration import load_config
+    from sspd.engine import run_dir as run_files
 
-    summary = run_dir / "summary.json"
+    summary = run_dir / run_files.SUMMARY
     if summary.is_file():
         done = json.loads(summary.read_text())
         if done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
@@ -158,7 +159,9 @@ def _sspd_signals(videos, cached, run_dir: Path):
 
 def _first_loss(run_dir: Path) -> tuple[float, float]:
     """Mean total loss of the first and the last 8 logged steps."""
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    from sspd.engine import run_dir as run_files
+
+    lines = [json.loads(line) for line in (run_dir / run_files.METRICS).read_text().splitlines()]
     totals = [r["total"] for r in lines if "total" in r]
     head, tail = totals[:8], totals[-8:]
     return sum(head) / len(head), sum(tail) / len(tail)

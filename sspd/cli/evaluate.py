@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.source and not args.method:
         raise ValueError("nothing to evaluate: give a run directory or checkpoint, and/or --method pos ...")
     from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
+    from sspd.engine.run_dir import METRICS
     from sspd.eval.model_eval import load_network, merge_signals, network_signals, write_evaluation
 
     groups, source_info, size = [], {"data": args.cache or "synthetic"}, 72
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.source) if args.source and Path(args.source).is_dir() else None
     out = Path(args.out) if args.out else (run_dir / "evaluation" if run_dir else Path("sspd-evaluation"))
     paths = write_evaluation(results, signals, videos, out, label=args.label or _default_label(args.source),
-                             source=source_info, metrics_jsonl=run_dir / "metrics.jsonl" if run_dir else None)
+                             source=source_info, metrics_jsonl=run_dir / METRICS if run_dir else None)
     for method, result in results.items():
         m = result["summary"]["metrics"]
         print(f"{method}: MAE {m['mae']:.2f} ± {m['mae_se']:.2f} bpm, RMSE {m['rmse']:.2f}, "

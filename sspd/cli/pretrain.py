@@ -59,14 +59,15 @@ def load_run_config(config: str | None, overrides: list[str], resume: str | None
     the checkpoint file to resume from (None: the newest of the run)."""
     from sspd.cli.config import RunConfig
     from sspd.configuration import load_config
+    from sspd.engine.run_dir import CONFIG
 
     if config is None and resume is None:
         raise ValueError("give a run config (e.g. experiments/synthetic_demo.yaml) or --resume RUN_DIR")
     run_dir, file = resume_target(resume) if resume is not None else (None, None)
-    if config is None and not (run_dir / "config.yaml").is_file():
+    if config is None and not (run_dir / CONFIG).is_file():
         raise FileNotFoundError(f"--resume {resume}: {run_dir} has no config.yaml, so it is not a run directory "
                                 "of sspd pretrain; pass one, or give the run config as well")
-    source = config if config is not None else run_dir / "config.yaml"
+    source = config if config is not None else run_dir / CONFIG
     if resume is not None:
         overrides = [*overrides, f"run_dir={run_dir}"]
     return load_config(RunConfig, source, overrides), file
