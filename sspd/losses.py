@@ -15,6 +15,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from sspd.signal import check_fs
+
 __all__ = [
     "neg_pearson",
     "NegPearsonLoss",
@@ -83,8 +85,7 @@ def float32_region(device: torch.device):
 
 def rfft_freqs(n: int, fs: float, nfft: int | None = None, device=None) -> Tensor:
     """Frequencies (Hz) of the one-sided spectrum of ``n`` samples at ``fs`` Hz, zero-padded to ``nfft``."""
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}: pass the clip's frame rate")
+    fs = check_fs(fs)
     nfft = n if nfft is None else nfft
     if nfft < n:
         raise ValueError(f"nfft={nfft} is shorter than the signal ({n} samples)")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from sspd.augment import ViewOptions
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.objectives import ObjectiveConfig
+from sspd.signal import check_fs
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "EMAConfig", "LoopConfig",
            "LoggingConfig", "CollapseConfig", "OnlineProbeConfig", "DistributedConfig", "RunConfig"]
@@ -74,8 +75,9 @@ class DataConfig:
         if self.source == "cache" and not self.cache_dir:
             raise ValueError("data.cache_dir is required with data.source=cache: set it to the folder "
                              "`sspd preprocess` wrote")
-        if not (math.isfinite(self.fps) and self.fps > 0) or self.workers < 0:
-            raise ValueError(f"data.fps must be > 0 and data.workers >= 0, got {self.fps}, {self.workers}")
+        check_fs(self.fps, name="data.fps")
+        if self.workers < 0:
+            raise ValueError(f"data.workers must be >= 0, got {self.workers}")
 
 
 @dataclass

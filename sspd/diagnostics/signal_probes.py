@@ -13,9 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sspd.diagnostics._checks import (as_tensor, check_band, check_covers_band, check_fs,
-                                      check_same_shape)
-from sspd.signal import band_mask, choose_nfft, find_spectral_peak_hz, power_spectrum
+from sspd.diagnostics._checks import as_tensor, check_same_shape
+from sspd.signal import band_mask, check_band, check_covers_band, check_fs, choose_nfft, find_spectral_peak_hz, power_spectrum
 
 __all__ = [
     "standardise_rows",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from collections import defaultdict
@@ -30,6 +29,7 @@ import torch
 from torch import Tensor
 
 from sspd.engine.distributed import get_rank
+from sspd.signal import check_fs
 
 __all__ = ["Sink", "JSONLSink", "TensorBoardSink", "MultiSink", "scalars_to_floats", "render_map_image",
            "render_wave_image"]
@@ -296,8 +296,8 @@ def render_wave_image(wave: Tensor, fs: float | None = None, index: int = 0, wid
     from matplotlib.figure import Figure
 
     array = _pick(wave, index, 1, "render_wave_image")                # (T',)
-    if fs is not None and (not math.isfinite(fs) or fs <= 0):
-        raise ValueError(f"render_wave_image: fs must be a positive frame rate in Hz, got {fs!r}")
+    if fs is not None:
+        fs = check_fs(fs, name="render_wave_image: fs")
     lags = np.arange(array.size) / (fs or 1.0)
     dpi = 80
     figure = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)

@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks
 
-from sspd.signal import (bandpass, choose_detrend_lambda, choose_nfft, detrend, estimate_hr,
-                         find_spectral_peak_hz, next_pow2, power_spectrum, snr_db)
-from sspd.signal._checks import as_signal_rows, check_band, check_fs
+from sspd.signal import (as_signal_rows, bandpass, check_band, check_fs, choose_detrend_lambda, choose_nfft,
+                         detrend, estimate_hr, find_spectral_peak_hz, next_pow2, power_spectrum, snr_db)
 
 __all__ = [
     "PAPER_BAND",

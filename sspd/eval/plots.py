@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sspd.eval.metrics import BlandAltman, bland_altman, hr_metrics
+from sspd.signal import check_fs
 
 __all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter", "plot_hr_over_time",
            "read_metrics_jsonl", "plot_training_curves"]
@@ -47,8 +48,7 @@ def plot_waveforms(signals: Mapping[str, Any], fs: float, path: str | Path, *,
         reference: optional (T,) reference (e.g. the PPG) drawn in every panel.
         max_seconds: show only the first seconds (None: everything), so beats stay visible.
     """
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}")
+    fs = check_fs(fs)
     if not signals:
         raise ValueError("plot_waveforms needs at least one signal")
     fig = Figure(figsize=(10, 1.8 * len(signals) + 0.6))
@@ -122,8 +122,7 @@ def plot_hr_over_time(pulse: Any, fs: float, windows_s: Any, hr_bpm: Any, path: 
         hr_bpm: (K,) HR of each window (K may be 0: a video shorter than one window).
         overall_bpm: the whole video's HR, drawn as a horizontal line.
     """
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}")
+    fs = check_fs(fs)
     pulse = np.asarray(pulse, dtype=np.float64).ravel()
     spans = np.asarray(windows_s, dtype=np.float64).reshape(-1, 2)  # (K, 2)
     hr = np.asarray(hr_bpm, dtype=np.float64).ravel()  # (K,)

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sspd.eval.metrics import prepare_pulse
-from sspd.signal import DEFAULT_BAND, estimate_hr, snr_db
-from sspd.signal._checks import check_band
+from sspd.signal import DEFAULT_BAND, check_band, estimate_hr, snr_db
 
 __all__ = ["WindowHR", "check_windows", "estimate_window_hr", "overall_hr"]
 

@@ -5,6 +5,7 @@ float64. The sample rate ``fs`` (Hz) is always passed explicitly. Bad input (NaN
 shorter than one period of the band's lowest frequency, an empty band) raises ``ValueError`` saying
 what would fix it. This package depends on numpy and scipy only (not on torch or the rest of sspd).
 """
+from sspd.signal.checks import as_signal_rows, check_band, check_covers_band, check_fs, restore_rows
 from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_hz
 from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
@@ -14,8 +15,12 @@ from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, power_spectru
 __all__ = [
     "DEFAULT_BAND",
     "HR_METHODS",
+    "as_signal_rows",
     "band_mask",
     "bandpass",
+    "check_band",
+    "check_covers_band",
+    "check_fs",
     "choose_detrend_lambda",
     "choose_nfft",
     "detrend",
@@ -24,5 +29,6 @@ __all__ = [
     "find_spectral_peak_hz",
     "next_pow2",
     "power_spectrum",
+    "restore_rows",
     "snr_db",
 ]

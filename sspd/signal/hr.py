@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks, welch
 
-from sspd.signal._checks import (as_signal_rows, check_band, check_covers_band, check_fs,
+from sspd.signal.checks import (as_signal_rows, check_band, check_covers_band, check_fs,
                                  restore_rows)
 from sspd.signal.filters import bandpass
 from sspd.signal.spectra import band_mask, choose_nfft, power_spectrum

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from sspd.signal._checks import (as_signal_rows, check_band, check_covers_band, check_fs,
+from sspd.signal.checks import (as_signal_rows, check_band, check_covers_band, check_fs,
                                  restore_rows)
 from sspd.signal.hr import DEFAULT_BAND
 from sspd.signal.spectra import choose_nfft, power_spectrum

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import get_window
 
-from sspd.signal._checks import as_signal_rows, check_fs
+from sspd.signal.checks import as_signal_rows, check_fs
 
 __all__ = ["next_pow2", "choose_nfft", "band_mask", "power_spectrum"]
 

@@ -25,6 +25,7 @@ from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.render import SyntheticVideo
 from sspd.data.synthetic.scene import spawn_seed
 from sspd.data.video import write_video
+from sspd.signal import check_fs
 
 __all__ = ["generate_dataset", "write_ground_truth", "draw_label_times", "build_subject_video",
            "parse_size", "count_frames", "describe_video", "SIDECAR", "GROUND_TRUTH", "VIDEO"]
@@ -54,8 +55,9 @@ def parse_size(size: tuple[int, int] | int | str) -> tuple[int, int]:
 
 def count_frames(seconds: float, fps: float) -> int:
     """round(seconds·fps), checked: both > 0 and at least 2 frames."""
-    if not (seconds > 0 and fps > 0):
-        raise ValueError(f"seconds ({seconds}) and fps ({fps}) must be > 0")
+    check_fs(fps, name="fps")
+    if not seconds > 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
     n_frames = int(round(seconds * fps))
     if n_frames < 2:
         raise ValueError(f"{seconds} s at {fps} fps gives {n_frames} frame(s); need at least 2")
