@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from sspd.engine.seeding import rng_state, set_rng_state
 from sspd.engine.sinks import JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image, render_wave_image
 from sspd.engine.snapshots import CapturedOutputs, level_maps, write_snapshot
 from sspd.engine.step import SSPDTrainStep
+from sspd.files import atomic_write_json
 
 __all__ = ["CHECKPOINT_FORMAT", "network_spec", "build_network", "build_trainer", "RunWriter"]
 
@@ -76,9 +76,7 @@ def build_trainer(network: SSPDNetwork, config: Any) -> SSPDTrainStep:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, fsync=False, indent=2, default=float)
 
 
 class RunWriter:

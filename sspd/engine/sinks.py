@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from sspd.engine.distributed import get_rank
+from sspd.files import atomic_write_text
 from sspd.signal import check_fs
 
 __all__ = ["Sink", "JSONLSink", "TensorBoardSink", "MultiSink", "scalars_to_floats", "render_map_image",
@@ -135,9 +136,7 @@ class JSONLSink(Sink):
                     kept.append(line if line.endswith("\n") else line + "\n")
                 else:
                     dropped += 1
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(kept), fsync=False)
         log.info("%s: resumed after step %d, %d line(s) dropped", self.path, resume_step, dropped)
 
     def log_scalars(self, step: int, scalars: Mapping[str, Scalar]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,6 +20,7 @@ from torch import Tensor
 
 from sspd.engine.network import SSPDOutputs
 from sspd.engine.step import SSPDTrainStep
+from sspd.files import atomic_write
 from sspd.ssm import self_similarity_map, self_similarity_wave
 
 __all__ = ["CapturedOutputs", "capture_outputs", "level_maps", "write_snapshot"]
@@ -109,8 +109,5 @@ def write_snapshot(path: str | Path, seen: CapturedOutputs, *, fs: float, clips:
         arrays["hr_true"] = labels_hr[:clips].detach().cpu().numpy().astype(np.float32)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # renamed into place: a kill mid-write leaves no torn npz
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path
+    # renamed into place: a kill mid-write leaves no torn npz
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), fsync=False)
