@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sspd.eval.metrics import BlandAltman, bland_altman, hr_metrics
-from sspd.signal import check_fs
+from sspd.signal import check_fs, zscore
 
 __all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter", "plot_hr_over_time",
            "read_metrics_jsonl", "plot_training_curves"]
@@ -27,13 +27,6 @@ def _save(fig: Figure, path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=_DPI, format="png")
     return path
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    """Zero mean, unit std (a constant signal stays zero rather than NaN)."""
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std()
-    return (x - x.mean()) / std if std > 0 else x - x.mean()
 
 
 def plot_waveforms(signals: Mapping[str, Any], fs: float, path: str | Path, *,
@@ -59,8 +52,8 @@ def plot_waveforms(signals: Mapping[str, Any], fs: float, path: str | Path, *,
         t = np.arange(n) / fs
         if reference is not None:
             ref = np.asarray(reference, dtype=np.float64).ravel()
-            ax.plot(t, _zscore(ref[:n]), color="0.6", lw=1.0, label=reference_name)
-        ax.plot(t, _zscore(sig[:n]), lw=1.2, label=name)
+            ax.plot(t, zscore(ref[:n]), color="0.6", lw=1.0, label=reference_name)
+        ax.plot(t, zscore(sig[:n]), lw=1.2, label=name)
         ax.set_ylabel("z-score")
         ax.legend(loc="upper right", fontsize=8)
     axes[-1].set_xlabel("time (s)")
@@ -131,7 +124,7 @@ def plot_hr_over_time(pulse: Any, fs: float, windows_s: Any, hr_bpm: Any, path: 
     fig = Figure(figsize=(10, 5.2))
     top, bottom = fig.subplots(2, 1)
     n = pulse.size if max_seconds is None else min(pulse.size, int(round(max_seconds * fs)))
-    top.plot(np.arange(n) / fs, _zscore(pulse[:n]), lw=1.0)
+    top.plot(np.arange(n) / fs, zscore(pulse[:n]), lw=1.0)
     top.set_xlabel("time (s)")
     top.set_ylabel("pulse (z-score)")
     bottom.plot(spans.mean(axis=1), hr, marker="o", ms=3, lw=1.2, label="window HR")

@@ -1,4 +1,5 @@
-"""Signal processing for pulse signals: spectra, band-pass, detrending, heart rate and SNR.
+"""Signal processing for pulse signals: spectra, band-pass, detrending, z-scores, heart rate, SNR and
+the input checks (frame rate, band) that the whole library uses.
 
 Inputs are (T,) or (B, T) numpy arrays or torch tensors (converted, never modified); outputs are numpy,
 float64. The sample rate ``fs`` (Hz) is always passed explicitly. Bad input (NaN/inf, fs <= 0, a signal
@@ -9,6 +10,7 @@ from sspd.signal.checks import as_signal_rows, check_band, check_covers_band, ch
 from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_hz
 from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
+from sspd.signal.normalise import zscore
 from sspd.signal.quality import snr_db
 from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, power_spectrum
 
@@ -31,4 +33,5 @@ __all__ = [
     "power_spectrum",
     "restore_rows",
     "snr_db",
+    "zscore",
 ]
