@@ -5,8 +5,9 @@ lose the small pulsatile component and only accept power-of-two lengths on some 
 bands are built from the frame rate ``fs`` passed by the caller, never from an assumed 30 fps.
 
 These are differentiable torch functions for training objectives (no window, no density scaling).
-For analysis of signals (HR, SNR, periodograms with windows and density scaling, numpy in and out) use
-:mod:`sspd.signal`, whose ``power_spectrum`` and ``band_mask`` share names but not conventions.
+For analysis of signals (HR, SNR, density periodograms with windows, numpy in and out) use
+:mod:`sspd.signal` (``sspd.signal.periodogram``). ``band_mask`` is :func:`sspd.signal.band_mask`, which
+works on tensors too: one band rule (inclusive edges) for the losses and the analysis alike.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from sspd.signal import check_fs
+from sspd.signal import band_mask, check_fs  # band_mask: the one band rule, numpy or torch
 
 __all__ = [
     "neg_pearson",
@@ -90,19 +91,6 @@ def rfft_freqs(n: int, fs: float, nfft: int | None = None, device=None) -> Tenso
     if nfft < n:
         raise ValueError(f"nfft={nfft} is shorter than the signal ({n} samples)")
     return torch.fft.rfftfreq(nfft, d=1.0 / fs, device=device, dtype=torch.float32)
-
-
-def band_mask(freqs: Tensor, low: float, high: float) -> Tensor:
-    """Boolean (F,) mask of ``low <= f <= high``; raises if no bin falls in the band."""
-    if not low < high:
-        raise ValueError(f"band must satisfy low < high, got ({low}, {high})")
-    mask = (freqs >= low) & (freqs <= high)
-    if not bool(mask.any()):
-        step = float(freqs[1] - freqs[0]) if freqs.numel() > 1 else float("nan")
-        raise ValueError(
-            f"no frequency bin lies in [{low}, {high}] Hz (bins 0..{float(freqs[-1]):.3g} Hz every "
-            f"{step:.3g} Hz): use a longer signal, a larger nfft, or a wider band")
-    return mask
 
 
 def magnitude_spectrum(x: Tensor, fs: float, nfft: int | None = None) -> tuple[Tensor, Tensor]:

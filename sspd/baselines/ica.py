@@ -13,7 +13,7 @@ import numpy as np
 
 from sspd.baselines.inputs import as_rgb_batch, restore_batch, window_length
 from sspd.baselines.windows import cut_windows, hann, overlap_add, window_starts
-from sspd.signal import band_mask, check_band, check_fs, power_spectrum
+from sspd.signal import band_mask, check_band, check_fs, periodogram
 
 __all__ = ["ica", "fastica"]
 
@@ -78,7 +78,7 @@ def fastica(z: np.ndarray, max_iter: int = 200, tol: float = 1e-6, seed: int = 0
 
 def _band_peak_power(y: np.ndarray, fs: float, band: tuple[float, float]) -> np.ndarray:
     """Highest value of each row's Hann-windowed periodogram inside ``band`` (Hz): (M, L) -> (M,)."""
-    freqs, psd = power_spectrum(y, fs)  # (F,), (M, F)
+    freqs, psd = periodogram(y, fs)  # (F,), (M, F)
     return psd[:, band_mask(freqs, band[0], band[1])].max(axis=-1)
 
 

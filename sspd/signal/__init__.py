@@ -12,7 +12,7 @@ from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
 from sspd.signal.normalise import zscore
 from sspd.signal.quality import snr_db
-from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, power_spectrum
+from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, periodogram
 
 __all__ = [
     "DEFAULT_BAND",
@@ -30,7 +30,7 @@ __all__ = [
     "estimate_hr",
     "find_spectral_peak_hz",
     "next_pow2",
-    "power_spectrum",
+    "periodogram",
     "restore_rows",
     "snr_db",
     "zscore",
