@@ -1,4 +1,4 @@
-"""Losses and spectral helpers on (B, T) signal tensors: pure functions, with thin Modules.
+"""Losses and spectral helpers on (B, T) signal tensors: pure functions (``neg_pearson``, ``band_ratio``, spectra).
 
 Spectra are always computed in float32 (autocast is switched off around the FFT): half-precision FFTs
 lose the small pulsatile component and only accept power-of-two lengths on some devices. Frequency
@@ -14,13 +14,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from sspd.signal import band_mask, check_fs  # band_mask: the one band rule, numpy or torch
 
 __all__ = [
     "neg_pearson",
-    "NegPearsonLoss",
     "rfft_freqs",
     "band_mask",
     "magnitude_spectrum",
@@ -63,18 +62,6 @@ def neg_pearson(pred: Tensor, target: Tensor, eps: float = 1e-8, reduction: str 
     yc = y - y.mean(dim=-1, keepdim=True)
     r = (xc * yc).sum(dim=-1) / (xc.norm(dim=-1) * yc.norm(dim=-1) + eps)
     return _reduce(1.0 - r.clamp(-1.0, 1.0), reduction)
-
-
-class NegPearsonLoss(nn.Module):
-    """Module form of :func:`neg_pearson`; holds only its hyper-parameters."""
-
-    def __init__(self, eps: float = 1e-8, reduction: str = "mean") -> None:
-        super().__init__()
-        self.eps = eps
-        self.reduction = reduction
-
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return neg_pearson(pred, target, eps=self.eps, reduction=self.reduction)
 
 
 @contextmanager
