@@ -23,7 +23,6 @@ import dataclasses
 import difflib
 import os
 import re
-import tempfile
 import types
 import typing
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from pathlib import Path, PurePath
 from typing import Any, Literal, Mapping, Sequence, TypeVar, Union
 
 import yaml
+
+from sspd.files import atomic_write_text
 
 __all__ = ["load_config", "parse_override", "config_to_dict", "save_config", "require_positive_int"]
 
@@ -337,15 +338,7 @@ def save_config(instance: Any, path: str | os.PathLike) -> Path:
     text = yaml.safe_dump(config_to_dict(instance), sort_keys=False, allow_unicode=True)
     header = f"# resolved {type(instance).__qualname__}: load with sspd.configuration.load_config\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(header + text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, header + text, fsync=False)
 
 
 def require_positive_int(section: str, **values: Any) -> None:

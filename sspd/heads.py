@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from sspd.backbones.layers import conv_bn_act, init_xavier_
@@ -81,7 +82,7 @@ class SSPDPredictor(nn.Module):
         x = self.mix(pad_to_min_size(x, _VALID_KERNEL))  # (B, 64, ⌈T/2⌉, h', w')
         x = F.interpolate(x, size=(frames, *x.shape[3:]), mode="nearest")  # (B, 64, T, h', w')
         x = self.refine(x).mean(dim=(3, 4), keepdim=True)  # (B, 64, T, 1, 1)
-        return self.out(x).flatten(1)  # (B, T)
+        return rearrange(self.out(x), "b 1 t 1 1 -> b t")  # (B, 1, T, 1, 1) -> (B, T)
 
 
 class LinearProbeHead(nn.Module):

@@ -1,23 +1,25 @@
-"""Losses and spectral helpers on (B, T) signal tensors: pure functions, with thin Modules.
+"""Losses and spectral helpers on (B, T) signal tensors: pure functions (``neg_pearson``, ``band_ratio``, spectra).
 
 Spectra are always computed in float32 (autocast is switched off around the FFT): half-precision FFTs
 lose the small pulsatile component and only accept power-of-two lengths on some devices. Frequency
 bands are built from the frame rate ``fs`` passed by the caller, never from an assumed 30 fps.
 
 These are differentiable torch functions for training objectives (no window, no density scaling).
-For analysis of signals (HR, SNR, periodograms with windows and density scaling, numpy in and out) use
-:mod:`sspd.signal`, whose ``power_spectrum`` and ``band_mask`` share names but not conventions.
+For analysis of signals (HR, SNR, density periodograms with windows, numpy in and out) use
+:mod:`sspd.signal` (``sspd.signal.periodogram``). ``band_mask`` is :func:`sspd.signal.band_mask`, which
+works on tensors too: one band rule (inclusive edges) for the losses and the analysis alike.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from sspd.signal import band_mask, check_fs  # band_mask: the one band rule, numpy or torch
 
 __all__ = [
     "neg_pearson",
-    "NegPearsonLoss",
     "rfft_freqs",
     "band_mask",
     "magnitude_spectrum",
@@ -62,18 +64,6 @@ def neg_pearson(pred: Tensor, target: Tensor, eps: float = 1e-8, reduction: str 
     return _reduce(1.0 - r.clamp(-1.0, 1.0), reduction)
 
 
-class NegPearsonLoss(nn.Module):
-    """Module form of :func:`neg_pearson`; holds only its hyper-parameters."""
-
-    def __init__(self, eps: float = 1e-8, reduction: str = "mean") -> None:
-        super().__init__()
-        self.eps = eps
-        self.reduction = reduction
-
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return neg_pearson(pred, target, eps=self.eps, reduction=self.reduction)
-
-
 @contextmanager
 def float32_region(device: torch.device):
     """Disable autocast for ``device`` so that ops inside run in the dtype of their inputs."""
@@ -83,25 +73,11 @@ def float32_region(device: torch.device):
 
 def rfft_freqs(n: int, fs: float, nfft: int | None = None, device=None) -> Tensor:
     """Frequencies (Hz) of the one-sided spectrum of ``n`` samples at ``fs`` Hz, zero-padded to ``nfft``."""
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}: pass the clip's frame rate")
+    fs = check_fs(fs)
     nfft = n if nfft is None else nfft
     if nfft < n:
         raise ValueError(f"nfft={nfft} is shorter than the signal ({n} samples)")
     return torch.fft.rfftfreq(nfft, d=1.0 / fs, device=device, dtype=torch.float32)
-
-
-def band_mask(freqs: Tensor, low: float, high: float) -> Tensor:
-    """Boolean (F,) mask of ``low <= f <= high``; raises if no bin falls in the band."""
-    if not low < high:
-        raise ValueError(f"band must satisfy low < high, got ({low}, {high})")
-    mask = (freqs >= low) & (freqs <= high)
-    if not bool(mask.any()):
-        step = float(freqs[1] - freqs[0]) if freqs.numel() > 1 else float("nan")
-        raise ValueError(
-            f"no frequency bin lies in [{low}, {high}] Hz (bins 0..{float(freqs[-1]):.3g} Hz every "
-            f"{step:.3g} Hz): use a longer signal, a larger nfft, or a wider band")
-    return mask
 
 
 def magnitude_spectrum(x: Tensor, fs: float, nfft: int | None = None) -> tuple[Tensor, Tensor]:

@@ -76,7 +76,7 @@ def test_band_mask_and_errors():
     assert int(mask.sum()) == 26  # 0.5..3.0 Hz every 0.1 Hz
     with pytest.raises(ValueError, match="no frequency bin"):
         band_mask(rfft_freqs(4, 30.0), 0.5, 3.0)
-    with pytest.raises(ValueError, match="fs must be > 0"):
+    with pytest.raises(ValueError, match="fs must be a finite sample rate > 0 Hz"):
         rfft_freqs(10, 0.0)
     with pytest.raises(ValueError, match="NaN"):
         magnitude_spectrum(torch.tensor([[1.0, float("nan"), 0.0]]), 30.0)

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from sspd.augment.spatial import resize_clip
 from sspd.augment.temporal import DIFFERENCE_MODES, frame_difference
+from sspd.signal import zscore
 
 __all__ = ["TARGETS", "LUMINANCE_MODES", "InferenceView", "remove_luminance", "prepare_view", "clip_target",
            "window_starts", "stitch_windows", "predict_frames"]
@@ -83,13 +84,6 @@ def clip_target(label: Tensor, target: str) -> Tensor:
     return label[:, 1:] - label[:, :-1] if target == "diff" else label[:, 1:]  # (B, T)
 
 
-def _zscore_rows(x: np.ndarray) -> np.ndarray:
-    """(K, L) rows at zero mean and unit std (a constant row stays zero)."""
-    centred = x - x.mean(axis=1, keepdims=True)
-    std = centred.std(axis=1, keepdims=True)
-    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
-
-
 def window_starts(n_frames: int, clip_length: int, stride: int) -> np.ndarray:
     """Starts 0, stride, ... of ``clip_length``-frame windows, plus one ending at the last frame (every
     frame covered); ``n_frames >= clip_length``."""
@@ -111,7 +105,7 @@ def stitch_windows(n_samples: int, starts: np.ndarray, windows: np.ndarray) -> n
         raise ValueError(f"stitch_windows: windows of {length} samples at starts {starts.tolist()} do "
                          f"not fit a {n_samples}-sample signal")
     total, count = np.zeros(n_samples), np.zeros(n_samples)
-    for start, row in zip(starts, _zscore_rows(windows)):
+    for start, row in zip(starts, zscore(windows, axis=1)):
         total[start:start + length] += row
         count[start:start + length] += 1
     if np.any(count == 0):

@@ -10,6 +10,7 @@ Initialisation: PyTorch's defaults (LayerNorm weight 1, bias 0).
 from __future__ import annotations
 
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from sspd.backbones.base import Backbone
@@ -25,12 +26,13 @@ Grid = tuple[int, int, int]  # token grid (T/4, h, w)
 
 def _to_grid(tokens: Tensor, grid: Grid) -> Tensor:
     """(B, N, D) -> (B, D, t, h, w) with N = t·h·w (t-major)."""
-    return tokens.transpose(1, 2).unflatten(2, grid)
+    t, h, w = grid
+    return rearrange(tokens, "b (t h w) d -> b d t h w", t=t, h=h, w=w)
 
 
 def _to_tokens(volume: Tensor) -> Tensor:
-    """(B, D, t, h, w) -> (B, N, D)."""
-    return volume.flatten(2).transpose(1, 2)
+    """(B, D, t, h, w) -> (B, N, D), N = t·h·w (t-major)."""
+    return rearrange(volume, "b d t h w -> b (t h w) d")
 
 
 class TDCAttention(nn.Module):
@@ -54,9 +56,9 @@ class TDCAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def _split_heads(self, volume: Tensor) -> Tensor:
-        """(B, D, t, h, w) -> (B, nh, N, D/nh)."""
+        """(B, D, t, h, w) -> (B, nh, N, D/nh): tokens t-major, head j takes channels j·hs .. (j+1)·hs - 1."""
         tokens = _to_tokens(volume)  # (B, N, D)
-        return tokens.unflatten(2, (self.num_heads, -1)).transpose(1, 2)  # (B, nh, N, hs)
+        return rearrange(tokens, "b n (nh hs) -> b nh n hs", nh=self.num_heads)
 
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         """(B, N, D) tokens on ``grid`` -> (B, N, D)."""
@@ -64,7 +66,7 @@ class TDCAttention(nn.Module):
         q, k, v = (self._split_heads(f(volume)) for f in (self.q, self.k, self.v))  # (B, nh, N, hs)
         p = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=1.0 / self.sharpness)
-        out = out.transpose(1, 2).flatten(2)  # (B, N, D)
+        out = rearrange(out, "b nh n hs -> b n (nh hs)")  # (B, N, D)
         return self.proj(out)
 
 

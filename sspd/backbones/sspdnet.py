@@ -25,15 +25,6 @@ _STAGES: tuple[tuple[tuple[int, int], ...], ...] = (
 _POOLED_STAGES = 3  # stages 1..3 end with AvgPool (1, 2, 2)
 
 
-def feature_map_size(size: int) -> int:
-    """Spatial side of the feature map for an input side ``size`` (may be < 1 when too small)."""
-    for index, stage in enumerate(_STAGES):
-        size -= sum(k - 1 for _, k in stage)  # valid convs
-        if index < _POOLED_STAGES:
-            size //= 2  # floor, as AvgPool3d
-    return size
-
-
 def min_input_size() -> int:
     """Smallest input side giving a 1×1 feature map: the layers above inverted (66 pixels)."""
     size = 1
@@ -89,7 +80,7 @@ class SSPDNet(Backbone):
                              f"(the paper uses 128×128)")
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """(B, 3, T, H, W) -> (B, D, T, h, w), h = feature_map_size(H) (8 for 128)."""
+        """(B, 3, T, H, W) -> (B, D, T, h, w), h = 8 for H = 128 (valid convolutions and three 2× pools)."""
         self.check_clip(x)
         return self.layers(x)
 

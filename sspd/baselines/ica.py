@@ -11,9 +11,9 @@ import logging
 
 import numpy as np
 
-from sspd.baselines.inputs import as_rgb_batch, check_band, check_fs, restore_batch, window_length
+from sspd.baselines.inputs import as_rgb_batch, restore_batch, window_length
 from sspd.baselines.windows import cut_windows, hann, overlap_add, window_starts
-from sspd.signal import band_mask, power_spectrum
+from sspd.signal import band_mask, check_band, check_fs, periodogram
 
 __all__ = ["ica", "fastica"]
 
@@ -78,7 +78,7 @@ def fastica(z: np.ndarray, max_iter: int = 200, tol: float = 1e-6, seed: int = 0
 
 def _band_peak_power(y: np.ndarray, fs: float, band: tuple[float, float]) -> np.ndarray:
     """Highest value of each row's Hann-windowed periodogram inside ``band`` (Hz): (M, L) -> (M,)."""
-    freqs, psd = power_spectrum(y, fs)  # (F,), (M, F)
+    freqs, psd = periodogram(y, fs)  # (F,), (M, F)
     return psd[:, band_mask(freqs, band[0], band[1])].max(axis=-1)
 
 
@@ -125,8 +125,8 @@ def ica(rgb, fs: float, band: tuple[float, float] = (0.75, 2.5), window_s: float
         (T,) or (B, T) float64 pulse signal; each separated trace or window has unit variance before
         the overlap-add.
     """
-    fs = check_fs(fs, "ica")
-    band = check_band(band, "ica")
+    fs = check_fs(fs, name="ica: fs")
+    band = check_band(band, fs, name="ica: band")
     x, single = as_rgb_batch(rgb, "ica")
     n_batch, _, n_frames = x.shape
     if window_s is None:

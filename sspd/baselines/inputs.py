@@ -1,4 +1,5 @@
-"""Checking and shaping the inputs of the baselines: RGB traces, frame rates, window lengths.
+"""Checking and shaping the inputs of the baselines: RGB traces and window lengths (frame rates and
+bands are checked by :func:`sspd.signal.check_fs` and :func:`sspd.signal.check_band`).
 
 Every baseline takes an RGB trace (3, T) or a batch (B, 3, T), as a numpy array or a torch tensor, and
 works internally on a float64 (B, 3, T) array; :func:`as_rgb_batch` does that conversion once and
@@ -10,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["as_rgb_batch", "restore_batch", "check_fs", "check_band", "window_length"]
+__all__ = ["as_rgb_batch", "restore_batch", "window_length"]
 
 
 def _to_numpy(rgb, name: str) -> np.ndarray:
@@ -57,25 +58,6 @@ def as_rgb_batch(rgb, name: str) -> tuple[np.ndarray, bool]:
 def restore_batch(bvp: np.ndarray, single: bool) -> np.ndarray:
     """(B, T) -> (T,) when the caller passed a single trace, else unchanged."""
     return bvp[0] if single else bvp
-
-
-def check_fs(fs: float, name: str) -> float:
-    """Return ``fs`` as a float after checking it is a finite positive frame rate."""
-    if not (isinstance(fs, (int, float, np.number)) and math.isfinite(fs) and fs > 0):
-        raise ValueError(f"{name}: fs must be the frame rate in Hz (finite, > 0), got {fs!r}")
-    return float(fs)
-
-
-def check_band(band, name: str) -> tuple[float, float]:
-    """``(low, high)`` in Hz as floats; raises unless it is a pair with 0 < low < high."""
-    try:
-        low, high = (float(v) for v in band)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: band must be a pair (low, high) in Hz, got {band!r}") from None
-    if not 0 < low < high < math.inf:
-        raise ValueError(f"{name}: band must satisfy 0 < low < high, got {band!r}; e.g. (0.75, 2.5) Hz "
-                         "for 45-150 bpm")
-    return low, high
 
 
 def window_length(fs: float, window_s: float, n_frames: int, name: str) -> int:

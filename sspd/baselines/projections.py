@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sspd.baselines.inputs import as_rgb_batch, check_fs, restore_batch, window_length
+from sspd.baselines.inputs import as_rgb_batch, restore_batch, window_length
 from sspd.baselines.windows import (bandpass_windows, cut_windows, hann, normalise_by_mean,
                                     overlap_add, window_starts)
+from sspd.signal import check_fs
 
 __all__ = ["green", "chrom", "pos", "POS_PROJECTION"]
 
@@ -36,7 +37,7 @@ def green(rgb, fs: float) -> np.ndarray:
     Returns:
         (T,) or (B, T) float64: G / mean(G) - 1.
     """
-    check_fs(fs, "green")
+    check_fs(fs, name="green: fs")
     x, single = as_rgb_batch(rgb, "green")
     g = x[:, 1, :]  # (B, T)
     mean = g.mean(axis=-1, keepdims=True)
@@ -64,7 +65,7 @@ def chrom(rgb, fs: float, window_s: float = 1.6, band: tuple[float, float] = (0.
     Returns:
         (T,) or (B, T) float64 pulse signal.
     """
-    fs = check_fs(fs, "chrom")
+    fs = check_fs(fs, name="chrom: fs")
     x, single = as_rgb_batch(rgb, "chrom")
     length = window_length(fs, window_s, x.shape[-1], "chrom")
     starts = window_starts(x.shape[-1], length, max(1, length // 2))
@@ -94,7 +95,7 @@ def pos(rgb, fs: float, window_s: float = 1.6) -> np.ndarray:
     Returns:
         (T,) or (B, T) float64 pulse signal.
     """
-    fs = check_fs(fs, "pos")
+    fs = check_fs(fs, name="pos: fs")
     x, single = as_rgb_batch(rgb, "pos")
     length = window_length(fs, window_s, x.shape[-1], "pos")
     starts = window_starts(x.shape[-1], length, 1)

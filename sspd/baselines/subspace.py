@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sspd.baselines.inputs import as_rgb_batch, check_fs, restore_batch, window_length
+from sspd.baselines.inputs import as_rgb_batch, restore_batch, window_length
 from sspd.baselines.windows import (bandpass_windows, check_colour_means, cut_windows, hann,
                                     normalise_by_mean, overlap_add, window_starts)
+from sspd.signal import check_fs
 
 __all__ = ["lgi", "pbv", "PBV_SIGNATURE"]
 
@@ -20,7 +21,7 @@ PBV_SIGNATURE = np.array([0.33, 0.77, 0.53])
 
 def _windows(rgb, fs: float, window_s: float, name: str):
     """Shared set-up: (B, 3, T) trace, (B, N, 3, L) windows, (N,) starts, L, single flag."""
-    fs = check_fs(fs, name)
+    fs = check_fs(fs, name=f"{name}: fs")
     x, single = as_rgb_batch(rgb, name)
     length = window_length(fs, window_s, x.shape[-1], name)
     starts = window_starts(x.shape[-1], length, max(1, length // 2))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sspd.baselines.inputs import check_band
-from sspd.signal import bandpass
+from sspd.signal import bandpass, check_band
 
 __all__ = ["window_starts", "cut_windows", "normalise_by_mean", "check_colour_means", "bandpass_windows",
            "overlap_add", "hann"]
@@ -56,7 +55,7 @@ def bandpass_windows(windows: np.ndarray, fs: float, band: tuple[float, float], 
                      name: str) -> np.ndarray:
     """Zero-phase Butterworth band-pass of every window along its last axis: (..., L) -> (..., L)."""
     length = windows.shape[-1]
-    low, high = check_band(band, name)
+    low, high = check_band(band, fs, name=f"{name}: band")
     rows = bandpass(windows.reshape(-1, length), fs, low, high, order=order)  # (prod(...), L)
     return rows.reshape(windows.shape)
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from sspd.data.records import VideoRecord
+from sspd.files import atomic_write_json
 
 __all__ = ["CACHE_FORMAT", "MANIFEST", "SUMMARY", "ARRAY_FILES", "OWNER_MARK", "CachedVideo", "open_cache",
            "fingerprint_source", "read_manifest", "write_json_atomic", "hash_json", "jsonable", "child_path",
@@ -103,13 +104,9 @@ def jsonable(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, flush it to disk and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write a cache's JSON (manifest, summary) atomically and fsynced, in the cache's layout (indent 1,
+    sorted keys)."""
+    atomic_write_json(path, obj, fsync=True, indent=1, sort_keys=True)
 
 
 def child_path(parent: Path, name: str) -> Path:

@@ -33,6 +33,7 @@ from sspd.data.face import FaceCropper, FaceCrops
 from sspd.data.preprocess_config import PreprocessConfig, default_workers
 from sspd.data.preprocess_summary import PreprocessSummary, VideoResult, failure_result, reader_failure
 from sspd.data.records import VideoRecord
+from sspd.signal import check_fs
 
 __all__ = ["preprocess_video", "preprocess_dataset", "is_cached"]
 
@@ -124,8 +125,7 @@ def _check_record(record: VideoRecord) -> None:
     if not np.isfinite(ppg).all():
         raise ValueError(f"{record.source}: NaN or inf in the aligned label at frame "
                          f"{int(np.flatnonzero(~np.isfinite(ppg))[0])}")
-    if not (np.isfinite(record.fps) and record.fps > 0):
-        raise ValueError(f"{record.source}: fps must be > 0, got {record.fps}")
+    check_fs(record.fps, name=f"{record.source}: fps")
 
 
 def _write_side_arrays(folder: Path, record: VideoRecord, boxes: np.ndarray, n: int) -> tuple[dict, dict]:

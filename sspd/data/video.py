@@ -9,6 +9,8 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+from sspd.signal import check_fs
+
 __all__ = ["VideoInfo", "TimedVideoFrames", "container_info", "probe_video", "read_video_frames", "write_video"]
 
 log = logging.getLogger(__name__)
@@ -129,8 +131,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, c
     The default FFV1 codec is lossless (use an ``.avi`` or ``.mkv`` path), so a pulse of under one grey
     level survives the round trip. Frames must all have the first frame's size.
     """
-    if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    check_fs(fps, name="fps")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = None

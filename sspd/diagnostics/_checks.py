@@ -1,20 +1,17 @@
-"""Input validation shared by the collapse probes: one place for the messages users act on.
+"""Tensor checks of the collapse probes (the frame-rate and band rules are :mod:`sspd.signal.checks`).
 
 Probes take torch tensors or numpy arrays, never modify them, and compute on detached float64 CPU
 copies (they run every N steps on small tensors, so precision is cheaper than surprises).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from sspd.signal._checks import check_band, check_fs  # one definition of a valid rate and band
-
-__all__ = ["as_tensor", "check_fs", "check_band", "check_covers_band", "check_same_shape"]
+__all__ = ["as_tensor", "check_same_shape"]
 
 
 def as_tensor(x: Any, name: str, ndim: int, layout: str) -> Tensor:
@@ -46,11 +43,3 @@ def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
         raise ValueError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must have the same "
                          "shape: pass the two outputs of the same batch")
 
-
-def check_covers_band(n_samples: int, fs: float, low: float, name: str) -> None:
-    """Raise unless ``n_samples`` at ``fs`` Hz span one full period of the band's lowest frequency."""
-    needed = math.ceil(fs / low - 1e-9)
-    if n_samples < needed:
-        raise ValueError(f"{name} has {n_samples} samples ({n_samples / fs:.3g} s at {fs} Hz), shorter "
-                         f"than one period of the band's lower edge {low} Hz: pass at least {needed} "
-                         "samples or raise the band's lower edge")

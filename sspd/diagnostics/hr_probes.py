@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from sspd.diagnostics._checks import as_tensor, check_band, check_fs
-from sspd.signal import estimate_hr
+from sspd.diagnostics._checks import as_tensor
+from sspd.signal import check_band, check_fs, estimate_hr
 
 __all__ = ["HRSpread", "hr_spread", "pileup", "normalised_entropy", "find_varying_rows"]
 

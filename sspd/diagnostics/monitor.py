@@ -23,12 +23,11 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from sspd.diagnostics._checks import check_band, check_fs
 from sspd.diagnostics.alarms import Verdict, assess, verdict_scalars
 from sspd.diagnostics.buffer import ProbeBuffer
 from sspd.diagnostics.probe_set import compute_probes
 from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from sspd.signal import DEFAULT_BAND
+from sspd.signal import DEFAULT_BAND, check_band, check_fs
 
 __all__ = ["MonitorReport", "CollapseMonitor"]
 

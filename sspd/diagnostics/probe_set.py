@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from sspd.diagnostics._checks import as_tensor, check_band, check_fs
+from sspd.diagnostics._checks import as_tensor
 from sspd.diagnostics.buffer import ProbeBuffer
 from sspd.diagnostics.feature_probes import effective_rank, feature_std
 from sspd.diagnostics.hr_probes import find_varying_rows, hr_spread
@@ -23,7 +23,7 @@ from sspd.diagnostics.sensitivity import input_sensitivity
 from sspd.diagnostics.signal_probes import (agreement, cross_clip_correlation, harmonic_ratio,
                                             in_band_fraction, temporal_std)
 from sspd.diagnostics.ssm_probes import toeplitz_score
-from sspd.signal import DEFAULT_BAND
+from sspd.signal import DEFAULT_BAND, check_band, check_fs
 
 __all__ = ["PROBE_PREFIX", "PROBE_DESCRIPTIONS", "compute_probes"]
 

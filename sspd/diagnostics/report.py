@@ -26,6 +26,7 @@ from sspd.diagnostics.health import LabelCheck, run_verdict
 from sspd.diagnostics.probe_set import PROBE_PREFIX
 from sspd.engine.run_dir import RunRecord, Snapshot, load_run, read_metrics, read_snapshot
 from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, LEVELS, Thresholds
+from sspd.files import atomic_write_text
 
 __all__ = ["Snapshot", "RunRecord", "VerdictRow", "RunVerdict", "ReportFiles", "load_run", "read_metrics",
            "read_snapshot", "judge_run", "write_report"]
@@ -237,9 +238,7 @@ class ReportFiles:
 
 def _write_text(path: Path, text: str) -> None:
     """Write via a temporary file and a rename, so a reader never sees half a page."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, text, fsync=False)
 
 
 def write_report(run_dir: str | Path, *, out_dir: str | Path | None = None,

@@ -1,6 +1,6 @@
 """Collapse probes on predicted signals (B, T) and self-similarity waves (B, T').
 
-Each probe reduces a batch of signals to one float. Spectra come from :func:`sspd.signal.power_spectrum`
+Each probe reduces a batch of signals to one float. Spectra come from :func:`sspd.signal.periodogram`
 (Hann window, mean removed, float64); the frame rate ``fs`` is always passed, never assumed. A row with
 no variation (a flat output) has no spectrum and no correlation: each probe says what it does with it.
 """
@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sspd.diagnostics._checks import (as_tensor, check_band, check_covers_band, check_fs,
-                                      check_same_shape)
-from sspd.signal import band_mask, choose_nfft, find_spectral_peak_hz, power_spectrum
+from sspd.diagnostics._checks import as_tensor, check_same_shape
+from sspd.signal import (band_mask, check_band, check_covers_band, check_fs, choose_nfft, find_spectral_peak_hz,
+                         periodogram)
 
 __all__ = [
     "standardise_rows",
@@ -128,7 +128,7 @@ def in_band_fraction(x: Any, fs: float, band: Any) -> float:
         Mean fraction in [0, 1].
     """
     rows, fs, band = _signal_rows(x, fs, band, "x")
-    freqs, psd = power_spectrum(rows, fs, window="hann", remove_mean=True)   # (F,), (B, F)
+    freqs, psd = periodogram(rows, fs, window="hann", remove_mean=True)   # (F,), (B, F)
     total = psd.sum(axis=1)                                                   # (B,)
     inside = psd[:, band_mask(freqs, *band)].sum(axis=1)                      # (B,)
     frac = np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
@@ -159,7 +159,7 @@ def harmonic_ratio(pred: Any, fs: float, band: Any, half_width_hz: float = 0.1) 
     rows, fs, band = _signal_rows(pred, fs, band, "pred")
     if not half_width_hz > 0:
         raise ValueError(f"half_width_hz must be > 0 Hz, got {half_width_hz}")
-    freqs, psd = power_spectrum(rows, fs, nfft=choose_nfft(rows.shape[1], fs), window="hann")
+    freqs, psd = periodogram(rows, fs, nfft=choose_nfft(rows.shape[1], fs), window="hann")
     psd = np.atleast_2d(psd)                                                  # (B, F)
     f0 = find_spectral_peak_hz(freqs, psd, *band)                             # (B,)
     near = np.abs(freqs[None, :] - f0[:, None]) <= half_width_hz              # (B, F)

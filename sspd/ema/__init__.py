@@ -7,7 +7,8 @@
     pair.step(optimizer, cosine_momentum(step, total_steps))   # optimiser step, then EMA
 """
 from sspd.ema.pair import EMAConfig, OnlineTargetPair, optimizer_step
-from sspd.ema.schedules import cosine_momentum
+from sspd.ema.schedules import cosine_interpolate, cosine_momentum
 from sspd.ema.update import BUFFER_POLICIES, update_ema
 
-__all__ = ["update_ema", "cosine_momentum", "OnlineTargetPair", "optimizer_step", "BUFFER_POLICIES", "EMAConfig"]
+__all__ = ["update_ema", "cosine_momentum", "cosine_interpolate", "OnlineTargetPair", "optimizer_step",
+           "BUFFER_POLICIES", "EMAConfig"]

@@ -22,11 +22,12 @@ import math
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+
+from sspd.files import TMP_SUFFIX, atomic_write_bytes
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_latest", "CheckpointManager", "latest", "MANAGER_KEY"]
 
@@ -37,7 +38,6 @@ MANAGER_KEY = "checkpoint_manager"
 
 _LAST, _BEST = "last.pt", "best.pt"
 _STEP_FILE = re.compile(r"^step_(\d{7,})\.pt$")
-_TMP_SUFFIX = ".tmp"
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive: every checkpoint starts with this
 
 
@@ -50,30 +50,10 @@ def _serialise(state: Mapping[str, Any]) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a synced temporary file in the same directory and ``os.replace``."""
+    """Write ``data`` to ``path`` through a synced temporary file and a synced rename (a power cut
+    leaves the old checkpoint or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); directories cannot be opened for syncing on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write_bytes(path, data, fsync=True, sync_dir=True)
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
@@ -275,7 +255,7 @@ class CheckpointManager:
 
     def _remove_stale_temporaries(self) -> None:
         """Delete temporary files that an interrupted write left behind (their targets are intact)."""
-        for path in self.directory.glob(f".*.pt.*{_TMP_SUFFIX}"):
+        for path in self.directory.glob(f".*.pt.*{TMP_SUFFIX}"):
             log.info("removing %s, left by an interrupted checkpoint write", path)
             path.unlink(missing_ok=True)
 

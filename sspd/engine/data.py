@@ -15,7 +15,6 @@ and a resumed run continue from (epoch, step) without replaying anything. The pe
 from __future__ import annotations
 
 import logging
-import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal
@@ -28,6 +27,7 @@ from sspd.configuration import require_positive_int
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.engine.distributed import shard_indices
 from sspd.engine.seeding import derive_seed
+from sspd.signal import check_fs
 
 __all__ = ["DataConfig", "build_train_dataset", "epoch_order", "steps_per_epoch", "micro_batch_indices",
            "epoch_loader", "set_dataset_epoch"]
@@ -81,8 +81,9 @@ class DataConfig:
         if self.source == "cache" and not self.cache_dir:
             raise ValueError("data.cache_dir is required with data.source=cache: set it to the folder "
                              "`sspd preprocess` wrote")
-        if not (math.isfinite(self.fps) and self.fps > 0) or self.workers < 0:
-            raise ValueError(f"data.fps must be > 0 and data.workers >= 0, got {self.fps}, {self.workers}")
+        check_fs(self.fps, name="data.fps")
+        if self.workers < 0:
+            raise ValueError(f"data.workers must be >= 0, got {self.workers}")
 
 
 def build_train_dataset(data: Any, *, seed: int) -> Dataset:

@@ -27,6 +27,7 @@ from sspd.configuration import require_positive_int
 from sspd.engine.seeding import derive_seed
 from sspd.heads import LinearProbeHead
 from sspd.losses import neg_pearson
+from sspd.signal import check_fs
 
 __all__ = ["OnlineProbeConfig", "LABEL_KEYS", "batch_labels", "OnlineProbe", "LoopProbe"]
 
@@ -107,9 +108,10 @@ class OnlineProbe:
 
     def __init__(self, feature_dim: int, fs: float, *, target: str = "diff", lr: float = 1e-2,
                  steps_per_update: int = 5, band: tuple[float, float] = (0.75, 2.5), seed: int = 0) -> None:
-        if target not in TARGETS or not fs > 0 or steps_per_update < 1:
-            raise ValueError(f"OnlineProbe needs target in {TARGETS}, fs > 0, steps_per_update >= 1; got "
-                             f"{target!r}, {fs}, {steps_per_update}")
+        check_fs(fs, name="OnlineProbe: fs")
+        if target not in TARGETS or steps_per_update < 1:
+            raise ValueError(f"OnlineProbe needs target in {TARGETS} and steps_per_update >= 1; got "
+                             f"{target!r}, {steps_per_update}")
         with torch.random.fork_rng(devices=[]):  # seed the head without touching the caller's RNG
             torch.manual_seed(seed)
             self.head = LinearProbeHead(feature_dim)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import yaml
 from torch import Tensor
 
 from sspd.engine.capture import CapturedOutputs, level_maps
+from sspd.files import atomic_write, atomic_write_json, atomic_write_text
 
 __all__ = ["CONFIG", "CHECKPOINTS", "METRICS", "TENSORBOARD", "SNAPSHOTS", "COLLAPSE", "HEALTH", "SUMMARY",
            "CHECKPOINT_FORMAT", "write_json", "write_config", "write_summary", "write_snapshot", "snapshot_path",
@@ -65,10 +65,7 @@ def write_json(run_dir: str | Path, name: str, obj: Any) -> Path:
     """``RUN_DIR/name`` as indented JSON, written to a temporary file and renamed into place."""
     path = Path(run_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, obj, fsync=False, indent=2, default=float)
 
 
 def write_config(run_dir: str | Path, record: Mapping[str, Any], kind: str = "RunConfig") -> Path:
@@ -76,10 +73,8 @@ def write_config(run_dir: str | Path, record: Mapping[str, Any], kind: str = "Ru
     path = Path(run_dir) / CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(dict(record), sort_keys=False, allow_unicode=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(f"# resolved {kind}: load with sspd.configuration.load_config\n" + text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    header = f"# resolved {kind}: load with sspd.configuration.load_config\n"
+    return atomic_write_text(path, header + text, fsync=False)
 
 
 def write_summary(run_dir: str | Path, *, steps: int, total_steps: int, wall_time_s: float, stop_reason: str,
@@ -132,11 +127,8 @@ def write_snapshot(path: str | Path, seen: CapturedOutputs, *, fs: float, clips:
         arrays["hr_true"] = labels_hr[:clips].detach().cpu().numpy().astype(np.float32)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")  # renamed into place: a kill mid-write leaves no torn npz
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path
+    # renamed into place: a kill mid-write leaves no torn npz
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), fsync=False)
 
 
 # ----------------------------------------------------------------------------------------------- reading

@@ -17,16 +17,11 @@ from numbers import Integral, Real
 
 import torch
 
+from sspd.ema.schedules import check_step, cosine_interpolate  # the one cosine and step rule
+
 __all__ = ["SCHEDULES", "constant_lr", "cosine_lr", "onecycle_lr", "lr_at", "set_lr"]
 
 SCHEDULES = ("constant", "cosine", "onecycle")
-
-
-def _check_step(fn: str, step: int, total_steps: int) -> None:
-    if isinstance(total_steps, bool) or not isinstance(total_steps, Integral) or total_steps <= 0:
-        raise ValueError(f"{fn}: total_steps must be a positive int, got {total_steps!r}")
-    if isinstance(step, bool) or not isinstance(step, Integral) or not 0 <= step <= total_steps:
-        raise ValueError(f"{fn}: step must be an int in [0, total_steps={total_steps}], got {step!r}")
 
 
 def _check_positive(fn: str, name: str, value: float) -> None:
@@ -46,14 +41,9 @@ def _warmup_factor(step: int, warmup_steps: int) -> float:
     return (step + 1) / warmup_steps if step < warmup_steps else 1.0
 
 
-def _cosine_between(start: float, end: float, fraction: float) -> float:
-    """Half a cosine from ``start`` (fraction 0) to ``end`` (fraction 1)."""
-    return end + (start - end) * (1.0 + math.cos(math.pi * fraction)) / 2.0
-
-
 def constant_lr(step: int, total_steps: int, base_lr: float, warmup_steps: int = 0) -> float:
     """``base_lr`` after a linear warm-up of ``warmup_steps`` steps (base_lr·(step+1)/warmup_steps)."""
-    _check_step("constant_lr", step, total_steps)
+    check_step("constant_lr", step, total_steps)
     _check_positive("constant_lr", "base_lr", base_lr)
     _check_warmup("constant_lr", warmup_steps, total_steps)
     return base_lr * _warmup_factor(step, warmup_steps)
@@ -72,7 +62,7 @@ def cosine_lr(step: int, total_steps: int, base_lr: float, warmup_steps: int = 0
         warmup_steps: steps of linear warm-up, in [0, total_steps).
         min_lr: the final learning rate, in [0, base_lr].
     """
-    _check_step("cosine_lr", step, total_steps)
+    check_step("cosine_lr", step, total_steps)
     _check_positive("cosine_lr", "base_lr", base_lr)
     _check_warmup("cosine_lr", warmup_steps, total_steps)
     if isinstance(min_lr, bool) or not isinstance(min_lr, Real) or not 0.0 <= min_lr <= base_lr:
@@ -80,7 +70,7 @@ def cosine_lr(step: int, total_steps: int, base_lr: float, warmup_steps: int = 0
     if step < warmup_steps:
         return base_lr * _warmup_factor(step, warmup_steps)
     fraction = (step - warmup_steps) / (total_steps - warmup_steps)
-    return _cosine_between(base_lr, min_lr, fraction)
+    return cosine_interpolate(base_lr, min_lr, fraction)
 
 
 def onecycle_lr(step: int, total_steps: int, base_lr: float, pct_start: float = 0.3, div_factor: float = 25.0,
@@ -99,7 +89,7 @@ def onecycle_lr(step: int, total_steps: int, base_lr: float, pct_start: float = 
         div_factor: initial lr = base_lr / div_factor, >= 1.
         final_div_factor: final lr = initial lr / final_div_factor, >= 1.
     """
-    _check_step("onecycle_lr", step, total_steps)
+    check_step("onecycle_lr", step, total_steps)
     _check_positive("onecycle_lr", "base_lr", base_lr)
     if isinstance(pct_start, bool) or not isinstance(pct_start, Real) or not 0.0 < pct_start < 1.0:
         raise ValueError(f"onecycle_lr: pct_start must be a number in (0, 1), got {pct_start!r}")
@@ -110,8 +100,8 @@ def onecycle_lr(step: int, total_steps: int, base_lr: float, pct_start: float = 
     initial = base_lr / div_factor
     peak_step = pct_start * total_steps
     if step <= peak_step:
-        return _cosine_between(initial, base_lr, step / peak_step)
-    return _cosine_between(base_lr, initial / final_div_factor, (step - peak_step) / (total_steps - peak_step))
+        return cosine_interpolate(initial, base_lr, step / peak_step)
+    return cosine_interpolate(base_lr, initial / final_div_factor, (step - peak_step) / (total_steps - peak_step))
 
 
 def lr_at(step: int, total_steps: int, base_lr: float, schedule: str = "constant", warmup_steps: int = 0,

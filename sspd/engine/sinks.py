@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from collections import defaultdict
@@ -32,6 +31,8 @@ from torch import Tensor
 
 from sspd.configuration import require_positive_int
 from sspd.engine.distributed import get_rank
+from sspd.files import atomic_write_text
+from sspd.signal import check_fs
 
 __all__ = ["LoggingConfig", "Sink", "JSONLSink", "TensorBoardSink", "MultiSink", "scalars_to_floats",
            "render_map_image", "render_wave_image"]
@@ -154,9 +155,7 @@ class JSONLSink(Sink):
                     kept.append(line if line.endswith("\n") else line + "\n")
                 else:
                     dropped += 1
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(kept), fsync=False)
         log.info("%s: resumed after step %d, %d line(s) dropped", self.path, resume_step, dropped)
 
     def log_scalars(self, step: int, scalars: Mapping[str, Scalar]) -> None:
@@ -315,8 +314,8 @@ def render_wave_image(wave: Tensor, fs: float | None = None, index: int = 0, wid
     from matplotlib.figure import Figure
 
     array = _pick(wave, index, 1, "render_wave_image")                # (T',)
-    if fs is not None and (not math.isfinite(fs) or fs <= 0):
-        raise ValueError(f"render_wave_image: fs must be a positive frame rate in Hz, got {fs!r}")
+    if fs is not None:
+        fs = check_fs(fs, name="render_wave_image: fs")
     lags = np.arange(array.size) / (fs or 1.0)
     dpi = 80
     figure = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)

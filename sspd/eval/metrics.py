@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks
 
-from sspd.signal import (BANDPASS_ORDER, bandpass, choose_nfft, detrend, estimate_hr, find_spectral_peak_hz,
-                         next_pow2, power_spectrum, prepare_pulse, snr_db)
-from sspd.signal._checks import as_signal_rows, check_band, check_fs
+from sspd.signal import (BANDPASS_ORDER, as_signal_rows, bandpass, check_band, check_fs, choose_nfft, detrend,
+                         estimate_hr, find_spectral_peak_hz, next_pow2, periodogram, prepare_pulse, snr_db)
 
 __all__ = [
     "PAPER_BAND",
@@ -216,7 +215,7 @@ def _toolbox_hr(x: np.ndarray, fs: float, band: tuple[float, float], method: str
     (boxcar, no mean removal, nfft = next power of two of L, no interpolation), or 60 / the mean
     interval of every local maximum."""
     if method == "fft":
-        freqs, psd = power_spectrum(x, fs, nfft=next_pow2(x.shape[1]), window="boxcar",
+        freqs, psd = periodogram(x, fs, nfft=next_pow2(x.shape[1]), window="boxcar",
                                     remove_mean=False)  # (F,), (N, F)
         return 60.0 * find_spectral_peak_hz(freqs, psd, *band, interpolate=False)
     out = np.empty(x.shape[0])

@@ -33,6 +33,7 @@ from torch import Tensor
 from sspd.augment.inference import TARGETS, InferenceView, clip_target, predict_frames, prepare_view, stitch_windows
 from sspd.eval.baseline_eval import VideoSignals
 from sspd.eval.metrics import WindowResult, hr_metrics
+from sspd.signal import check_fs
 
 __all__ = ["TARGETS", "EvalVideo", "synthetic_videos", "videos_from_cache", "prepare_view", "clip_target",
            "stitch_windows", "network_signals", "subject_table", "load_network", "checkpoint_network_spec",
@@ -73,9 +74,10 @@ def synthetic_videos(n_videos: int, *, seconds: float = 20.0, fps: float = 30.0,
     """
     from sspd.data.synthetic import SyntheticConfig, SyntheticVideo, spawn_seed
 
-    if n_videos < 1 or seconds <= 0 or fps <= 0 or size < 1:
-        raise ValueError(f"synthetic_videos needs n_videos >= 1, seconds > 0, fps > 0, size >= 1; got "
-                         f"{n_videos}, {seconds}, {fps}, {size}")
+    check_fs(fps, name="synthetic_videos: fps")
+    if n_videos < 1 or seconds <= 0 or size < 1:
+        raise ValueError(f"synthetic_videos needs n_videos >= 1, seconds > 0, size >= 1; got "
+                         f"{n_videos}, {seconds}, {size}")
     config = config or SyntheticConfig(framing="crop")
     n_frames = int(round(seconds * fps))
     out = []

@@ -13,7 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sspd.eval.metrics import BlandAltman, bland_altman, hr_metrics
-from sspd.infer.plots import save_png, zscore
+from sspd.infer.plots import save_png
+from sspd.signal import check_fs, zscore
 
 __all__ = ["plot_waveforms", "plot_bland_altman", "plot_hr_scatter", "read_metrics_jsonl",
            "plot_training_curves"]
@@ -31,8 +32,7 @@ def plot_waveforms(signals: Mapping[str, Any], fs: float, path: str | Path, *,
         reference: optional (T,) reference (e.g. the PPG) drawn in every panel.
         max_seconds: show only the first seconds (None: everything), so beats stay visible.
     """
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}")
+    fs = check_fs(fs)
     if not signals:
         raise ValueError("plot_waveforms needs at least one signal")
     fig = Figure(figsize=(10, 1.8 * len(signals) + 0.6))

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from sspd.engine import load_pretrained, resolve_device
 from sspd.augment.inference import TARGETS, prepare_view
+from sspd.signal import zscore
 
 __all__ = ["CheckpointPredictor", "checkpoint_file", "checkpoint_crop_size", "checkpoint_target"]
 
@@ -71,13 +72,6 @@ def _valid_length(backbone: Any, frames: int) -> int:
         return length
     raise ValueError(f"{type(backbone).__name__} accepts no clip of {frames} to {frames + _MAX_PAD} "
                      "difference frames; use a longer video")
-
-
-def _zscore(signal: np.ndarray) -> np.ndarray:
-    """(T,) at zero mean and unit std; a constant signal becomes zeros."""
-    centred = signal - signal.mean()
-    std = centred.std()
-    return centred / std if std > 0 else np.zeros_like(centred)
 
 
 class CheckpointPredictor:
@@ -149,7 +143,7 @@ class CheckpointPredictor:
         view = prepare_view(video.to(self.device), self.network.input_size,
                             getattr(self.network, "view", None))  # (1, C, T-1, h, w)
         signal = self._forward(view)  # (T-1,)
-        signal = _zscore(np.cumsum(signal) if self.target == "diff" else signal)
+        signal = zscore(np.cumsum(signal) if self.target == "diff" else signal)
         return np.concatenate([signal[:1], signal])  # (T,)
 
     def _forward(self, view: Tensor) -> np.ndarray:

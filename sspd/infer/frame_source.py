@@ -16,6 +16,7 @@ import numpy as np
 
 from sspd.data.readers.frames import list_image_files, read_image_frames
 from sspd.data.video import TimedVideoFrames, container_info
+from sspd.signal import check_fs
 
 __all__ = ["FrameSource", "resolve_fps", "open_frame_source", "MAX_MISSING_FRACTION", "Progress",
            "CountedReader", "check_decoded", "frame_times_s"]
@@ -52,9 +53,7 @@ def resolve_fps(container_fps: float | None, fps: float | None, source: Path) ->
     Raises ValueError for a given ``fps`` that is not > 0, and when neither gives a rate (an image
     folder, or a container whose rate is missing or zero), naming ``source``."""
     if fps is not None:
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-            raise ValueError(f"fps must be the frame rate in Hz (finite, > 0), got {fps!r}")
-        return float(fps)
+        return check_fs(fps, name="fps")
     if container_fps is None:
         raise ValueError(f"{source}: an image folder has no frame rate; pass the camera's rate with fps= "
                          "(sspd predict --fps HZ)")

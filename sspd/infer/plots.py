@@ -1,7 +1,7 @@
 """The figure of a prediction: the pulse waveform and the HR of each window over time (``sspd predict``).
 
 Drawn on its own :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot state, no display
-needed). :func:`save_png` and :func:`zscore` are shared with the figures of :mod:`sspd.eval.plots`.
+needed). :func:`save_png` is shared with the figures of :mod:`sspd.eval.plots`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_hr_over_time", "save_png", "zscore"]
+from sspd.signal import check_fs, zscore
+
+__all__ = ["plot_hr_over_time", "save_png"]
 
 _DPI = 100
 
@@ -26,13 +28,6 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def zscore(x: Any) -> np.ndarray:
-    """Zero mean, unit std, for drawing (a constant signal stays zero rather than NaN)."""
-    x = np.asarray(x, dtype=np.float64)
-    std = x.std()
-    return (x - x.mean()) / std if std > 0 else x - x.mean()
-
-
 def plot_hr_over_time(pulse: Any, fs: float, windows_s: Any, hr_bpm: Any, path: str | Path, *,
                       overall_bpm: float | None = None, title: str | None = None,
                       max_seconds: float | None = 30.0) -> Path:
@@ -44,8 +39,7 @@ def plot_hr_over_time(pulse: Any, fs: float, windows_s: Any, hr_bpm: Any, path: 
         hr_bpm: (K,) HR of each window (K may be 0: a video shorter than one window).
         overall_bpm: the whole video's HR, drawn as a horizontal line.
     """
-    if fs <= 0:
-        raise ValueError(f"fs must be > 0 Hz, got {fs}")
+    fs = check_fs(fs)
     pulse = np.asarray(pulse, dtype=np.float64).ravel()
     spans = np.asarray(windows_s, dtype=np.float64).reshape(-1, 2)  # (K, 2)
     hr = np.asarray(hr_bpm, dtype=np.float64).ravel()  # (K,)

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sspd.signal import DEFAULT_BAND, estimate_hr, prepare_pulse, snr_db
-from sspd.signal._checks import check_band
+from sspd.signal import DEFAULT_BAND, check_band, estimate_hr, prepare_pulse, snr_db
 
 __all__ = ["WindowHR", "check_windows", "estimate_window_hr", "overall_hr"]
 

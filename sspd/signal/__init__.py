@@ -1,24 +1,31 @@
-"""Signal processing for pulse signals: spectra, band-pass, detrending, heart rate and SNR, and sspd's
-pre-processing of a pulse before its HR (:func:`prepare_pulse`).
+"""Signal processing for pulse signals: spectra, band-pass, detrending, z-scores, heart rate, SNR, the
+input checks (frame rate, band) that the whole library uses, and sspd's pre-processing of a pulse before
+its HR (:func:`prepare_pulse`).
 
 Inputs are (T,) or (B, T) numpy arrays or torch tensors (converted, never modified); outputs are numpy,
 float64. The sample rate ``fs`` (Hz) is always passed explicitly. Bad input (NaN/inf, fs <= 0, a signal
 shorter than one period of the band's lowest frequency, an empty band) raises ``ValueError`` saying
 what would fix it. This package depends on numpy and scipy only (not on torch or the rest of sspd).
 """
+from sspd.signal.checks import as_signal_rows, check_band, check_covers_band, check_fs, restore_rows
 from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_hz
 from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
 from sspd.signal.pulse import BANDPASS_ORDER, prepare_pulse
+from sspd.signal.normalise import zscore
 from sspd.signal.quality import snr_db
-from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, power_spectrum
+from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, periodogram
 
 __all__ = [
     "BANDPASS_ORDER",
     "DEFAULT_BAND",
     "HR_METHODS",
+    "as_signal_rows",
     "band_mask",
     "bandpass",
+    "check_band",
+    "check_covers_band",
+    "check_fs",
     "choose_detrend_lambda",
     "choose_nfft",
     "detrend",
@@ -26,7 +33,9 @@ __all__ = [
     "estimate_hr",
     "find_spectral_peak_hz",
     "next_pow2",
-    "power_spectrum",
+    "periodogram",
     "prepare_pulse",
+    "restore_rows",
     "snr_db",
+    "zscore",
 ]

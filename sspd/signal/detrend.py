@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import solveh_banded
 
-from sspd.signal._checks import as_signal_rows, check_fs
+from sspd.signal.checks import as_signal_rows, check_fs
 
 __all__ = ["detrend", "detrend_cutoff_hz", "choose_detrend_lambda"]
 

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
-from sspd.signal._checks import as_signal_rows, check_band, check_fs
+from sspd.signal.checks import as_signal_rows, check_band, check_fs
 
 __all__ = ["bandpass"]
 

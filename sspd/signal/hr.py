@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks, welch
 
-from sspd.signal._checks import (as_signal_rows, check_band, check_covers_band, check_fs,
+from sspd.signal.checks import (as_signal_rows, check_band, check_covers_band, check_fs,
                                  restore_rows)
 from sspd.signal.filters import bandpass
-from sspd.signal.spectra import band_mask, choose_nfft, power_spectrum
+from sspd.signal.spectra import band_mask, choose_nfft, periodogram
 
 __all__ = ["HR_METHODS", "DEFAULT_BAND", "estimate_hr", "find_spectral_peak_hz"]
 
@@ -75,7 +75,7 @@ def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | 
     chunk = max(1, _MAX_SPECTRUM_VALUES // nfft)
     out = []
     for start in range(0, rows.shape[0], chunk):
-        freqs, psd = power_spectrum(rows[start:start + chunk], fs, nfft=nfft, window=window)  # (b, F)
+        freqs, psd = periodogram(rows[start:start + chunk], fs, nfft=nfft, window=window)  # (b, F)
         out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band))
     return 60.0 * np.concatenate(out)
 

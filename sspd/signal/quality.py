@@ -5,10 +5,10 @@ from typing import Any
 
 import numpy as np
 
-from sspd.signal._checks import (as_signal_rows, check_band, check_covers_band, check_fs,
+from sspd.signal.checks import (as_signal_rows, check_band, check_covers_band, check_fs,
                                  restore_rows)
 from sspd.signal.hr import DEFAULT_BAND
-from sspd.signal.spectra import choose_nfft, power_spectrum
+from sspd.signal.spectra import choose_nfft, periodogram
 
 __all__ = ["snr_db"]
 
@@ -49,7 +49,7 @@ def snr_db(x: Any, fs: float, hr_bpm: Any, band: tuple[float, float] = DEFAULT_B
 
     Following de Haan & Jeanne (2013), the signal is the power within ±``half_width_hz`` of the HR and
     of its first harmonic (2 × HR), wherever those lie; the noise is the rest of the power in ``band``.
-    ``10 log10(signal / noise)``, from :func:`power_spectrum` (``window``, zero-padded to ``nfft``,
+    ``10 log10(signal / noise)``, from :func:`periodogram` (``window``, zero-padded to ``nfft``,
     default :func:`choose_nfft`). Pass the reference (ground-truth) HR to score a prediction.
 
     The ±0.1 Hz windows are narrower than a short window's spectral main lobe (±2/T Hz for Hann,
@@ -74,7 +74,7 @@ def snr_db(x: Any, fs: float, hr_bpm: Any, band: tuple[float, float] = DEFAULT_B
         raise ValueError(f"half_width_hz must be > 0 Hz, got {half_width_hz}")
     hr_hz = _per_row_hr(hr_bpm, rows.shape[0], fs)  # (B,)
     nfft = choose_nfft(rows.shape[1], fs) if nfft is None else nfft
-    freqs, psd = power_spectrum(rows, fs, nfft=nfft, window=window, remove_mean=remove_mean)  # (B, F)
+    freqs, psd = periodogram(rows, fs, nfft=nfft, window=window, remove_mean=remove_mean)  # (B, F)
     harmonic = _harmonic_masks(freqs, hr_hz, half_width_hz)  # (B, F)
     in_band = (freqs >= low) & (freqs <= high)  # (F,)
     noise_mask = in_band[None, :] & ~harmonic  # (B, F)

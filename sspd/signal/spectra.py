@@ -5,11 +5,11 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.signal import get_window
+import scipy.signal
 
-from sspd.signal._checks import as_signal_rows, check_fs
+from sspd.signal.checks import as_signal_rows, check_fs
 
-__all__ = ["next_pow2", "choose_nfft", "band_mask", "power_spectrum"]
+__all__ = ["next_pow2", "choose_nfft", "band_mask", "periodogram"]
 
 # Frequency grid (bpm) that choose_nfft aims for before peak interpolation refines it further.
 _GRID_BPM = 0.1
@@ -29,23 +29,34 @@ def choose_nfft(n_samples: int, fs: float, grid_bpm: float = _GRID_BPM) -> int:
     return next_pow2(max(int(n_samples), math.ceil(60.0 * check_fs(fs) / grid_bpm)))
 
 
-def band_mask(freqs: np.ndarray, low: float, high: float) -> np.ndarray:
-    """(F,) boolean mask of ``low <= f <= high``; raises when no frequency bin lies in the band."""
+def band_mask(freqs: Any, low: float, high: float) -> Any:
+    """(F,) boolean mask of ``low <= f <= high`` (both edges inclusive); raises when ``low >= high`` or
+    when no frequency bin lies in the band.
+
+    The one definition of the band rule for the whole library: ``freqs`` may be a numpy array (the
+    signal functions) or a torch tensor (the losses, which re-export this function); the mask has the
+    same type and device (only comparison operators are used, so torch is not imported here).
+    """
+    if not low < high:
+        raise ValueError(f"band must satisfy low < high, got ({low}, {high})")
     mask = (freqs >= low) & (freqs <= high)
-    if not mask.any():
-        step = float(freqs[1] - freqs[0]) if freqs.size > 1 else float("nan")
-        raise ValueError(f"no frequency bin lies in the band [{low}, {high}] Hz (bins every {step:.3g} "
-                         "Hz): use a larger nfft, a longer signal or a wider band")
+    if not bool(mask.any()):
+        n_bins = len(freqs)
+        step = float(freqs[1] - freqs[0]) if n_bins > 1 else float("nan")
+        last = float(freqs[-1]) if n_bins else float("nan")
+        raise ValueError(f"no frequency bin lies in the band [{low}, {high}] Hz (bins 0..{last:.3g} Hz every "
+                         f"{step:.3g} Hz): use a larger nfft, a longer signal or a wider band")
     return mask
 
 
-def power_spectrum(x: Any, fs: float, nfft: int | None = None, window: str = "hann",
-                   remove_mean: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def periodogram(x: Any, fs: float, nfft: int | None = None, window: str = "hann",
+                remove_mean: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """One-sided power spectral density (the modified periodogram) along the last axis, in float64.
 
-    Matches ``scipy.signal.periodogram(x, fs, window, nfft, detrend="constant" if remove_mean else
-    False, scaling="density")``: ``psd = c |FFT(w·x)|² / (fs Σw²)`` with ``c = 2`` except at DC and
-    Nyquist, so that ``psd.sum() * fs / nfft`` is the variance of a mean-free signal.
+    ``scipy.signal.periodogram(x, fs, window, nfft, detrend="constant" if remove_mean else False,
+    scaling="density")`` on validated float64 rows: ``psd = c |FFT(w·x)|² / (fs Σw²)`` with ``c = 2``
+    except at DC and Nyquist, so that ``psd.sum() * fs / nfft`` is the variance of a mean-free signal.
+    (Not :func:`sspd.losses.power_spectrum`, the unscaled |X|² of torch tensors the losses use.)
 
     Args:
         x: (T,) or (B, T) numpy array or torch tensor (returned as numpy).
@@ -61,14 +72,9 @@ def power_spectrum(x: Any, fs: float, nfft: int | None = None, window: str = "ha
     fs = check_fs(fs)
     n = rows.shape[1]
     nfft = n if nfft is None else int(nfft)
-    if nfft < n:
+    if nfft < n:  # scipy would silently truncate the signal
         raise ValueError(f"nfft={nfft} is shorter than the signal ({n} samples): pass nfft >= {n}")
-    if remove_mean:
-        rows = rows - rows.mean(axis=1, keepdims=True)
-    taper = get_window(window, n)  # (T,) periodic window, as scipy's periodogram uses
-    spectrum = np.fft.rfft(rows * taper, n=nfft, axis=1)  # (B, F)
-    psd = np.abs(spectrum) ** 2 / (fs * np.sum(taper ** 2))  # (B, F)
-    last = -1 if nfft % 2 == 0 else None  # the Nyquist bin exists (and is not doubled) for even nfft
-    psd[:, 1:last] *= 2.0
-    freqs = np.fft.rfftfreq(nfft, d=1.0 / fs)  # (F,)
+    freqs, psd = scipy.signal.periodogram(rows, fs=fs, window=window, nfft=nfft,
+                                          detrend="constant" if remove_mean else False,
+                                          return_onesided=True, scaling="density", axis=-1)  # (F,), (B, F)
     return freqs, psd[0] if was_1d else psd

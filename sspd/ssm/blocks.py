@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
+from einops import rearrange
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -76,16 +77,14 @@ class TSBlock(nn.Module):
         tokens = self.norm(self.conv(x).transpose(1, 2))            # (B, T', D)
         q, k, v = (self._split_heads(layer(tokens)) for layer in (self.query, self.key, self.value))
         mixed = self._attend(q, k, v)                                # (B, nh, T', hs)
-        b, nh, t_tokens, hs = mixed.shape
-        merged = mixed.transpose(1, 2).reshape(b, t_tokens, nh * hs)  # (B, T', D)
+        merged = rearrange(mixed, "b nh t hs -> b t (nh hs)")        # (B, T', D), heads side by side
         h = torch.tanh(self.proj(merged))                            # (B, T', D)
-        out = self._resample(x, t_tokens) + h.transpose(1, 2)         # (B, D, T')
+        out = self._resample(x, h.shape[1]) + h.transpose(1, 2)      # (B, D, T')
         return TSBlockOutput(out=out, h=h)
 
     def _split_heads(self, x: Tensor) -> Tensor:
-        """(B, T', D) → (B, nh, T', D / nh)."""
-        b, t_tokens, d = x.shape
-        return x.view(b, t_tokens, self.num_heads, d // self.num_heads).transpose(1, 2)
+        """(B, T', D) → (B, nh, T', D / nh): head j takes channels j·hs .. (j+1)·hs - 1."""
+        return rearrange(x, "b t (nh hs) -> b nh t hs", nh=self.num_heads)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """Mix the values (B, nh, T', hs) by the token scores; see the class docstring."""

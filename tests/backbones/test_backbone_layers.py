@@ -112,3 +112,16 @@ def test_tdc_attention_rejects_bad_heads_and_sharpness():
         TDCAttention(10, num_heads=4)
     with pytest.raises(ValueError, match="sharpness"):
         TDCAttention(8, num_heads=4, sharpness=0.0)
+
+
+def test_physformer_tokens_and_heads_keep_the_order_of_a_reshape():
+    # tokens are t-major (N = t·h·w) and head j holds channels j·hs .. (j+1)·hs - 1
+    from sspd.backbones.physformer import _to_grid, _to_tokens
+
+    volume = torch.randn(2, 8, 3, 2, 4)  # (B, D, t, h, w)
+    tokens = _to_tokens(volume)
+    assert torch.equal(tokens, volume.flatten(2).transpose(1, 2))
+    assert torch.equal(tokens[:, 1 * 8 + 1 * 4 + 3], volume[:, :, 1, 1, 3])  # token ti·(h·w) + yi·w + xi
+    assert torch.equal(_to_grid(tokens, (3, 2, 4)), volume)
+    heads = TDCAttention(8, num_heads=2)._split_heads(volume)  # (B, nh, N, hs)
+    assert torch.equal(heads, tokens.unflatten(2, (2, -1)).transpose(1, 2))

@@ -39,3 +39,22 @@ def test_accepts_numpy_integers():
 def test_errors(step, total, start, end, match):
     with pytest.raises(ValueError, match=match):
         cosine_momentum(step, total, start=start, end=end)
+
+
+def test_cosine_interpolate_is_the_half_cosine_of_both_schedules():
+    import random
+
+    from sspd.ema.schedules import cosine_interpolate
+    from sspd.engine.schedules import cosine_lr
+
+    assert cosine_interpolate(0.9, 1.0, 0.0) == 0.9 and cosine_interpolate(0.9, 1.0, 1.0) == 1.0
+    assert cosine_interpolate(2.0, 4.0, 0.5) == pytest.approx(3.0, abs=1e-15)
+    assert cosine_interpolate(1.0, 0.0, 0.25) == pytest.approx((1 + math.cos(math.pi / 4)) / 2, abs=1e-15)
+    rng = random.Random(0)
+    for _ in range(200):  # the engine's former formula end + (start - end)·c gives the very same floats
+        start, end, fraction = rng.random(), rng.random(), rng.random()
+        former = end + (start - end) * (1 + math.cos(math.pi * fraction)) / 2
+        assert cosine_interpolate(start, end, fraction) == former
+    assert cosine_lr(30, 100, 1e-3, warmup_steps=10, min_lr=1e-5) == cosine_interpolate(1e-3, 1e-5, 20 / 90)
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        cosine_interpolate(0.0, 1.0, 1.5)

@@ -198,7 +198,7 @@ def test_render_wave_image_draws_the_curve():
     (lambda: render_map_image(torch.zeros(2, 3, 3), index=2), "index 2 is outside the batch of 2"),
     (lambda: render_map_image(torch.full((3, 3), float("nan"))), "NaN or inf"),
     (lambda: render_wave_image(torch.zeros(2, 2, 2)), r"expected 1 dims \(or a batch of them\)"),
-    (lambda: render_wave_image(torch.zeros(9), fs=0.0), "fs must be a positive frame rate"),
+    (lambda: render_wave_image(torch.zeros(9), fs=0.0), "render_wave_image: fs must be a finite sample rate > 0 Hz"),
 ])
 def test_render_errors(call, match):
     with pytest.raises(ValueError, match=match):

@@ -41,7 +41,7 @@ def test_hr_scatter_png(tmp_path):
 
 
 def test_plot_errors(tmp_path):
-    with pytest.raises(ValueError, match="fs must be > 0"):
+    with pytest.raises(ValueError, match="fs must be a finite sample rate > 0 Hz"):
         plot_waveforms({"x": np.zeros(10)}, 0.0, tmp_path / "x.png")
     with pytest.raises(ValueError, match="at least one signal"):
         plot_waveforms({}, 30.0, tmp_path / "x.png")

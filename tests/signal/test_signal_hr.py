@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sspd.signal import estimate_hr, power_spectrum, find_spectral_peak_hz
+from sspd.signal import estimate_hr, periodogram, find_spectral_peak_hz
 
 FS_VALUES = [25.0, 30.0, 35.0, 60.0]
 # non-integer rates, away from the 0.75-2.5 Hz band edges (45 / 150 bpm)
@@ -31,7 +31,7 @@ def test_fft_estimate_is_not_quantised_to_the_bin_width():
     fs, bpm = 30.0, np.array([61.3, 76.6, 94.4])
     x = _pulses(fs, bpm)
     n = x.shape[1]  # 20 s: bins of 3 bpm without zero padding
-    freqs, psd = power_spectrum(x, fs, nfft=n)
+    freqs, psd = periodogram(x, fs, nfft=n)
     coarse = 60.0 * find_spectral_peak_hz(freqs, psd, 0.75, 2.5, interpolate=False)
     assert np.all(np.abs(coarse - bpm) > 1.2)  # these rates fall between bins
     np.testing.assert_allclose(estimate_hr(x, fs, nfft=n), bpm, atol=0.1)  # interpolation alone

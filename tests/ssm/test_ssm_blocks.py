@@ -126,3 +126,12 @@ def test_ts_block_errors():
         block(torch.randn(1, 4, 4))
     with pytest.raises(ValueError, match="at least one kernel"):
         TSStack(dim=4, kernel_sizes=())
+
+
+def test_head_split_and_merge_keep_the_channel_order_of_a_reshape():
+    # head j holds channels j·hs .. (j+1)·hs - 1, as x.view(B, T', nh, hs).transpose(1, 2) did
+    block = TSBlock(12, 3, 3)
+    x = torch.randn(2, 7, 12)
+    heads = block._split_heads(x)
+    assert torch.equal(heads, x.view(2, 7, 3, 4).transpose(1, 2))
+    assert torch.equal(heads[:, 1], x[..., 4:8])

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from sspd.data.video import VideoInfo, probe_video, read_video_frames
+from sspd.signal import check_fs
 
 __all__ = ["IMAGE_SUFFIXES", "natural_key", "list_image_files", "read_image_frames", "make_image_source",
            "make_video_source", "probe_first_image", "probe_video_times", "estimate_rate"]
@@ -85,9 +86,7 @@ def probe_video_times(path: Path, *, fps: float | None = None) -> tuple[VideoInf
     records any difference when it decodes). ``fps`` overrides the container's rate when given.
     """
     info = probe_video(path)
-    rate = float(info.fps if fps is None else fps)
-    if not np.isfinite(rate) or rate <= 0:
-        raise ValueError(f"{path}: fps must be > 0, got {fps}")
+    rate = check_fs(info.fps if fps is None else fps, name=f"{path}: fps")
     return info, rate, np.arange(info.n_frames, dtype=np.float64) / rate  # (T,)
 
 

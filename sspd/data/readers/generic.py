@@ -33,6 +33,7 @@ from sspd.data.readers.frames import (estimate_rate, list_image_files, make_imag
 from sspd.data.readers.loading import PendingRecord
 from sspd.data.readers.tables import Table, read_table
 from sspd.data.records import VideoRecord, resample_label
+from sspd.signal import check_fs
 
 __all__ = ["VIDEO_SUFFIXES", "TIME_UNITS", "scan_generic", "load_generic_record"]
 
@@ -152,8 +153,8 @@ def scan_generic(root: Path, *, video: str | Path | None = None, labels: str | P
     """
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)}, got {time_unit!r}")
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    if fps is not None:
+        check_fs(fps, name="fps")
     load = partial(load_generic_record, time_column=time_column, ppg_column=ppg_column, fps=fps,
                    time_unit=time_unit, relative_time=relative_time, label_tolerance_s=label_tolerance_s)
     if video is not None or labels is not None or root.is_file():

@@ -28,6 +28,7 @@ import numpy as np
 from sspd.data.readers.frames import natural_key
 from sspd.data.readers.loading import PendingRecord
 from sspd.data.records import VideoRecord, resample_label
+from sspd.signal import check_fs
 
 __all__ = ["MMPD_FIELDS", "scan_mmpd", "load_mmpd_record", "read_mmpd_frames"]
 
@@ -141,8 +142,7 @@ def scan_mmpd(root: Path, *, fps: float = 30.0, label_tolerance_s: float = 0.5,
         label_tolerance_s: how much of the video the label may leave uncovered at either end.
         video_variable, label_variable: the variable names inside each .mat file.
     """
-    if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+    check_fs(fps, name="fps")
     files = sorted((p for d in root.iterdir() if d.is_dir() for p in d.glob("*.mat")),
                    key=lambda p: (natural_key(p.parent.name), natural_key(p.name)))
     if not files:

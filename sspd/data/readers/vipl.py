@@ -29,6 +29,7 @@ from sspd.data.readers.frames import estimate_rate, make_video_source, natural_k
 from sspd.data.readers.loading import PendingRecord
 from sspd.data.readers.tables import read_number_lines, read_table
 from sspd.data.records import VideoRecord, resample_label
+from sspd.signal import check_fs
 
 __all__ = ["scan_vipl", "load_vipl_record", "read_vipl_times"]
 
@@ -107,8 +108,7 @@ def scan_vipl(root: Path, *, wave_fs: float = 60.0, label_tolerance_s: float = 0
         label_tolerance_s: how much of the video the label may leave uncovered at either end.
         max_frame_mismatch: how many frames ``time.txt`` and the container may disagree by.
     """
-    if wave_fs <= 0:
-        raise ValueError(f"wave_fs must be > 0, got {wave_fs}")
+    check_fs(wave_fs, name="wave_fs")
     folders = sorted((p for p in root.glob("p*/v*/source*") if p.is_dir() and _PARTS.match(_relative(p))),
                      key=lambda p: natural_key(_relative(p)))
     if not folders:

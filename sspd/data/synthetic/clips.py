@@ -17,6 +17,7 @@ from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.generate import parse_size
 from sspd.data.synthetic.render import SyntheticVideo
 from sspd.data.synthetic.scene import spawn_seed
+from sspd.signal import check_fs
 
 __all__ = ["SyntheticClipDataset"]
 
@@ -51,9 +52,8 @@ class SyntheticClipDataset(Dataset):
                              f"({frames}) >= 2")
         if dtype not in _DTYPES:
             raise ValueError(f"SyntheticClipDataset: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        if not fps > 0:
-            raise ValueError(f"SyntheticClipDataset: fps must be > 0, got {fps}")
-        self.n_clips, self.frames, self.fps, self.seed = int(n_clips), int(frames), float(fps), int(seed)
+        fps = check_fs(fps, name="SyntheticClipDataset: fps")
+        self.n_clips, self.frames, self.fps, self.seed = int(n_clips), int(frames), fps, int(seed)
         self.width, self.height = parse_size(size)
         self.config = config or SyntheticConfig(framing="crop")
         self.dtype = dtype

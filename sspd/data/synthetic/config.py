@@ -22,6 +22,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from sspd.signal import check_fs
+
 __all__ = ["SyntheticConfig", "SKIN_TONES", "FRAMINGS"]
 
 # Mean skin colours (8-bit sRGB) from light to dark; one is drawn per video unless ``skin_tone`` names it.
@@ -128,8 +130,7 @@ class SyntheticConfig:
                              "(a fraction of the frame height)")
         if self.flicker_hz is not None and self.flicker_hz <= 0:
             raise ValueError(f"SyntheticConfig: flicker_hz must be > 0 or None, got {self.flicker_hz}")
-        if self.label_fs <= 0:
-            raise ValueError(f"SyntheticConfig: label_fs must be > 0, got {self.label_fs}")
+        check_fs(self.label_fs, name="SyntheticConfig: label_fs")
 
     @property
     def resolved_face_height(self) -> float:

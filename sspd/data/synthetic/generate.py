@@ -12,9 +12,7 @@ options renders exactly the frames written here.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -25,6 +23,8 @@ from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.render import SyntheticVideo
 from sspd.data.synthetic.scene import spawn_seed
 from sspd.data.video import write_video
+from sspd.files import TMP_SUFFIX, atomic_path, atomic_write_json, atomic_write_text
+from sspd.signal import check_fs
 
 __all__ = ["generate_dataset", "write_ground_truth", "draw_label_times", "build_subject_video",
            "parse_size", "count_frames", "describe_video", "SIDECAR", "GROUND_TRUTH", "VIDEO"]
@@ -54,8 +54,9 @@ def parse_size(size: tuple[int, int] | int | str) -> tuple[int, int]:
 
 def count_frames(seconds: float, fps: float) -> int:
     """round(seconds·fps), checked: both > 0 and at least 2 frames."""
-    if not (seconds > 0 and fps > 0):
-        raise ValueError(f"seconds ({seconds}) and fps ({fps}) must be > 0")
+    check_fs(fps, name="fps")
+    if not seconds > 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
     n_frames = int(round(seconds * fps))
     if n_frames < 2:
         raise ValueError(f"{seconds} s at {fps} fps gives {n_frames} frame(s); need at least 2")
@@ -88,13 +89,7 @@ def write_ground_truth(path: Path, ppg: np.ndarray, hr: np.ndarray, times: np.nd
         raise ValueError(f"{path}: PPG, HR and times must have equal lengths, got "
                          f"{len(ppg)}, {len(hr)}, {len(times)}")
     lines = [" ".join(f"{v:.8e}" for v in row) for row in (ppg, hr, times)]
-    _write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(lines) + "\n", fsync=False)
 
 
 def _counted(frames: Iterator[np.ndarray], on_progress: Callable[[int], None] | None) -> Iterator[np.ndarray]:
@@ -127,10 +122,11 @@ def _write_subject(folder: Path, video: SyntheticVideo, info: dict[str, Any], ch
     jitter_rng = np.random.default_rng(spawn_seed(info["seed"], info["subject_index"], _LABEL_STREAM))
     times = draw_label_times(duration, cfg.label_fs, cfg.label_jitter_s, jitter_rng)
     write_ground_truth(folder / GROUND_TRUTH, video.ppg(times), video.hr(times), times)
-    tmp = folder / f".{VIDEO}.tmp-{os.getpid()}.avi"
-    write_video(tmp, _counted(video.iter_frames(chunk), on_progress), video.fps)
-    os.replace(tmp, folder / VIDEO)
-    _write_text_atomic(folder / SIDECAR, json.dumps(info, indent=1, sort_keys=True))
+    video_path = folder / VIDEO
+    # the temporary file keeps the .avi suffix: cv2 picks the container from it
+    with atomic_path(video_path, suffix=TMP_SUFFIX + video_path.suffix, fsync=False) as tmp:
+        write_video(tmp, _counted(video.iter_frames(chunk), on_progress), video.fps)
+    atomic_write_json(folder / SIDECAR, info, fsync=False, indent=1, sort_keys=True)
 
 
 def generate_dataset(out: str | Path, *, subjects: int = 3, seconds: float = 10.0, fps: float = 30.0,
@@ -168,7 +164,7 @@ def generate_dataset(out: str | Path, *, subjects: int = 3, seconds: float = 10.
         infos.append(info)
     dataset = {"layout": "ubfc-rppg DATASET_2", "seed": seed, "subjects": subjects, "seconds": seconds,
                "fps": fps, "size": list(parse_size(size)), "config": config.to_dict(), "videos": infos}
-    _write_text_atomic(root / SIDECAR, json.dumps(dataset, indent=1, sort_keys=True))
+    atomic_write_json(root / SIDECAR, dataset, fsync=False, indent=1, sort_keys=True)
     return infos
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sspd.data.synthetic.curves import SmoothCurve
+from sspd.signal import check_fs
 
 __all__ = ["PulseModel", "PulseTrace", "draw_pulse_model", "simulate_pulse"]
 
@@ -116,8 +117,9 @@ def simulate_pulse(duration_s: float, fs: float, hr_bpm: float | None, rng: np.r
     Returns:
         A :class:`PulseTrace` with ``ppg`` p(t) (N,), ``hr`` HR(t) (N,) bpm and ``mean_hr``.
     """
-    if fs <= 0 or duration_s <= 0:
-        raise ValueError(f"simulate_pulse: fs ({fs}) and duration_s ({duration_s}) must be > 0")
+    check_fs(fs, name="simulate_pulse: fs")
+    if duration_s <= 0:
+        raise ValueError(f"simulate_pulse: duration_s must be > 0, got {duration_s}")
     n = int(round(duration_s * fs))
     if n < 2:
         raise ValueError(f"simulate_pulse: {duration_s} s at {fs} Hz gives {n} samples; need at least 2")

@@ -22,6 +22,7 @@ import numpy as np
 
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.scene import Scene, draw_scene
+from sspd.signal import check_fs
 
 __all__ = ["SyntheticVideo", "U_PULSE", "U_SPECULAR"]
 
@@ -50,10 +51,8 @@ class SyntheticVideo:
                  height: int, config: SyntheticConfig | None = None) -> None:
         if n_frames < 1:
             raise ValueError(f"SyntheticVideo: n_frames must be >= 1, got {n_frames}")
-        if not fps > 0:
-            raise ValueError(f"SyntheticVideo: fps must be > 0, got {fps}")
         self.config = config or SyntheticConfig()
-        self.n_frames, self.fps = int(n_frames), float(fps)
+        self.n_frames, self.fps = int(n_frames), check_fs(fps, name="SyntheticVideo: fps")
         self.width, self.height = int(width), int(height)
         self.scene: Scene = draw_scene(seed, width=self.width, height=self.height, config=self.config)
         self._prepare()

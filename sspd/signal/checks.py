@@ -1,7 +1,9 @@
-"""Input validation shared by the signal functions: one place for the messages users act on.
+"""Input validation for the whole library: one place for the rules and the messages users act on.
 
-Every public function of :mod:`sspd.signal` converts its input with :func:`as_signal_rows` and checks
-``fs`` and the band here, so the rules (and the wording of the errors) are the same everywhere.
+Every public function of :mod:`sspd.signal` converts its input with :func:`as_signal_rows`; every
+package of sspd checks a frame rate with :func:`check_fs` and a frequency band with :func:`check_band`,
+so the rules (and the wording of the errors) are the same everywhere. Pass ``name=`` to say which
+argument (or which caller's argument) an error is about.
 """
 from __future__ import annotations
 
@@ -57,32 +59,46 @@ def restore_rows(values: np.ndarray, was_1d: bool) -> float | np.ndarray:
     return float(values[0]) if was_1d else values
 
 
-def check_fs(fs: float) -> float:
-    """``fs`` as a float; raises unless it is a finite number > 0 (Hz)."""
+def check_fs(fs: Any, name: str = "fs") -> float:
+    """``fs`` as a float; raises unless it is a finite number > 0 (Hz).
+
+    Args:
+        fs: the sample (frame) rate in Hz: a Python or numpy number, or a 0-d array or tensor.
+        name: how the error message names the argument (e.g. ``"pos: fs"``, ``"data.fps"``).
+    """
+    if isinstance(fs, (str, bytes, bool)):  # float("30") would hide a config typo; True is not a rate
+        raise ValueError(f"{name} must be a number of Hz, got {fs!r}: pass the signal's sample rate")
     try:
         value = float(fs)
     except (TypeError, ValueError):
-        raise ValueError(f"fs must be a number of Hz, got {fs!r}: pass the signal's sample rate") from None
+        raise ValueError(f"{name} must be a number of Hz, got {fs!r}: pass the signal's sample rate") from None
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"fs must be a finite sample rate > 0 Hz, got {fs!r}: pass the frame rate "
+        raise ValueError(f"{name} must be a finite sample rate > 0 Hz, got {fs!r}: pass the frame rate "
                          "of the video (e.g. 30.0), never a frame count")
     return value
 
 
-def check_band(band: Any, fs: float) -> tuple[float, float]:
-    """``(low, high)`` in Hz; raises unless ``0 < low < high < fs / 2`` (the band must exist and be
-    below the Nyquist frequency, where it can be measured)."""
+def check_band(band: Any, fs: float | None = None, name: str = "band") -> tuple[float, float]:
+    """``(low, high)`` in Hz as floats; raises unless ``0 < low < high`` and, when ``fs`` is given,
+    ``high < fs / 2`` (a band at or above the Nyquist frequency cannot be measured at that rate).
+
+    Args:
+        band: a pair (low, high) in Hz.
+        fs: the sample rate in Hz, or None to check the band alone (no Nyquist rule).
+        name: how the error message names the argument (e.g. ``"ica: band"``).
+    """
     try:
         low, high = (float(v) for v in band)
     except (TypeError, ValueError):
-        raise ValueError(f"band must be a pair (low, high) in Hz, got {band!r}") from None
+        raise ValueError(f"{name} must be a pair (low, high) in Hz, got {band!r}") from None
     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or low >= high:
-        raise ValueError(f"band ({low}, {high}) Hz is empty or invalid: it needs 0 < low < high, "
+        raise ValueError(f"{name} ({low}, {high}) Hz is empty or invalid: it needs 0 < low < high, "
                          "e.g. (0.75, 2.5) for 45-150 bpm")
-    nyquist = fs / 2.0
-    if high >= nyquist:
-        raise ValueError(f"band upper edge {high} Hz is not below the Nyquist frequency {nyquist} Hz "
-                         f"of fs={fs} Hz: lower the band's upper edge or use a higher sample rate")
+    if fs is not None:
+        nyquist = check_fs(fs) / 2.0
+        if high >= nyquist:
+            raise ValueError(f"{name} upper edge {high} Hz is not below the Nyquist frequency {nyquist} Hz "
+                             f"of fs={fs} Hz: lower the band's upper edge or use a higher sample rate")
     return low, high
 
 
