@@ -31,7 +31,7 @@ RANKS: dict[str, float] = {
     # bottom utilities, importable from anywhere (they import nothing of sspd)
     "sspd": -1,  # sspd/__init__.py: the version and the shape symbols
     "configuration": -1,  # the YAML/dataclass config loader
-    "files": -1,  # file helpers (atomic writes), where the package has them
+    "files": -2,  # file helpers (atomic writes): below everything, imports nothing of sspd
     "signal": 0,
     "losses": 1,
     "data": 1,  # readers, cache, windows, generator: signal only
