@@ -46,6 +46,16 @@ def _run(command: list[str], threads: int) -> float:
     return time.perf_counter() - started
 
 
+def _cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one)."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def _step_seconds(run_dir: Path, warmup: int) -> list[float]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     times = [row["time"] for row in rows if row["step"] > warmup]
@@ -76,7 +86,7 @@ def main() -> None:
         one_steps, two_steps = _step_seconds(one_dir, args.warmup), _step_seconds(two_dir, args.warmup)
     median_one, median_two = statistics.median(one_steps), statistics.median(two_steps)
     print(f"data-parallel step: {args.backbone}, global batch {args.batch}, {args.frames} frames, fp32, CPU "
-          f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores), {args.threads} torch "
+          f"({_cpu_name()}, {os.cpu_count()} cores), {args.threads} torch "
           f"threads in all; median of {len(one_steps)} steps after {args.warmup} warm-up steps")
     print(f"{'run':<46}{'step s':>9}{'run wall s':>12}")
     print(f"{'1 process, 2 accumulated micro-batches':<46}{median_one:>9.3f}{wall_one:>12.1f}")
