@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sspd.augment import ViewOptions
-from sspd.diagnostics.watch import CollapseConfig
+from sspd.configuration import config_to_dict
+from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
 from sspd.ema.pair import EMAConfig
 from sspd.engine.data import DataConfig
 from sspd.engine.distributed import DistributedConfig
@@ -78,9 +79,6 @@ class RunConfig:
     def sections(self) -> dict[str, Any]:
         """The keyword arguments of :func:`sspd.engine.run_pretraining`: every section (the objective
         built), the seed and the run directory; the collapse section becomes the run's observer."""
-        from sspd.configuration import config_to_dict
-        from sspd.diagnostics.watch import CollapseWatch
-
         return {"run_dir": self.run_dir, "seed": self.seed, "data": self.data, "model": self.model,
                 "views": self.views, "objective": self.objective.build(), "optim": self.optim,
                 "schedule": self.schedule, "ema": self.ema, "loop": self.loop, "logging": self.logging,

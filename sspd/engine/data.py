@@ -86,7 +86,7 @@ class DataConfig:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
 
 
-def build_train_dataset(data: Any, *, seed: int) -> Dataset:
+def build_train_dataset(data: DataConfig, *, seed: int) -> Dataset:
     """The training dataset of a run's ``data`` section: items {"video": (C, T+1, S, S), "fps", ...}.
 
     Args:
@@ -96,13 +96,13 @@ def build_train_dataset(data: Any, *, seed: int) -> Dataset:
     if data.source == "synthetic":
         from sspd.data.synthetic.clips import SyntheticClipDataset
 
-        if getattr(data, "cache_dir", None):
+        if data.cache_dir:
             log.warning("data.cache_dir=%s is ignored: data.source is synthetic, so clips are rendered on the fly; "
                         "set data.source=cache to train on that cache, or data.cache_dir=null", data.cache_dir)
 
-        config = data.synthetic_config() if hasattr(data, "synthetic_config") else None
         return SyntheticClipDataset(data.clips, frames=data.frames + 1, size=data.box_size, fps=data.fps,
-                                    seed=derive_seed(seed, "synthetic_clips") % 2**32, config=config)
+                                    seed=derive_seed(seed, "synthetic_clips") % 2**32,
+                                    config=data.synthetic_config())
     from sspd.data import open_cache
     from sspd.data.windows import RandomWindows
 

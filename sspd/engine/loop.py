@@ -203,8 +203,10 @@ def _record(run_dir: str | Path, seed: int, sections: Mapping[str, Any]) -> dict
     """The run config as plain values, from the sections (when the caller gave none)."""
     record: dict[str, Any] = {"seed": seed, "run_dir": str(run_dir)}
     for name, section in sections.items():
-        value = getattr(section, "config", section)     # an Objective records its config
-        record[name] = config_to_dict(value) if hasattr(value, "__dataclass_fields__") else value
+        if isinstance(section, Objective):   # as an ObjectiveConfig reads it: the name and its own section
+            record[name] = {"name": section.name, section.name: config_to_dict(section.config)}
+        else:
+            record[name] = config_to_dict(section)
     return record
 
 

@@ -307,14 +307,10 @@ def _read_json(path: Path, missing: list[str], what: str) -> dict[str, Any] | No
         missing.append(f"{path.name} is missing: {what}")
         return None
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        missing.append(f"{path.name} could not be read ({err}): {what}")
+        return read_json(path.parent, path.name)
+    except ValueError as err:
+        missing.append(f"{err}; {what}")
         return None
-    if not isinstance(value, dict):
-        missing.append(f"{path.name} is not a JSON object: {what}")
-        return None
-    return value
 
 
 def _read_config(path: Path, missing: list[str]) -> dict[str, Any] | None:
