@@ -47,7 +47,7 @@ def build_config(scenario: str, *, seed: int, steps: int, run_dir: Path, check_e
                        loop=LoopConfig(max_steps=steps, checkpoint_every=max(1, steps // 4), device="cpu"),
                        collapse=CollapseConfig(every_n_steps=check_every, stop=True))
     if scenario == "no_band_ratio":
-        # L_snr is what holds off temporal collapse; L_sd alone rewards it (SSPD_METHOD.md §7)
+        # L_snr is what holds off temporal collapse; L_sd alone rewards it (docs/method.md §7)
         weights = SSPDLossWeights(rpd=0.5, pyr=0.5, sd=5.0, snr=0.0)
         sspd = dataclasses.replace(config.objective.sspd, weights=weights)
         config = dataclasses.replace(config, objective=dataclasses.replace(config.objective, sspd=sspd))

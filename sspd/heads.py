@@ -45,7 +45,7 @@ def _check_feature_map(name: str, features: Tensor, in_channels: int) -> None:
 
 
 class SSPDPredictor(nn.Module):
-    """The SSPD rPPG predictor (SSPD_METHOD.md §2): feature map (B, D, T, h, w) -> signal (B, T).
+    """The SSPD rPPG predictor (docs/method.md §2): feature map (B, D, T, h, w) -> signal (B, T).
 
     Conv3d D→64 k(3,1,1) + BN + tanh; AvgPool (2,2,2); Conv3d 64→64 k3 (temporal pad 1, spatially
     valid) + BN + tanh; nearest upsample in time back to exactly T; Conv3d 64→64 k(3,1,1) + BN + tanh;

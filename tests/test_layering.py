@@ -1,4 +1,4 @@
-"""The dependency direction of ARCHITECTURE.md, checked on the source with ``ast`` (nothing is imported).
+"""The dependency direction of docs/architecture.md, checked on the source with ``ast`` (nothing is imported).
 
     signal <- losses <- {backbones, ssm, ema, augment} <- objectives <- engine <- {infer, eval, diagnostics}
     <- cli; data depends on signal only. Nothing imports upward.
@@ -280,4 +280,4 @@ def test_no_import_cycle_between_files_of_different_units():
 
 def test_every_import_points_down_the_layers():
     upward = find_upward_imports(collect_imports())
-    assert not upward, f"{len(upward)} import(s) against ARCHITECTURE.md's direction:\n" + "\n".join(upward)
+    assert not upward, f"{len(upward)} import(s) against docs/architecture.md's direction:\n" + "\n".join(upward)

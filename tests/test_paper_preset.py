@@ -1,5 +1,5 @@
 """The paper preset is one run config, experiments/ubfc_sspdnet_paper.yaml: every field it pins is checked
-against SSPD_METHOD.md (§5 optimisation and EMA, with the §1 views, §2 network and §4 loss it trains),
+against docs/method.md (§5 optimisation and EMA, with the §1 views, §2 network and §4 loss it trains),
 and a run built from it steps the way the release does."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The backbone contract, shared by every registered model, and small helpers.
 
-Contract (ARCHITECTURE.md): ``forward_features(x: (B, 3, T, H, W)) -> (B, D, T, h, w)`` at the input
+Contract (docs/architecture.md): ``forward_features(x: (B, 3, T, H, W)) -> (B, D, T, h, w)`` at the input
 frame rate; ``forward(x) -> (B, T)``, the backbone's own supervised rPPG output; ``feature_dim`` = D;
 pooled features = spatial mean (B, D, T). Every backbone checks the clip size it is given BEFORE any
 layer runs and raises a ValueError that names the valid sizes.

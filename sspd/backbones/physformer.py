@@ -1,6 +1,6 @@
 """PhysFormer (Yu et al., CVPR 2022): a video transformer with temporal-difference attention.
 
-At 160 frames, 128×128 and width 1.0: 7,380,865 parameters. Layout (SSPD_METHOD.md §2): a 3-D conv
+At 160 frames, 128×128 and width 1.0: 7,380,865 parameters. Layout (docs/method.md §2): a 3-D conv
 stem (3 spatial ×2 max-pools), a 4×4×4 tube embedding, 12 pre-norm blocks (three stages of four, all
 of one structure) of temporal-difference multi-head self-attention and a spatio-temporal feed-forward,
 two temporal up-samplers back to T frames, spatial mean and a Conv1d head.

@@ -2,7 +2,7 @@
 
 Input BatchNorm3d(3) (a learned input normalisation of the difference frames), then four stages of
 bias-free Conv3d + BN + tanh with temporal padding 1 and NO spatial padding ("valid"), spatial
-AvgPool (1,2,2) after stages 1–3, no temporal downsampling (SSPD_METHOD.md §2).
+AvgPool (1,2,2) after stages 1–3, no temporal downsampling (docs/method.md §2).
 Initialisation: xavier-normal conv weights, norms weight 1 bias 0.
 """
 from __future__ import annotations

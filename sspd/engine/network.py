@@ -1,4 +1,4 @@
-"""The SSPD network on any registered backbone: backbone + TS stack + predictor (SSPD_METHOD.md §2).
+"""The SSPD network on any registered backbone: backbone + TS stack + predictor (docs/method.md §2).
 
     network = create_sspd_network("sspdnet", frames=300, input_size=128)
     outputs = network(view)             # SSPDOutputs(hs=[(B, T'_l, D)] * 3, rppg=(B, T))
@@ -71,7 +71,7 @@ SSPDOutputs = NetworkOutputs
 class SSPDNetwork(nn.Module):
     """Backbone + TS stack (width D = backbone.feature_dim) + SSPD predictor on the detached features.
 
-    Gradient routing (SSPD_METHOD.md §4) is built in: the predictor reads ``features.detach()``, so a
+    Gradient routing (docs/method.md §4) is built in: the predictor reads ``features.detach()``, so a
     loss on ``rppg`` reaches the predictor only, and losses on ``hs`` reach the TS stack and backbone.
     The backbone's own supervised output (``backbone.forward``, e.g. PhysNet's ``head``) takes no part:
     those parameters get no gradient and keep their initial values.

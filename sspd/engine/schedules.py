@@ -8,7 +8,7 @@ adapter that writes a step's learning rate into an optimiser.
 
 ``step`` counts optimiser steps taken before this one (0 for the first), not micro-batches of gradient
 accumulation; ``step == total_steps`` is allowed and gives the value after the last step (the end
-point of the curve). The SSPD release trains with a constant 1e-3 (SSPD_METHOD.md §5).
+point of the curve). The SSPD release trains with a constant 1e-3 (docs/method.md §5).
 """
 from __future__ import annotations
 

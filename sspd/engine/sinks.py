@@ -1,6 +1,6 @@
 """Logging sinks: where a training step's named scalars (and the occasional image or histogram) go.
 
-A step returns ``dict[str, Tensor]`` of named scalars (ARCHITECTURE.md); every sink takes that dict as
+A step returns ``dict[str, Tensor]`` of named scalars (docs/architecture.md); every sink takes that dict as
 it is, converts it to floats once, and writes it:
 
     sink = MultiSink([JSONLSink(run_dir / "scalars.jsonl"), TensorBoardSink(run_dir / "tb")])

@@ -3,9 +3,9 @@
     objective = build_objective("sinc")                # or "sspd", "supervised"; list_objectives()
     total, scalars = objective(online_outputs, target_outputs_or_None, fs, batch)
 
-- ``sspd``: self-similarity distillation (SSPD_METHOD.md §4): needs an EMA target and the TS stack; its
+- ``sspd``: self-similarity distillation (docs/method.md §4): needs an EMA target and the TS stack; its
   predictor learns on detached features.
-- ``sinc``: SiNC's bandwidth, sparsity and variance priors (OBJECTIVES.md); no target.
+- ``sinc``: SiNC's bandwidth, sparsity and variance priors (docs/method.md); no target.
 - ``supervised``: the labelled control, negative Pearson to the PPG.
 
 :class:`ObjectiveConfig` is the run config's ``objective`` section: a name and one typed section per

@@ -6,7 +6,7 @@
 An :class:`ObjectiveSpec` declares what the engine must give the objective: a target network (an EMA
 copy, built only for objectives that declare one), the TS stack, whether the predictor learns through
 the backbone, and labels (the supervised control). The engine owns views, networks, EMA, optimiser
-steps, checkpoints and logging; the objective owns its formula and config only (OBJECTIVES.md).
+steps, checkpoints and logging; the objective owns its formula and config only (docs/method.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SSPD objective (SSPD_METHOD.md §4): pyramid, diagonal-std and band-ratio terms on the TS levels,
+"""The SSPD objective (docs/method.md §4): pyramid, diagonal-std and band-ratio terms on the TS levels,
 and the predictor distillation loss, combined with the release's weights. Registered as ``"sspd"``.
 
     total, scalars = sspd_objective(online_outputs, target_outputs, fs=30.0)

@@ -90,7 +90,7 @@ def test_predictor_count_for_any_backbone_width(cin):
 
 
 def test_sspd_inference_network_costs_about_84_gmac_per_300_frame_clip():
-    # SSPD_METHOD.md §2: "about 84 GMAC per 300-frame 128×128 clip at inference"; counted on the meta
+    # docs/method.md §2: "about 84 GMAC per 300-frame 128×128 clip at inference"; counted on the meta
     # device (shapes only, no arithmetic), convolutions only.
     with torch.device("meta"):
         backbone, predictor = create_backbone("sspdnet"), SSPDPredictor(256)

@@ -163,7 +163,7 @@ def _check_pos_recovers_heart_rates(root, *, subjects: int, size: tuple[int, int
 
 
 def test_pos_on_the_mean_skin_colour_of_a_generated_video_recovers_its_heart_rate(tmp_path):
-    """DATA_FORMATS.md sanity check: 10 s at 30 fps, default nuisances, read back from disk."""
+    """docs/data_formats.md sanity check: 10 s at 30 fps, default nuisances, read back from disk."""
     _check_pos_recovers_heart_rates(tmp_path / "ds", subjects=1, size=(128, 96), seed=21)
 
 

@@ -1,5 +1,5 @@
 """SSPDTrainStep end to end on tiny SSPD-Net, PhysNet and PhysFormer: parameters move, the target follows
-the EMA formula exactly and gets no gradient, gradients are routed as SSPD_METHOD.md §4 says, resume is
+the EMA formula exactly and gets no gradient, gradients are routed as docs/method.md §4 says, resume is
 exact, and bad batches raise."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SiNC's three losses against a numpy reference written here from OBJECTIVES.md, and their edge cases."""
+"""SiNC's three losses against a numpy reference written here from docs/method.md, and their edge cases."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Synthetic face videos with a known pulse: the embedded default dataset, and a test bed for readers,
 preprocessing and methods.
 
-The model (DATA_FORMATS.md §Synthetic; skin reflection after Wang et al., IEEE TBME 2017) and every knob
+The model (docs/data_formats.md (Synthetic); skin reflection after Wang et al., IEEE TBME 2017) and every knob
 are documented in :mod:`.config`. Pieces, usable alone:
 
 - :func:`simulate_pulse` / :class:`PulseModel` (:mod:`.pulse`): varying HR integrated to a phase, a

@@ -1,6 +1,6 @@
 """Every knob of the synthetic video model, with documented defaults, in one dataclass.
 
-The model (DATA_FORMATS.md, after Wang et al., "Algorithmic principles of remote PPG", IEEE TBME 2017),
+The model (docs/data_formats.md, after Wang et al., "Algorithmic principles of remote PPG", IEEE TBME 2017),
 per pixel x and frame t:
 
     RGB = I0(x)·(1+Ψ(t)) · warp_t( tone(x)·(1 + a(x)·u_p·p(t−τ(x)))
@@ -49,7 +49,7 @@ class SyntheticConfig:
     """The synthetic model's knobs. ``(low, high)`` tuples are drawn uniformly per video.
 
     Pulse:
-        hr_bpm: mean heart rate range (bpm); DATA_FORMATS.md asks for 45-150.
+        hr_bpm: mean heart rate range (bpm); docs/data_formats.md asks for 45-150.
         respiration_depth: relative HR modulation by breathing (respiratory sinus arrhythmia), 3-5 %.
         respiration_hz: breathing rate (Hz), 0.15-0.4.
         hr_drift: relative std of the slow HR drift (components below 0.03 Hz).
