@@ -215,7 +215,8 @@ def _write_video(record: VideoRecord, tmp: Path, config: PreprocessConfig, cropp
     crops = cropper.crop(frames, source=str(record.source))
     decoded, boxes = _write_crops(tmp / ARRAY_FILES["frames"], crops, n_frames=record.n_frames,
                                   size=config.size)
-    notes = _check_length(record, decoded, config)
+    reader_notes = record.metadata.get("notes", [])  # what the reader noticed (e.g. a repeated timestamp)
+    notes = [*(reader_notes if isinstance(reader_notes, list) else []), *_check_length(record, decoded, config)]
     if frames.beyond:
         kind = "labelled" if record.labelled else "probed"
         notes.append(f"the video has more frames than its {record.n_frames} {kind} ones; those were not cached")
