@@ -97,8 +97,8 @@ def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None =
     from sspd.data.cache import open_cache, require_labels
 
     videos = open_cache(cache_dir)
-    require_labels(videos, cache_dir, command=command)
     if subjects is None:
+        require_labels(videos, cache_dir, command=command)
         return videos
     wanted = {str(s) for s in subjects}
     kept = [v for v in videos if v.subject in wanted]
@@ -106,6 +106,7 @@ def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None =
         found = sorted({v.subject for v in videos})
         raise ValueError(f"{cache_dir}: no cached video of subjects {sorted(wanted)}; the cache has "
                          f"subjects {found}")
+    require_labels(kept, cache_dir, command=command)
     return kept
 
 

@@ -75,15 +75,12 @@ def find_videos(root: Path, *, recursive: bool = True) -> list[Path]:
 def _subject_ids(paths: list[Path], root: Path) -> list[str]:
     """Relative path without the suffix; with the suffix where two videos of a folder share a stem."""
     def stem_of(path: Path) -> str:
-        if path == root:
-            return path.name
-        rel = path.relative_to(root)
+        rel = Path(path.name) if path == root else path.relative_to(root)
         return rel.as_posix() if path.is_dir() else rel.with_suffix("").as_posix()
 
     stems = [stem_of(p) for p in paths]
     counts = {s: stems.count(s) for s in stems}
-    return [stem if counts[stem] == 1 else path.relative_to(root).as_posix() if path != root else path.name
-            for stem, path in zip(stems, paths)]
+    return [stem if counts[stem] == 1 else path.relative_to(root).as_posix() for stem, path in zip(stems, paths)]
 
 
 def load_unlabeled_video(path: Path, *, subject: str, relative: str, fps: float | None = None,
