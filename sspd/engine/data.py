@@ -29,8 +29,8 @@ from sspd.engine.distributed import shard_indices
 from sspd.engine.seeding import derive_seed
 from sspd.signal import check_fs
 
-__all__ = ["DataConfig", "build_train_dataset", "check_dataset_labels", "epoch_order", "steps_per_epoch", "micro_batch_indices",
-           "epoch_loader", "set_dataset_epoch"]
+__all__ = ["DataConfig", "build_train_dataset", "check_dataset_labels", "epoch_order", "steps_per_epoch",
+           "micro_batch_indices", "epoch_loader", "set_dataset_epoch"]
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,9 @@
 Layout: ``ROOT/XX-YY/Image<ns>.png`` (subject XX, setup YY) and ``ROOT/XX-YY.json`` (or the same file
 inside the folder). The copies the authors distribute unpack one level deeper, and are read as they are:
 ``ROOT/XX-YY/XX-YY/Image<ns>.png`` with ``ROOT/XX-YY/XX-YY.json`` (a session folder holding no frame
-but a folder of its own name takes its frames from there). The JSON holds ``/FullPackage`` (oximeter samples at about 60 Hz: ``Timestamp`` in ns and
-``Value.waveform``, ``Value.pulseRate``, ``Value.o2saturation``) and ``/Image`` (one timestamp per frame).
+but a folder of its own name takes its frames from there). The JSON holds ``/FullPackage`` (oximeter
+samples at about 60 Hz: ``Timestamp`` in ns and ``Value.waveform``, ``Value.pulseRate``,
+``Value.o2saturation``) and ``/Image`` (one timestamp per frame).
 
 - Subject ids: ``01-02`` → subject ``"01"``, session ``"02"``; ``metadata["setup"]`` is the int 2 and
   ``metadata["setup_name"]`` its name (steady, talking, slow/fast translation, small/medium rotation).

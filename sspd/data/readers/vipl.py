@@ -16,8 +16,9 @@ timestamp in ms per line, for sources whose frame rate varies).
   ``metadata["frame_count_mismatch"]`` (timestamps minus container frames). Without it, frames are at
   i/fps with the container's fps and ``n_frames`` is the container's count.
 - Labels: the wave is resampled from its own clock (i/60 s) to the frame times.
-- ``metadata``: ``scenario``, ``scenario_folder``, ``source``, ``label_file``, ``label_fs``, ``hr`` ((M,) bpm at 1 Hz, or
-  ``None`` without ``gt_HR.csv``), ``hr_fs``, ``time_file`` (or ``None``), ``width``, ``height``.
+- ``metadata``: ``scenario``, ``scenario_folder``, ``source``, ``label_file``, ``label_fs``, ``hr`` ((M,)
+  bpm at 1 Hz, or ``None`` without ``gt_HR.csv``), ``hr_fs``, ``time_file`` (or ``None``), ``width``,
+  ``height``.
 """
 from __future__ import annotations
 
