@@ -11,6 +11,7 @@ from sspd.data.preprocess_config import PreprocessConfig
 from sspd.data.readers import open_dataset
 from sspd.data.video import read_video_frames, write_video
 from sspd.data.windows import RandomWindows, SlidingWindows
+from sspd.diagnostics.health_run import HealthClips
 from sspd.engine.data import DataConfig, build_train_dataset, check_dataset_labels
 from sspd.eval.model_eval import videos_from_cache
 
@@ -74,6 +75,8 @@ def test_windows_carry_labels_only_when_every_video_has_one(folder, tmp_path):
     with pytest.raises(ValueError, match=rf"objective 'supervised' needs labels, but the cache {out} holds "
                                          "unlabeled videos: pretrain them with objective.name=sspd or sinc"):
         check_dataset_labels(dataset, objective="supervised", needs_labels=True, data=data)
+    clips = HealthClips.from_dataset(dataset, seed=0, n_clips=2, seconds=0.8)  # the run's health check input
+    assert clips.labels_hr is None and len(clips.frames) == 2 and clips.frames[0].shape == (25, 36, 36, 3)
 
 
 def test_label_needing_readers_refuse_an_unlabeled_cache_in_one_line(folder, tmp_path):
