@@ -104,8 +104,11 @@ def progress_callback(disabled: bool, description: str = "pretrain"):
     return on_step, state
 
 
-#: The cache of ``--videos`` inside the run directory.
-VIDEO_CACHE = "cache"
+def _run_cache(config: Any) -> Path:
+    """RUN_DIR/cache, where ``--videos`` caches the face crops."""
+    from sspd.data.cache import RUN_CACHE
+
+    return Path(config.run_dir) / RUN_CACHE
 
 
 def _check_not_finished(run_dir: Path) -> None:
@@ -126,7 +129,7 @@ def video_preprocess_config(config: Any, videos: str | Path, settings: str | Non
 
     base = PreprocessConfig.from_yaml(settings) if settings else PreprocessConfig()
     options = {"image_fps": config.data.fps, **base.options}
-    return base.replace(dataset="videos", root=str(videos), out=str(Path(config.run_dir) / VIDEO_CACHE),
+    return base.replace(dataset="videos", root=str(videos), out=str(_run_cache(config)),
                         size=config.data.box_size, options=options)
 
 
@@ -202,8 +205,8 @@ def _prepare_videos(config: Any, args: argparse.Namespace) -> Any:
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError(f"--videos under torchrun: preprocess once first (sspd preprocess --dataset videos --root "
-                         f"{args.videos} --out {Path(config.run_dir) / VIDEO_CACHE} --size {config.data.box_size}), "
-                         f"then pass --set data.source=cache --set data.cache_dir={Path(config.run_dir) / VIDEO_CACHE}")
+                         f"{args.videos} --out {_run_cache(config)} --size {config.data.box_size}), then pass --set "
+                         f"data.source=cache --set data.cache_dir={_run_cache(config)}")
     if args.resume is None:
         _check_not_finished(Path(config.run_dir))
     bar = tqdm(unit="video", desc="preprocess", disable=args.no_progress)

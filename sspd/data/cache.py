@@ -40,7 +40,7 @@ from sspd.files import atomic_write_json
 
 __all__ = ["CACHE_FORMAT", "MANIFEST", "SUMMARY", "ARRAY_FILES", "OWNER_MARK", "CachedVideo", "open_cache",
            "fingerprint_source", "read_manifest", "write_json_atomic", "hash_json", "jsonable", "child_path",
-           "remove_video_folder", "arrays_complete", "require_labels"]
+           "remove_video_folder", "arrays_complete", "require_labels", "RUN_CACHE"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ PARTIAL_MARK = ".partial-"
 #: with a cache format) are ever deleted or replaced.
 OWNER_MARK = ".sspd-video"
 #: name in the manifest's ``files`` → file name in the video folder
+#: The cache folder inside a pretraining run directory (``sspd pretrain --videos DIR`` writes it).
+RUN_CACHE = "cache"
 ARRAY_FILES = {"frames": "frames.npy", "label": "label.npy", "frame_times": "frame_times.npy",
                "boxes": "boxes.npy"}
 
@@ -345,7 +347,9 @@ def _select(videos: list[CachedVideo], names: list[str] | None, out_dir: Path) -
                                     f"{', '.join(sorted(by_name)) or 'none'}")
         videos = [by_name[n] for n in names]
     if not videos:
-        raise ValueError(f"{out_dir}: no complete cached video; run sspd preprocess --out {out_dir}")
+        inner = out_dir / RUN_CACHE
+        hint = f" (a run directory? its videos are cached in {inner})" if (inner / SUMMARY).is_file() else ""
+        raise ValueError(f"{out_dir}: no complete cached video; run sspd preprocess --out {out_dir}{hint}")
     return videos
 
 

@@ -82,6 +82,9 @@ def test_windows_carry_labels_only_when_every_video_has_one(folder, tmp_path):
 def test_label_needing_readers_refuse_an_unlabeled_cache_in_one_line(folder, tmp_path):
     out = tmp_path / "cache"
     preprocess_dataset(open_dataset("videos", folder), out, CONFIG, workers=1)
+    with pytest.raises(ValueError, match=rf"no complete cached video; .* \(a run directory\? its videos are cached "
+                                         rf"in {out}\)"):
+        open_cache(tmp_path)  # the run directory instead of its cache
     with pytest.raises(ValueError) as err:
         videos_from_cache(out, command="sspd probe")
     message = str(err.value)
