@@ -39,7 +39,7 @@ def load_videos(args: argparse.Namespace, part: str, *, size: int) -> list[Any]:
     from sspd.eval.model_eval import synthetic_videos, videos_from_cache
 
     if args.cache:
-        return videos_from_cache(args.cache, subjects=_cache_split(args)[part])
+        return videos_from_cache(args.cache, subjects=_cache_split(args)[part], command=f"sspd {args.command}")
     count, seed = (args.train_videos, args.train_seed) if part == "train" else (args.test_videos, args.test_seed)
     return synthetic_videos(count, seconds=args.seconds, fps=30.0, size=args.size or size, seed=seed)
 
@@ -47,9 +47,11 @@ def load_videos(args: argparse.Namespace, part: str, *, size: int) -> list[Any]:
 def _cache_split(args: argparse.Namespace) -> dict[str, list[str]]:
     import numpy as np
 
-    from sspd.data.cache import open_cache
+    from sspd.data.cache import open_cache, require_labels
 
-    subjects = sorted({v.subject for v in open_cache(args.cache)})
+    videos = open_cache(args.cache)
+    require_labels(videos, args.cache, command=f"sspd {args.command}")  # before the split: it needs labels
+    subjects = sorted({v.subject for v in videos})
     if args.test_subjects:
         test = [s for s in subjects if s in set(args.test_subjects)]
         missing = sorted(set(args.test_subjects) - set(subjects))

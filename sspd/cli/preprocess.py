@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "status 1 if any failed). Flags override the values of --config."))
     p.add_argument("--config", help="YAML file of preprocess settings (keys: the long flags below with _, "
                                     "plus options: {...} for the dataset reader)")
-    p.add_argument("--dataset", help="ubfc-rppg | pure | mmpd | vipl-hr | generic | synthetic (default; "
-                                     "renders on the fly when --root is not given)")
+    p.add_argument("--dataset", help="ubfc-rppg | pure | mmpd | vipl-hr | generic | videos (any folder of videos "
+                                     "or image folders, recursive, no labels: --option image_fps=30 for image "
+                                     "folders) | synthetic (default; renders on the fly when --root is not given)")
     p.add_argument("--root", help="the dataset folder")
     p.add_argument("--out", help="the cache folder (required here or in --config)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

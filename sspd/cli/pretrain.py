@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pretrain", help="self-supervised pretraining (SSPD, SiNC) or the supervised control, from a run config",
         description=(
             "Pretrain a network without labels. CONFIG is a YAML run config (experiments/*.yaml; "
-            "omit it with --resume to reuse the run's own config.yaml). Writes RUN_DIR/config.yaml, "
+            "omit it with --resume to reuse the run's own config.yaml, or with --videos to start from the "
+            "defaults). Your own unlabeled videos: sspd pretrain CONFIG --videos DIR (preprocessed into "
+            "RUN_DIR/cache, then trained on). Writes RUN_DIR/config.yaml, "
             "checkpoints/, metrics.jsonl, tb/ (TensorBoard), snapshots/, collapse.json, summary.json. "
             "The objective is objective.name: sspd (default; EMA target, self-similarity distillation), sinc "
             "(spectral priors, no target) or supervised (the labelled control, needs labels). The default "
@@ -30,6 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue RUN_DIR exactly where it stopped, from checkpoints/last.pt (or the newest "
                         "readable step_XXXXXXX.pt if last.pt is damaged), or from the checkpoint file "
                         "RUN_DIR/checkpoints/step_XXXXXXX.pt given")
+    p.add_argument("--videos", metavar="DIR", default=None,
+                   help="train on your own unlabeled videos: every video file (mp4, avi, mov, mkv, webm, ...) and "
+                        "image folder under DIR, recursively. They are preprocessed first into RUN_DIR/cache (face "
+                        "crops of data.box_size; resumable: a second call reuses the finished videos), then the run "
+                        "trains on that cache (data.source=cache). Image folders are taken at data.fps. Needs a "
+                        "self-supervised objective (sspd or sinc)")
+    p.add_argument("--preprocess-config", metavar="FILE", default=None,
+                   help="with --videos: YAML of preprocess settings as for sspd preprocess --config (strategy, "
+                        "every_n, enlarge, workers, options: {image_fps: 25}, ...); size is always data.box_size")
     p.add_argument("--stop-on-collapse", action="store_true",
                    help="end the run when the collapse monitor declares collapse (collapse.stop=true)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -54,14 +65,17 @@ def resume_target(resume: str) -> tuple[Path, Path | None]:
     return path, None
 
 
-def load_run_config(config: str | None, overrides: list[str], resume: str | None):
-    """The RunConfig of CONFIG (or RUN_DIR/config.yaml when resuming without one) with the overrides, and
-    the checkpoint file to resume from (None: the newest of the run)."""
+def load_run_config(config: str | None, overrides: list[str], resume: str | None, *, defaults: bool = False):
+    """The RunConfig of CONFIG (or RUN_DIR/config.yaml when resuming without one; or, with ``defaults``, the
+    library's defaults) with the overrides, and the checkpoint file to resume from (None: the newest of the
+    run)."""
     from sspd.cli.config import RunConfig
     from sspd.configuration import load_config
     from sspd.engine.run_dir import CONFIG
 
     if config is None and resume is None:
+        if defaults:
+            return load_config(RunConfig, None, overrides), None
         raise ValueError("give a run config (e.g. experiments/synthetic_demo.yaml) or --resume RUN_DIR")
     run_dir, file = resume_target(resume) if resume is not None else (None, None)
     if config is None and not (run_dir / CONFIG).is_file():
@@ -90,6 +104,59 @@ def progress_callback(disabled: bool, description: str = "pretrain"):
     return on_step, state
 
 
+def _run_cache(config: Any) -> Path:
+    """RUN_DIR/cache, where ``--videos`` caches the face crops."""
+    from sspd.data.cache import RUN_CACHE
+
+    return Path(config.run_dir) / RUN_CACHE
+
+
+def _check_not_finished(run_dir: Path) -> None:
+    """Before preprocessing for a new run: refuse a run directory that already holds checkpoints."""
+    from sspd.engine.checkpoint import latest
+    from sspd.engine.run_dir import CHECKPOINTS
+
+    if (run_dir / CHECKPOINTS).is_dir() and latest(run_dir / CHECKPOINTS) is not None:
+        raise ValueError(f"{run_dir} already holds the checkpoints of a run: continue it with --resume {run_dir} "
+                         "(and the same --videos), or choose another run_dir (--set run_dir=...)")
+
+
+def video_preprocess_config(config: Any, videos: str | Path, settings: str | None = None) -> Any:
+    """The :class:`~sspd.data.preprocess_config.PreprocessConfig` of ``--videos``: ``settings`` (a YAML file)
+    or the defaults, reading ``videos`` with the ``videos`` reader into RUN_DIR/cache at ``data.box_size``
+    (image folders at ``data.fps`` unless its options say ``image_fps``)."""
+    from sspd.data.preprocess_config import PreprocessConfig
+
+    base = PreprocessConfig.from_yaml(settings) if settings else PreprocessConfig()
+    options = {"image_fps": config.data.fps, **base.options}
+    return base.replace(dataset="videos", root=str(videos), out=str(_run_cache(config)),
+                        size=config.data.box_size, options=options)
+
+
+def preprocess_videos(config: Any, videos: str | Path, *, settings: str | None = None, progress: Any = None,
+                      workers: int | None = None) -> tuple[Any, Any]:
+    """Preprocess the videos under ``videos`` into RUN_DIR/cache (finished ones are reused) and return (the
+    run config with ``data`` reading that cache, the preprocessing summary).
+
+    Raises:
+        ValueError: no video under the folder, or none of them could be cached (the first reason named).
+    """
+    import dataclasses
+
+    from sspd.data.preprocess import preprocess_dataset
+    from sspd.data.readers import open_dataset
+
+    pconfig = video_preprocess_config(config, videos, settings)
+    records = open_dataset("videos", pconfig.root, **pconfig.options)
+    summary = preprocess_dataset(records, pconfig.out, pconfig, progress=progress, workers=workers)
+    if not (summary.done or summary.skipped):
+        first = summary.failed[0].reason if summary.failed else "no video"
+        raise ValueError(f"--videos {videos}: none of the {len(summary.failed)} videos could be preprocessed "
+                         f"(first: {first}); see {pconfig.out}/summary.json")
+    data = dataclasses.replace(config.data, source="cache", cache_dir=pconfig.out)
+    return dataclasses.replace(config, data=data), summary
+
+
 def pretrain(config: Any, *, resume: bool | str | Path = False, dataset: Any = None, on_step: Any = None) -> Any:
     """Run :func:`sspd.engine.run_pretraining` on a :class:`sspd.cli.config.RunConfig`'s sections (with its
     collapse monitor and health check); returns the :class:`sspd.engine.LoopResult`.
@@ -105,7 +172,12 @@ def run(args: argparse.Namespace) -> int:
     from sspd.engine import get_rank
 
     overrides = list(args.overrides) + (["collapse.stop=true"] if args.stop_on_collapse else [])
-    config, file = load_run_config(args.config, overrides, args.resume)
+    config, file = load_run_config(args.config, overrides, args.resume, defaults=args.videos is not None)
+    if args.videos is not None:
+        config = _prepare_videos(config, args)
+    elif args.preprocess_config is not None:
+        raise ValueError("--preprocess-config applies to --videos DIR only; give --videos, or preprocess with "
+                         "sspd preprocess --config FILE")
     on_step, state = progress_callback(args.no_progress)
     result = pretrain(config, resume=file or args.resume is not None, on_step=on_step)
     if state.get("bar") is not None:
@@ -119,3 +191,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"sspd pretrain: stopped: {result.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _prepare_videos(config: Any, args: argparse.Namespace) -> Any:
+    """``--videos DIR``: preprocess into RUN_DIR/cache with a progress bar, report, and return the config
+    reading that cache."""
+    import os
+
+    from tqdm import tqdm
+
+    from sspd.cli.preprocess import in_flags
+    from sspd.data.cache_lock import CacheBusyError
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(f"--videos under torchrun: preprocess once first (sspd preprocess --dataset videos --root "
+                         f"{args.videos} --out {_run_cache(config)} --size {config.data.box_size}), then pass --set "
+                         f"data.source=cache --set data.cache_dir={_run_cache(config)}")
+    if args.resume is None:
+        _check_not_finished(Path(config.run_dir))
+    bar = tqdm(unit="video", desc="preprocess", disable=args.no_progress)
+
+    def progress(result: Any) -> None:
+        bar.set_postfix_str(result.name)
+        bar.update(1)
+
+    try:
+        config, summary = preprocess_videos(config, args.videos, settings=args.preprocess_config, progress=progress)
+    except CacheBusyError as err:  # another process preprocesses into this run's cache
+        raise ValueError(str(err)) from err
+    finally:
+        bar.close()
+    print(in_flags(summary.format_report()))
+    if summary.failed:
+        print(f"sspd pretrain: {len(summary.failed)} video(s) could not be preprocessed (listed above); training "
+              f"on the {len(summary.done) + len(summary.skipped)} that were", file=sys.stderr)
+    return config

@@ -6,7 +6,7 @@ Layout of a cache folder (written by :func:`sspd.data.preprocess.preprocess_data
       summary.json              what the last run did: every video done / skipped / failed, and why
       <name>/                   one folder per video (``VideoRecord.name``)
         frames.npy              (T, S, S, 3) uint8 RGB face crops, memory-mapped when read
-        label.npy               (T,) float32 PPG at the frame times
+        label.npy               (T,) float32 PPG at the frame times (absent for an unlabeled video)
         frame_times.npy         (T,) float64 seconds
         boxes.npy               (T, 4) int32 crop box per frame, (x0, y0, x1, y1) in source pixels
         meta_<key>.npy          (T,) float32 per-frame metadata of the reader (e.g. oximeter HR)
@@ -17,7 +17,10 @@ A video counts as cached only when its ``manifest.json`` exists: it is written, 
 arrays are complete and renamed into place, so an interrupted run leaves either a partial folder (redone
 on the next run) or a complete video. The manifest records what made the arrays: the source (path, size,
 mtime, a hash of the label), the crop configuration and its hash, the face-detection statistics, the
-frame count, fps and the sspd version.
+frame count, fps and the sspd version, and ``labelled``: false for a video cached without a label (the
+``videos`` reader), which self-supervised pretraining reads like any other and commands that score against
+labels refuse (:func:`require_labels`). Manifests written before the key existed count as labelled when
+they list a ``label`` file.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from sspd.files import atomic_write_json
 
 __all__ = ["CACHE_FORMAT", "MANIFEST", "SUMMARY", "ARRAY_FILES", "OWNER_MARK", "CachedVideo", "open_cache",
            "fingerprint_source", "read_manifest", "write_json_atomic", "hash_json", "jsonable", "child_path",
-           "remove_video_folder", "arrays_complete"]
+           "remove_video_folder", "arrays_complete", "require_labels", "RUN_CACHE"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,8 @@ PARTIAL_MARK = ".partial-"
 #: with a cache format) are ever deleted or replaced.
 OWNER_MARK = ".sspd-video"
 #: name in the manifest's ``files`` → file name in the video folder
+#: The cache folder inside a pretraining run directory (``sspd pretrain --videos DIR`` writes it).
+RUN_CACHE = "cache"
 ARRAY_FILES = {"frames": "frames.npy", "label": "label.npy", "frame_times": "frame_times.npy",
                "boxes": "boxes.npy"}
 
@@ -76,7 +81,7 @@ def fingerprint_source(record: VideoRecord) -> dict[str, Any]:
     the metadata. ``fingerprint`` is the hash of all that; a cached video whose fingerprint differs is
     redone."""
     digest = hashlib.sha256()
-    arrays = {"ppg": record.ppg, "frame_times": record.frame_times,
+    arrays = {"ppg": np.zeros(0) if record.ppg is None else record.ppg, "frame_times": record.frame_times,
               **{k: v for k, v in sorted(record.metadata.items()) if isinstance(v, np.ndarray)}}
     for key, arr in arrays.items():
         digest.update(key.encode() + np.ascontiguousarray(arr).tobytes())
@@ -233,8 +238,19 @@ class CachedVideo:
         return self.array("frames")
 
     @property
+    def labelled(self) -> bool:
+        """Whether the video was cached with a label (manifest ``labelled``; older manifests: a label file)."""
+        return bool(self.manifest.get("labelled", "label" in self.manifest.get("files", {})))
+
+    @property
     def label(self) -> np.ndarray:
-        """(T,) float32 PPG aligned with the frames."""
+        """(T,) float32 PPG aligned with the frames.
+
+        Raises:
+            ValueError: the video was cached without a label."""
+        if not self.labelled:
+            raise ValueError(f"{self.directory}: this cached video has no label (it was preprocessed from an "
+                             "unlabeled video); use a labelled dataset for anything scored against labels")
         return self.array("label")
 
     @property
@@ -331,5 +347,22 @@ def _select(videos: list[CachedVideo], names: list[str] | None, out_dir: Path) -
                                     f"{', '.join(sorted(by_name)) or 'none'}")
         videos = [by_name[n] for n in names]
     if not videos:
-        raise ValueError(f"{out_dir}: no complete cached video; run sspd preprocess --out {out_dir}")
+        inner = out_dir / RUN_CACHE
+        hint = f" (a run directory? its videos are cached in {inner})" if (inner / SUMMARY).is_file() else ""
+        raise ValueError(f"{out_dir}: no complete cached video; run sspd preprocess --out {out_dir}{hint}")
     return videos
+
+
+def require_labels(videos: list[CachedVideo], cache_dir: str | Path, *, command: str) -> None:
+    """Refuse, in one line, a cache with unlabeled videos where ``command`` scores against labels.
+
+    Raises:
+        ValueError: naming the cache, how many videos are unlabeled and what to add.
+    """
+    unlabeled = [v.name for v in videos if not v.labelled]
+    if unlabeled:
+        listed = ", ".join(unlabeled[:3]) + (" ..." if len(unlabeled) > 3 else "")
+        raise ValueError(f"{command} needs labels, but {len(unlabeled)} of the {len(videos)} videos of the cache "
+                         f"{cache_dir} are unlabeled ({listed}); preprocess a labelled dataset (a reader with "
+                         "labels, e.g. --dataset generic with a <stem>.csv of time and PPG per video) and pass "
+                         "that cache with --cache")

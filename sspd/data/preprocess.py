@@ -117,23 +117,26 @@ def _check_length(record: VideoRecord, decoded: int, config: PreprocessConfig) -
 
 
 def _check_record(record: VideoRecord) -> None:
-    ppg = np.asarray(record.ppg)
     if record.n_frames < 1:
         raise ValueError(f"{record.source}: the record has no frames")
+    check_fs(record.fps, name=f"{record.source}: fps")
+    if record.ppg is None:  # an unlabeled video: nothing more to check
+        return
+    ppg = np.asarray(record.ppg)
     if ppg.shape != (record.n_frames,):
         raise ValueError(f"{record.source}: label shape {ppg.shape} does not match {record.n_frames} frames")
     if not np.isfinite(ppg).all():
         raise ValueError(f"{record.source}: NaN or inf in the aligned label at frame "
                          f"{int(np.flatnonzero(~np.isfinite(ppg))[0])}")
-    check_fs(record.fps, name=f"{record.source}: fps")
 
 
 def _write_side_arrays(folder: Path, record: VideoRecord, boxes: np.ndarray, n: int) -> tuple[dict, dict]:
-    """Save label, frame times, boxes and per-frame metadata (first ``n`` frames); returns the ``files``
-    map of the manifest and the metadata that stays in the JSON."""
-    arrays = {"label": np.asarray(record.ppg, dtype=np.float32)[:n],  # (T,)
-              "frame_times": np.asarray(record.frame_times, dtype=np.float64)[:n],  # (T,)
+    """Save label (when the record has one), frame times, boxes and per-frame metadata (first ``n``
+    frames); returns the ``files`` map of the manifest and the metadata that stays in the JSON."""
+    arrays = {"frame_times": np.asarray(record.frame_times, dtype=np.float64)[:n],  # (T,)
               "boxes": boxes[:n]}  # (T, 4)
+    if record.labelled:
+        arrays["label"] = np.asarray(record.ppg, dtype=np.float32)[:n]  # (T,)
     files = {"frames": ARRAY_FILES["frames"]}
     scalar_meta = {}
     for key, value in record.metadata.items():
@@ -212,9 +215,11 @@ def _write_video(record: VideoRecord, tmp: Path, config: PreprocessConfig, cropp
     crops = cropper.crop(frames, source=str(record.source))
     decoded, boxes = _write_crops(tmp / ARRAY_FILES["frames"], crops, n_frames=record.n_frames,
                                   size=config.size)
-    notes = _check_length(record, decoded, config)
+    reader_notes = record.metadata.get("notes", [])  # what the reader noticed (e.g. a repeated timestamp)
+    notes = [*(reader_notes if isinstance(reader_notes, list) else []), *_check_length(record, decoded, config)]
     if frames.beyond:
-        notes.append(f"the video has more frames than its {record.n_frames} labelled ones; those were not cached")
+        kind = "labelled" if record.labelled else "probed"
+        notes.append(f"the video has more frames than its {record.n_frames} {kind} ones; those were not cached")
         log.warning("%s: %s", record.source, notes[-1])
     stats = crops.stats.as_dict()
     if stats["reused"] or stats["centre"]:
@@ -223,6 +228,7 @@ def _write_video(record: VideoRecord, tmp: Path, config: PreprocessConfig, cropp
     files, metadata = _write_side_arrays(tmp, record, boxes, decoded)
     return {"format": CACHE_FORMAT, "sspd_version": sspd.__version__, "name": record.name,
             "subject": record.subject, "session": record.session, "fps": float(record.fps),
+            "labelled": record.labelled,
             "n_frames": decoded, "n_frames_expected": record.n_frames, "source": fingerprint_source(record),
             "config": config.output_options(), "config_hash": config.config_hash(), "face": stats,
             "files": files, "notes": notes, "metadata": jsonable(metadata),

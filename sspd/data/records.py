@@ -42,7 +42,9 @@ class VideoRecord:
         session: session/setup/task within the subject (``""`` when the format has none).
         fps: nominal frame rate in Hz (the mean rate implied by ``frame_times`` when timestamps exist).
         frame_times: (T,) seconds of each frame, starting at 0.
-        ppg: (T,) float64 label resampled to ``frame_times``; never NaN.
+        ppg: (T,) float64 label resampled to ``frame_times``; never NaN. ``None`` for an unlabeled video
+            (the ``videos`` reader, or ``generic`` with ``missing_labels="unlabeled"``): self-supervised
+            pretraining needs no label; commands that score against labels refuse such records.
         source: the video file or frame folder the frames come from (what error messages name).
         frames: a callable returning a fresh iterator of H×W×3 uint8 RGB frames, in order, lazily.
         metadata: format-specific extras (HR from the oximeter, lighting, motion, label file, ...).
@@ -52,7 +54,7 @@ class VideoRecord:
     session: str
     fps: float
     frame_times: np.ndarray
-    ppg: np.ndarray
+    ppg: np.ndarray | None
     source: Path
     frames: FrameSource = field(repr=False)
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +62,11 @@ class VideoRecord:
     @property
     def n_frames(self) -> int:
         return int(len(self.frame_times))
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the record carries a label (``ppg`` is not None)."""
+        return self.ppg is not None
 
     @property
     def name(self) -> str:

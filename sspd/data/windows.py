@@ -5,7 +5,9 @@ model takes frame differences: 301 frames give 300 differences). Each item is a 
 
 - ``video``: (C, T, S, S) clip, T = window + extra_frames, RGB, ``uint8`` (default: the raw 0–255 values;
   the augmentations convert) or ``float32`` (the same 0–255 values as floats, not normalised);
-- ``label``: (T,) float32 PPG at the clip's frames;
+- ``label``: (T,) float32 PPG at the clip's frames, only when every video of the dataset is labelled
+  (``labelled``): a batch must not mix items with and without labels, and a cache of unlabeled videos
+  (the ``videos`` reader) trains self-supervised objectives all the same;
 - ``fps`` (float), ``name`` (the cached video) and ``start`` (first frame index).
 
 Two datasets share one design: a *plan* of ``(video, start)`` pairs, of which rank ``r`` of ``world_size``
@@ -57,6 +59,11 @@ class _CacheWindows(Dataset):
         self.rank, self.world_size = rank, world_size
         self.clip_length = window + extra_frames
         self.videos, self.skipped = self._eligible(list(videos))
+        #: whether every video carries a label (items have ``label`` only then)
+        self.labelled = all(v.labelled for v in self.videos)
+        if not self.labelled and any(v.labelled for v in self.videos):
+            log.info("%d of %d cached videos are unlabeled: the windows carry no labels",
+                     sum(not v.labelled for v in self.videos), len(self.videos))
         self._shard = np.zeros((0, 2), dtype=np.int64)
 
     def _eligible(self, videos: list[CachedVideo]) -> tuple[list[CachedVideo], list[tuple[str, str]]]:
@@ -99,8 +106,10 @@ class _CacheWindows(Dataset):
         clip = torch.from_numpy(frames).permute(3, 0, 1, 2).contiguous()  # (C, T, S, S)
         if self.dtype == "float32":
             clip = clip.float()
-        label = torch.from_numpy(np.array(video.label[start:stop], dtype=np.float32))  # (T,)
-        return {"video": clip, "label": label, "fps": video.fps, "name": video.name, "start": start}
+        item = {"video": clip, "fps": video.fps, "name": video.name, "start": start}
+        if self.labelled:
+            item["label"] = torch.from_numpy(np.array(video.label[start:stop], dtype=np.float32))  # (T,)
+        return item
 
 
 class RandomWindows(_CacheWindows):

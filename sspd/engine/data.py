@@ -29,8 +29,8 @@ from sspd.engine.distributed import shard_indices
 from sspd.engine.seeding import derive_seed
 from sspd.signal import check_fs
 
-__all__ = ["DataConfig", "build_train_dataset", "epoch_order", "steps_per_epoch", "micro_batch_indices",
-           "epoch_loader", "set_dataset_epoch"]
+__all__ = ["DataConfig", "build_train_dataset", "check_dataset_labels", "epoch_order", "steps_per_epoch",
+           "micro_batch_indices", "epoch_loader", "set_dataset_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,20 @@ def build_train_dataset(data: DataConfig, *, seed: int) -> Dataset:
                          f"{videos[0].size}x{videos[0].size} crops: set data.box_size={videos[0].size}")
     return RandomWindows(videos, window=data.frames, extra_frames=1, windows_per_video=data.windows_per_video,
                          seed=derive_seed(seed, "windows") % 2**32, dtype="float32")
+
+
+def check_dataset_labels(dataset: Dataset, *, objective: str, needs_labels: bool, data: DataConfig) -> None:
+    """Refuse, before any step, an objective that needs labels on a dataset without them (a cache of
+    unlabeled videos: its windows say ``labelled = False``).
+
+    Raises:
+        ValueError: one line naming the objective, the cache and the ways out.
+    """
+    if needs_labels and getattr(dataset, "labelled", True) is False:
+        where = f"the cache {data.cache_dir}" if data.source == "cache" else f"the {type(dataset).__name__} dataset"
+        raise ValueError(f"objective {objective!r} needs labels, but {where} holds unlabeled videos: pretrain "
+                         "them with objective.name=sspd or sinc (no labels needed), or preprocess a labelled "
+                         "dataset for the supervised control")
 
 
 def set_dataset_epoch(dataset: Dataset, epoch: int) -> None:

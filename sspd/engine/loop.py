@@ -25,8 +25,8 @@ from torch.utils.data import Dataset
 from sspd.augment import ViewOptions
 from sspd.configuration import config_to_dict, require_positive_int
 from sspd.ema.pair import EMAConfig
-from sspd.engine.data import (DataConfig, build_train_dataset, epoch_loader, epoch_order, set_dataset_epoch,
-                              steps_per_epoch)
+from sspd.engine.data import (DataConfig, build_train_dataset, check_dataset_labels, epoch_loader, epoch_order,
+                              set_dataset_epoch, steps_per_epoch)
 from sspd.engine.distributed import (DistributedConfig, barrier, get_rank, get_world_size, init_distributed_from_env,
                                      maybe_convert_sync_batchnorm)
 from sspd.engine.guards import NonFiniteLossError
@@ -243,6 +243,7 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                                          "optim": optim, "schedule": schedule, "ema": ema, "loop": loop,
                                          "logging": logging, "probe": probe, "distributed": distributed})
     dataset = dataset if dataset is not None else build_train_dataset(data, seed=seed)
+    check_dataset_labels(dataset, objective=objective.spec.name, needs_labels=objective.spec.needs_labels, data=data)
     init_distributed_from_env(distributed.backend, timeout_s=distributed.timeout_s)
     rank, world_size = get_rank(), get_world_size()
     device = resolve_device(loop.device, loop.precision)

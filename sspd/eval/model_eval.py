@@ -89,13 +89,16 @@ def synthetic_videos(n_videos: int, *, seconds: float = 20.0, fps: float = 30.0,
     return out
 
 
-def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None = None) -> list[Any]:
+def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None = None,
+                      command: str = "scoring against labels") -> list[Any]:
     """The cached videos of ``cache_dir`` (:func:`sspd.data.open_cache`), only those of ``subjects``
-    when given (raises naming the folder when none is left)."""
-    from sspd.data.cache import open_cache
+    when given (raises naming the folder when none is left). Every one must be labelled: a cache with
+    unlabeled videos raises one line naming ``command`` and what to add (:func:`sspd.data.cache.require_labels`)."""
+    from sspd.data.cache import open_cache, require_labels
 
     videos = open_cache(cache_dir)
     if subjects is None:
+        require_labels(videos, cache_dir, command=command)
         return videos
     wanted = {str(s) for s in subjects}
     kept = [v for v in videos if v.subject in wanted]
@@ -103,6 +106,7 @@ def videos_from_cache(cache_dir: str | Path, *, subjects: Sequence[str] | None =
         found = sorted({v.subject for v in videos})
         raise ValueError(f"{cache_dir}: no cached video of subjects {sorted(wanted)}; the cache has "
                          f"subjects {found}")
+    require_labels(kept, cache_dir, command=command)
     return kept
 
 

@@ -99,3 +99,15 @@ def test_not_a_pure_root(tmp_path):
     (tmp_path / "subject1").mkdir()
     with pytest.raises(ValueError, match="no XX-YY session folders .* is this PURE"):
         open_dataset("pure", tmp_path)
+
+
+def test_the_distributed_nested_layout_reads_as_is(tmp_path):
+    """As the authors' archives unpack: ROOT/01-03/01-03/Image<ns>.png with ROOT/01-03/01-03.json."""
+    outer = tmp_path / "01-03"
+    _, frames, stamps = write_session(outer, "01-03", seed=4)  # frames in outer/01-03, the JSON in outer
+    assert (outer / "01-03.json").is_file()
+    (record,) = open_dataset("pure", tmp_path, on_error="raise")
+    assert (record.subject, record.session, record.n_frames) == ("01", "03", 20)
+    assert record.metadata["label_file"] == outer / "01-03.json"
+    np.testing.assert_array_equal(np.stack(list(record.read_frames())), frames)
+    np.testing.assert_allclose(record.ppg, pulse((stamps - stamps[0]) / 1e9), atol=5e-3)

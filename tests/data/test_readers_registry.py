@@ -7,7 +7,7 @@ from sspd.data.readers import LoadFailure, RecordList
 
 
 def test_list_datasets_names_every_format():
-    assert list_datasets() == ["generic", "mmpd", "pure", "synthetic", "ubfc-rppg", "vipl-hr"]
+    assert list_datasets() == ["generic", "mmpd", "pure", "synthetic", "ubfc-rppg", "videos", "vipl-hr"]
 
 
 def test_unknown_name_option_root_and_on_error(tmp_path):

@@ -77,3 +77,21 @@ def test_not_a_vipl_root(tmp_path):
     (tmp_path / "p1" / "v1").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"no p<i>/v<j>/source<k>/ folders .* is this VIPL-HR"):
         open_dataset("vipl-hr", tmp_path)
+
+
+def test_repeated_takes_such_as_v1_2_are_read_not_skipped(tmp_path):
+    write_source(tmp_path, 5, 1, 1, seed=1)
+    write_source(tmp_path, 5, "1-2", 1, seed=2)  # the release's second take of scenario 1
+    records = open_dataset("vipl-hr", tmp_path, on_error="raise")
+    by_session = {r.session: r for r in records}
+    assert sorted(by_session) == ["v1-2-source1", "v1-source1"]
+    assert by_session["v1-2-source1"].metadata["scenario"] == 1
+    assert by_session["v1-2-source1"].metadata["scenario_folder"] == "v1-2"
+    assert by_session["v1-2-source1"].name == "5_v1-2-source1"
+    assert len(open_dataset("vipl-hr", tmp_path, filters={"scenario": [1]})) == 2
+
+
+def test_the_release_parent_folder_gets_a_hint(tmp_path):
+    write_source(tmp_path / "data", 1, 1, 1)
+    with pytest.raises(ValueError, match=r"is this VIPL-HR\? \(.*data holds them: pass that folder\)"):
+        open_dataset("vipl-hr", tmp_path)

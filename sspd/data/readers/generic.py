@@ -7,7 +7,10 @@ This is how a user brings a dataset we do not know. Two ways to point at the dat
 - A folder of pairs matched by stem: ``ROOT/<stem>.csv`` labels ``ROOT/<stem>.<ext>`` (a video: .avi,
   .mp4, .mkv, .mov, .m4v, .mpg, .mpeg, .wmv, .webm) or ``ROOT/<stem>/`` (a folder of images). A video
   or image folder without a CSV, a CSV without a video, or a stem with two videos is a failure naming
-  the files, never skipped.
+  the files, never skipped. With ``missing_labels="unlabeled"`` a video or image folder without a CSV
+  becomes an unlabeled record instead (``ppg`` is ``None``: self-supervised pretraining uses it, scoring
+  against labels refuses it); a CSV without a video stays a failure. A folder of videos with no label at
+  all is the ``videos`` layout.
 
 The CSV needs a header line naming its columns (comma, semicolon, tab or space separated):
 ``time_column`` holds the label time on the video's clock (frame 0 at time 0, frames at i/fps) in
@@ -35,10 +38,12 @@ from sspd.data.readers.tables import Table, read_table
 from sspd.data.records import VideoRecord, resample_label
 from sspd.signal import check_fs
 
-__all__ = ["VIDEO_SUFFIXES", "TIME_UNITS", "scan_generic", "load_generic_record"]
+__all__ = ["VIDEO_SUFFIXES", "TIME_UNITS", "MISSING_LABELS", "scan_generic", "load_generic_record"]
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+#: What a video without its label CSV becomes: a failure naming the CSV, or an unlabeled record.
+MISSING_LABELS = ("error", "unlabeled")
 
 
 def _frames(video: Path, fps: float | None) -> tuple[float, np.ndarray, object, dict]:
@@ -64,12 +69,18 @@ def _label_times(table: Table, time_column: str | int | None, *, fps: float, tim
 
 def load_generic_record(video: Path, labels: Path, *, time_column: str | int | None = "time",
                         ppg_column: str | int = "ppg", fps: float | None = None, time_unit: str = "s",
-                        relative_time: bool = False, label_tolerance_s: float = 0.5) -> VideoRecord:
+                        relative_time: bool = False, label_tolerance_s: float = 0.5,
+                        missing_labels: str = "error") -> VideoRecord:
     """Load one video (or image folder) and its label CSV (see the module docstring)."""
-    if not labels.is_file():
-        raise FileNotFoundError(f"{labels}: no such label CSV for {video}")
     if not video.exists():
         raise FileNotFoundError(f"{video}: no such video file or image folder (labelled by {labels})")
+    if not labels.is_file():
+        if missing_labels == "unlabeled":
+            rate, frame_times, frames, size = _frames(video, fps)
+            return VideoRecord(subject=_stem(video), session="", fps=rate, frame_times=frame_times, ppg=None,
+                               source=video, frames=frames, metadata=size)
+        raise FileNotFoundError(f"{labels}: no such label CSV for {video} (pass missing_labels=unlabeled to "
+                                "keep videos without labels for self-supervised pretraining)")
     rate, frame_times, frames, size = _frames(video, fps)
     table = read_table(labels)
     label_times = _label_times(table, time_column, fps=rate, time_unit=time_unit, relative_time=relative_time)
@@ -137,7 +148,7 @@ def _resolve(root: Path, path: str | Path) -> Path:
 def scan_generic(root: Path, *, video: str | Path | None = None, labels: str | Path | None = None,
                  time_column: str | int | None = "time", ppg_column: str | int = "ppg",
                  fps: float | None = None, time_unit: str = "s", relative_time: bool = False,
-                 label_tolerance_s: float = 0.5) -> list[PendingRecord]:
+                 label_tolerance_s: float = 0.5, missing_labels: str = "error") -> list[PendingRecord]:
     """Find the video/label pairs of a generic dataset (see the module docstring for the two modes).
 
     Args:
@@ -150,13 +161,18 @@ def scan_generic(root: Path, *, video: str | Path | None = None, labels: str | P
         time_unit: unit of the time column: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``.
         relative_time: take the first label time as 0.
         label_tolerance_s: how much of the video the label may leave uncovered at either end.
+        missing_labels: ``"error"`` (a video without its CSV is a failure) or ``"unlabeled"`` (it becomes
+            an unlabeled record).
     """
+    if missing_labels not in MISSING_LABELS:
+        raise ValueError(f"missing_labels must be one of {MISSING_LABELS}, got {missing_labels!r}")
     if time_unit not in TIME_UNITS:
         raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)}, got {time_unit!r}")
     if fps is not None:
         check_fs(fps, name="fps")
     load = partial(load_generic_record, time_column=time_column, ppg_column=ppg_column, fps=fps,
-                   time_unit=time_unit, relative_time=relative_time, label_tolerance_s=label_tolerance_s)
+                   time_unit=time_unit, relative_time=relative_time, label_tolerance_s=label_tolerance_s,
+                   missing_labels=missing_labels)
     if video is not None or labels is not None or root.is_file():
         return [_explicit_pair(root, video, labels, load)]
     pairs = sorted(_pair_stems(root).items(), key=lambda item: natural_key(item[0]))

@@ -1,8 +1,11 @@
 """PURE (Stricker et al. 2014): PNG frames with nanosecond timestamps and a JSON oximeter log.
 
 Layout: ``ROOT/XX-YY/Image<ns>.png`` (subject XX, setup YY) and ``ROOT/XX-YY.json`` (or the same file
-inside the folder) holding ``/FullPackage`` (oximeter samples at about 60 Hz: ``Timestamp`` in ns and
-``Value.waveform``, ``Value.pulseRate``, ``Value.o2saturation``) and ``/Image`` (one timestamp per frame).
+inside the folder). The copies the authors distribute unpack one level deeper, and are read as they are:
+``ROOT/XX-YY/XX-YY/Image<ns>.png`` with ``ROOT/XX-YY/XX-YY.json`` (a session folder holding no frame
+but a folder of its own name takes its frames from there). The JSON holds ``/FullPackage`` (oximeter
+samples at about 60 Hz: ``Timestamp`` in ns and ``Value.waveform``, ``Value.pulseRate``,
+``Value.o2saturation``) and ``/Image`` (one timestamp per frame).
 
 - Subject ids: ``01-02`` → subject ``"01"``, session ``"02"``; ``metadata["setup"]`` is the int 2 and
   ``metadata["setup_name"]`` its name (steady, talking, slow/fast translation, small/medium rotation).
@@ -85,6 +88,14 @@ def read_pure_json(path: Path) -> dict[str, np.ndarray]:
                                      dtype=np.int64)}
 
 
+def _frames_folder(folder: Path) -> Path:
+    """Where a session's PNG frames are: ``folder``, or ``folder/<its name>`` in the distributed copies."""
+    nested = folder / folder.name
+    if nested.is_dir() and not any(_IMAGE.match(p.name) for p in folder.iterdir()):
+        return nested
+    return folder
+
+
 def _find_json(folder: Path) -> Path:
     candidates = [folder.parent / f"{folder.name}.json", folder / f"{folder.name}.json"]
     for path in candidates:
@@ -96,7 +107,7 @@ def _find_json(folder: Path) -> Path:
 def load_pure_record(folder: Path, *, label_tolerance_s: float = 0.5) -> VideoRecord:
     """Load one ``XX-YY`` session folder (see the module docstring)."""
     label_path = _find_json(folder)
-    frames, stamps = list_pure_frames(folder)
+    frames, stamps = list_pure_frames(_frames_folder(folder))
     height, width = probe_first_image(frames[0])
     label = read_pure_json(label_path)
     frame_times = (stamps - stamps[0]) / 1e9  # (T,) s; int64 subtraction first keeps ns precision

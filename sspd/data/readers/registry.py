@@ -25,6 +25,7 @@ from sspd.data.readers.mmpd import MMPD_FIELDS, scan_mmpd
 from sspd.data.readers.pure import scan_pure
 from sspd.data.readers.splits import check_filter_keys, filter_records, matches_filters, normalise_id
 from sspd.data.readers.ubfc import scan_ubfc
+from sspd.data.readers.videos import scan_videos
 from sspd.data.readers.vipl import scan_vipl
 from sspd.data.records import VideoRecord
 from sspd.data.synthetic.reader import render_synthetic, scan_synthetic
@@ -54,7 +55,10 @@ _FORMATS: dict[str, DatasetFormat] = {f.name: f for f in (
     DatasetFormat("mmpd", scan_mmpd, MMPD_FIELDS, "MMPD: subject*/p*_*.mat"),
     DatasetFormat("vipl-hr", scan_vipl, ("scenario", "source"),
                   "VIPL-HR: p*/v*/source*/video.avi + wave.csv [+ time.txt, gt_HR.csv]"),
-    DatasetFormat("generic", scan_generic, (), "any video or image folder + a CSV with time and PPG columns"),
+    DatasetFormat("generic", scan_generic, (), "any video or image folder + a CSV with time and PPG columns "
+                  "(missing_labels=unlabeled keeps a video without CSV, unlabeled)"),
+    DatasetFormat("videos", scan_videos, (), "any folder of videos or image folders, searched recursively, "
+                  "no labels (for self-supervised pretraining)"),
     DatasetFormat("synthetic", scan_synthetic, (), "videos of sspd's generator: rendered on the fly (no root) "
                   "or written by sspd synth (subject*/vid.avi + ground_truth.txt + synthetic.json)",
                   render=render_synthetic),
@@ -109,7 +113,7 @@ def open_dataset(name: str, root: str | Path | None = None, *, filters: Mapping[
 
     Args:
         name: one of :func:`list_datasets` (``ubfc-rppg``, ``pure``, ``mmpd``, ``vipl-hr``, ``generic``,
-            ``synthetic``).
+            ``videos`` (unlabeled), ``synthetic``).
         root: the dataset folder; ``None`` for a format that renders its records (``synthetic``).
         filters: metadata filters, key -> accepted value or list of values, e.g.
             ``{"motion": ["Stationary"], "light": ["LED-high"]}`` for MMPD, ``{"setup": [1, 2]}`` for PURE.

@@ -6,15 +6,19 @@ timestamp in ms per line, for sources whose frame rate varies).
 
 - Subject ids: ``p12/v3/source2`` → subject ``"12"``, session ``"v3-source2"``;
   ``metadata["scenario"]`` is 3 and ``metadata["source"]`` is 2 (filterable, e.g. to drop the NIR
-  source 4).
+  source 4). The release also holds repeated takes of a scenario in folders such as ``v1-2``: session
+  ``"v1-2-source1"``, scenario 1, ``metadata["scenario_folder"]`` ``"v1-2"``.
+- ``ROOT`` is the folder of the ``p<i>/`` folders (the release's ``data/``; the error says so when given
+  its parent).
 - Frames: with ``time.txt``, ``frame_times`` are its timestamps in seconds from the first and ``fps`` the
   mean rate they imply; a count that differs from the container's by more than ``max_frame_mismatch``
   is an error naming both, a smaller difference keeps the shorter count and is recorded in
   ``metadata["frame_count_mismatch"]`` (timestamps minus container frames). Without it, frames are at
   i/fps with the container's fps and ``n_frames`` is the container's count.
 - Labels: the wave is resampled from its own clock (i/60 s) to the frame times.
-- ``metadata``: ``scenario``, ``source``, ``label_file``, ``label_fs``, ``hr`` ((M,) bpm at 1 Hz, or
-  ``None`` without ``gt_HR.csv``), ``hr_fs``, ``time_file`` (or ``None``), ``width``, ``height``.
+- ``metadata``: ``scenario``, ``scenario_folder``, ``source``, ``label_file``, ``label_fs``, ``hr`` ((M,)
+  bpm at 1 Hz, or ``None`` without ``gt_HR.csv``), ``hr_fs``, ``time_file`` (or ``None``), ``width``,
+  ``height``.
 """
 from __future__ import annotations
 
@@ -35,7 +39,14 @@ __all__ = ["scan_vipl", "load_vipl_record", "read_vipl_times"]
 
 log = logging.getLogger(__name__)
 
-_PARTS = re.compile(r"^p(\d+)/v(\d+)/source(\d+)$", re.IGNORECASE)
+_PARTS = re.compile(r"^p(\d+)/(v(\d+)(?:-\d+)?)/source(\d+)$", re.IGNORECASE)
+
+
+def _ids(folder: Path) -> tuple[str, str, dict[str, object]]:
+    """(subject, session, path metadata) of a ``p*/v*/source*`` folder."""
+    subject, scenario_folder, scenario, source = _PARTS.match(_relative(folder)).groups()
+    return subject, f"{scenario_folder}-source{source}", {"scenario": int(scenario), "source": int(source),
+                                                          "scenario_folder": scenario_folder}
 
 
 def read_vipl_times(path: Path) -> np.ndarray:
@@ -85,11 +96,11 @@ def load_vipl_record(folder: Path, *, wave_fs: float = 60.0, label_tolerance_s: 
     ppg = resample_label(np.arange(wave.size) / wave_fs, wave, frame_times, source=wave_path,
                          tolerance_s=label_tolerance_s)
     hr = _named_or_first(hr_path, "HR") if hr_path.is_file() else None
-    subject, scenario, source = _PARTS.match(_relative(folder)).groups()
-    metadata = {"scenario": int(scenario), "source": int(source), "label_file": wave_path,
-                "label_fs": float(wave_fs), "hr": hr, "hr_fs": 1.0, "time_file": time_file,
-                "frame_count_mismatch": mismatch, "width": info.width, "height": info.height}
-    return VideoRecord(subject=subject, session=f"v{scenario}-source{source}", fps=fps,
+    subject, session, ids = _ids(folder)
+    metadata = {**ids, "label_file": wave_path, "label_fs": float(wave_fs), "hr": hr, "hr_fs": 1.0,
+                "time_file": time_file, "frame_count_mismatch": mismatch, "width": info.width,
+                "height": info.height}
+    return VideoRecord(subject=subject, session=session, fps=fps,
                        frame_times=frame_times, ppg=ppg, source=info.path,
                        frames=make_video_source(info.path), metadata=metadata)
 
@@ -112,13 +123,13 @@ def scan_vipl(root: Path, *, wave_fs: float = 60.0, label_tolerance_s: float = 0
     folders = sorted((p for p in root.glob("p*/v*/source*") if p.is_dir() and _PARTS.match(_relative(p))),
                      key=lambda p: natural_key(_relative(p)))
     if not folders:
-        raise ValueError(f"{root}: no p<i>/v<j>/source<k>/ folders found under this folder: is this VIPL-HR?")
+        hint = f" ({root / 'data'} holds them: pass that folder)" if any((root / "data").glob("p*/v*/source*")) else ""
+        raise ValueError(f"{root}: no p<i>/v<j>/source<k>/ folders found under this folder: is this VIPL-HR?{hint}")
     load = partial(load_vipl_record, wave_fs=wave_fs, label_tolerance_s=label_tolerance_s,
                    max_frame_mismatch=max_frame_mismatch)
     pending = []
     for folder in folders:
-        subject, scenario, source = _PARTS.match(_relative(folder)).groups()
-        pending.append(PendingRecord(subject=subject, session=f"v{scenario}-source{source}", source=folder,
-                                     load=partial(load, folder),
-                                     metadata={"scenario": int(scenario), "source": int(source)}))
+        subject, session, ids = _ids(folder)
+        pending.append(PendingRecord(subject=subject, session=session, source=folder, load=partial(load, folder),
+                                     metadata=ids))
     return pending
