@@ -13,7 +13,15 @@ beat rate), and :func:`scipy.signal.find_peaks` takes peaks at least
 far beyond resting variability, while the dicrotic wave, which follows the systolic peak by 30-50 % of a
 beat, is never a second peak) and at least half as prominent as the median peak; each peak is refined to
 a sub-sample position by a parabola through it and its neighbours (at 30 fps a frame is 33 ms, the size
-of the beat-to-beat changes HRV measures).
+of the beat-to-beat changes HRV measures). A beat's time is thus the peak of the pulse's fundamental wave,
+which follows the systolic peak by a delay set by the waveform's shape (about 0.1 of a beat, 90 ms on the
+synthetic pulse at 55-100 bpm): the intervals, and every HRV figure, are unaffected. Locating the systolic
+peak on a wider band instead (to 2.5 or 4 Hz) gave 7 and 4 ms interval errors on a clean pulse against 10
+here, but 22 and 38 ms against 15 here at an in-band SNR of 20 dB, and worse below: a camera pulse is
+noisy, so the narrow band is the default. Its cost: the fastest beat-to-beat changes (an interval
+alternating long-short sits at half the HR from it) are smoothed, so on a clean pulse with 3 % random
+interval jitter RMSSD comes out about 17 ms (30 %) low; pass ``band=(0.5, 6.0)`` for a clean contact
+pulse.
 
 Intervals differing by more than ``max_deviation`` (30 %) from the median of their neighbours are flagged
 as not normal-to-normal (a missed or an extra beat) and left out of every figure.
@@ -64,7 +72,7 @@ def _beat_band(hr_hz: float, band: tuple[float, float] | None, fs: float) -> tup
 def detect_beats(pulse: Any, fs: float, *, hr_bpm: float | None = None, band: tuple[float, float] | None = None,
                  hr_band: tuple[float, float] = DEFAULT_BAND, min_interval_fraction: float = 0.6,
                  filter_order: int = 2) -> np.ndarray:
-    """Times (s) of the systolic peaks of a pulse (see the module docstring for the rule).
+    """Times (s) of the beats of a pulse: the peaks of its fundamental wave (see the module docstring).
 
     Args:
         pulse: (T,) pulse signal at ``fs`` Hz (raw or already band-passed), at least one period of
