@@ -271,7 +271,8 @@ def run_live(source: LiveSource, estimator: RollingHR, *, cropper: FaceCropper |
         cropper: the face tracker (default: ``every`` strategy, detection every 5 frames, crops of the
             estimator's ``crop_size``).
         buffer_frames: frames held between capture and processing before the oldest is dropped (default:
-            one second of frames).
+            one second of frames); a source that is not ``live`` (a file read as fast as it is consumed)
+            waits for room instead.
         on_estimate: called with each estimate as it is made.
         on_frame: called with each processed frame, its face box (4,) and the latest estimate; returning
             True stops the run (a window's "q" key).
@@ -284,7 +285,7 @@ def run_live(source: LiveSource, estimator: RollingHR, *, cropper: FaceCropper |
         raise ValueError("the median face strategy reads a video twice; live mode needs 'every' or 'first'")
     if cropper.size != estimator.crop_size:
         raise ValueError(f"the cropper makes {cropper.size}px crops but the estimator expects {estimator.crop_size}")
-    buffer = FrameBuffer(buffer_frames or max(1, int(round(source.fps))))
+    buffer = FrameBuffer(buffer_frames or max(1, int(round(source.fps))), drop=getattr(source, "live", True))
     summary = LiveSummary(source=source.name, method=estimator.method, fps=estimator.fps)
     thread, arrived = CaptureThread(source, buffer), deque()
     start, latest = time.monotonic(), None

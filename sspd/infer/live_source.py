@@ -50,11 +50,14 @@ class TimedFrame:
 @runtime_checkable
 class LiveSource(Protocol):
     """What :func:`sspd.infer.live.run_live` reads: ``name`` (for messages), ``fps`` (the nominal rate,
-    Hz), ``frames(stop)`` an iterator of :class:`TimedFrame` that ends at the end of the stream or soon
-    after ``stop`` is set, and ``close()``."""
+    Hz), ``live`` (True: frames come at their own pace and are dropped when the consumer falls behind;
+    False: a file read as fast as it is consumed, which waits instead), ``frames(stop)`` an iterator of
+    :class:`TimedFrame` that ends at the end of the stream or soon after ``stop`` is set, and
+    ``close()``."""
 
     name: str
     fps: float
+    live: bool
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[TimedFrame]: ...
 
@@ -77,7 +80,7 @@ class PacedFrames:
         self.fps = check_fs(fps, name="fps")
         if not (math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a number > 0 (1 = real time), got {speed!r}")
-        self._frames, self.speed, self.name = frames, float(speed), name
+        self._frames, self.speed, self.name, self.live = frames, float(speed), name, True
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[TimedFrame]:
         stop = stop or threading.Event()
@@ -130,6 +133,7 @@ class CaptureSource:
         self.fps_reported = reported if math.isfinite(reported) and reported > 0 else None
         self.fps = check_fs(fps, name="fps") if fps is not None else (self.fps_reported or DEFAULT_CAMERA_FPS)
         self.realtime, self.speed = bool(realtime) and self.is_file, float(speed)
+        self.live = self.realtime or not self.is_file
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[TimedFrame]:
         stop = stop or threading.Event()
@@ -192,22 +196,27 @@ def open_live_source(spec: int | str, *, realtime: bool = False, fps: float | No
 class FrameBuffer:
     """A bounded first-in first-out buffer between a capture thread and a slower consumer: when full, the
     oldest frame is dropped (and counted), so the consumer always works on recent frames and memory and
-    latency stay bounded.
+    latency stay bounded; or, with ``drop=False`` (a file read as fast as it is consumed), the producer
+    waits for room.
 
     Args:
         capacity: frames held at most (>= 1).
+        drop: drop the oldest frame when full (a live source) rather than wait.
     """
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, *, drop: bool = True):
         if int(capacity) != capacity or capacity < 1:
             raise ValueError(f"capacity must be an integer >= 1 frame, got {capacity!r}")
-        self.capacity, self.dropped, self.received = int(capacity), 0, 0
+        self.capacity, self.dropped, self.received, self.drop = int(capacity), 0, 0, bool(drop)
         self._items: deque[TimedFrame] = deque()
         self._cond = threading.Condition()
         self._closed, self._error = False, None
 
-    def put(self, item: TimedFrame) -> None:
+    def put(self, item: TimedFrame, stop: threading.Event | None = None) -> None:
+        """Add a frame (dropping the oldest, or waiting for room until ``stop`` is set)."""
         with self._cond:
+            while not self.drop and len(self._items) == self.capacity and not (stop and stop.is_set()):
+                self._cond.wait(0.1)
             if len(self._items) == self.capacity:
                 self._items.popleft()
                 self.dropped += 1
@@ -227,7 +236,9 @@ class FrameBuffer:
             while not self._items and not self._closed:
                 self._cond.wait()
             if self._items:
-                return self._items.popleft()
+                item = self._items.popleft()
+                self._cond.notify_all()  # room for a waiting producer
+                return item
             if self._error is not None:
                 raise self._error
             return None
@@ -243,7 +254,7 @@ class CaptureThread(threading.Thread):
     def run(self) -> None:
         try:
             for frame in self.source.frames(self.stop_event):
-                self.buffer.put(frame)
+                self.buffer.put(frame, self.stop_event)
         except Exception as err:  # the consumer raises it: a capture error must not pass silently
             self.buffer.close(err)
             return
