@@ -268,8 +268,9 @@ def run_live(source: LiveSource, estimator: RollingHR, *, cropper: FaceCropper |
         source: the frames (:func:`~sspd.infer.live_source.open_live_source`, or any
             :class:`~sspd.infer.live_source.LiveSource`).
         estimator: the :class:`RollingHR`.
-        cropper: the face tracker (default: ``every`` strategy, detection every 5 frames, crops of the
-            estimator's ``crop_size``).
+        cropper: the face tracker (default: ``every`` strategy, detection every 10 frames as in sspd
+            predict, crops of the estimator's ``crop_size``; the tracker holds frames until its next
+            detection, which adds up to ``every_n`` frames of latency).
         buffer_frames: frames held between capture and processing before the oldest is dropped (default:
             one second of frames); a source that is not ``live`` (a file read as fast as it is consumed)
             waits for room instead.
@@ -280,7 +281,7 @@ def run_live(source: LiveSource, estimator: RollingHR, *, cropper: FaceCropper |
     Returns:
         The :class:`LiveSummary` (frames received, dropped, processed; estimates; latency percentiles).
     """
-    cropper = cropper or FaceCropper(size=estimator.crop_size, every_n=5)
+    cropper = cropper or FaceCropper(size=estimator.crop_size)
     if cropper.strategy == "median":
         raise ValueError("the median face strategy reads a video twice; live mode needs 'every' or 'first'")
     if cropper.size != estimator.crop_size:
