@@ -64,6 +64,12 @@ def _report(label: str, summary, video) -> None:
           f"mean {np.abs(errors).mean():.2f} bpm (true mean HR {video.mean_hr:.1f}); latency median "
           f"{summary.latency_s(50):.3f} s, p95 {summary.latency_s(95):.3f} s; received {summary.received}, "
           f"processed {summary.processed}, dropped {summary.dropped}; wall {summary.wall_s:.1f} s")
+    gaps = np.array([e.max_gap_s for e in summary.estimates])
+    flagged = gaps > 0.2
+    if flagged.any():
+        print(f"  {flagged.sum()} of {gaps.size} estimates have a gap of dropped frames over 0.2 s (flagged "
+              f"unreliable); |HR error| of the others: "
+              + (f"max {np.abs(errors[~flagged]).max():.2f} bpm" if (~flagged).any() else "none left"))
 
 
 def main() -> None:

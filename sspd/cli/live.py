@@ -8,8 +8,9 @@ import os
 import sys
 from typing import Any, TextIO
 
-_CSV_FIELDS = ("time_s", "hr_bpm", "snr_db", "window_s", "frames", "latency_s", "dropped", "hrv_window_s",
-               "sdnn_ms", "rmssd_ms", "pnn50", "lf_hf")
+_CSV_FIELDS = ("time_s", "hr_bpm", "snr_db", "window_s", "frames", "max_gap_s", "latency_s", "dropped",
+               "hrv_window_s", "sdnn_ms", "rmssd_ms", "pnn50", "lf_hf")
+_MAX_GAP_S = 0.2  # a gap of dropped frames longer than half the shortest beat (150 bpm) breaks the pulse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +93,8 @@ def _show(frame, box, estimate) -> bool:
     image = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
     x0, y0, x1, y1 = (int(v) for v in box)
     cv2.rectangle(image, (x0, y0), (x1, y1), (0, 255, 0), 2)
-    text = "waiting for a full window" if estimate is None else f"{estimate.hr_bpm:.0f} bpm  SNR {estimate.snr_db:.1f} dB"
+    text = ("waiting for a full window" if estimate is None
+            else f"{estimate.hr_bpm:.0f} bpm  SNR {estimate.snr_db:.1f} dB")
     cv2.putText(image, text, (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 255, 255), 2)
     cv2.imshow("sspd live", image)
     return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)
@@ -110,8 +112,10 @@ def _hrv_text(hrv) -> str:
 
 
 def _line(estimate) -> str:
+    gap = (f"  UNRELIABLE: a {estimate.max_gap_s:.2f} s gap of dropped frames" if estimate.max_gap_s > _MAX_GAP_S
+           else "")
     return (f"t {estimate.time_s:7.1f} s  HR {estimate.hr_bpm:6.1f} bpm  SNR {estimate.snr_db:5.1f} dB  "
-            f"latency {estimate.latency_s:5.2f} s  dropped {estimate.dropped}" + _hrv_text(estimate.hrv))
+            f"latency {estimate.latency_s:5.2f} s  dropped {estimate.dropped}" + gap + _hrv_text(estimate.hrv))
 
 
 def _row(estimate) -> dict[str, Any]:

@@ -48,8 +48,10 @@ __all__ = ["LiveEstimate", "LiveSummary", "RollingHR", "run_live"]
 class LiveEstimate:
     """One estimate: ``time_s`` the media time of the newest frame in the window (s), ``hr_bpm``,
     ``snr_db`` (at that HR), ``window_s`` the span of the frames used, ``frames`` how many were kept in
-    it, ``latency_s`` from the capture of its newest frame to the estimate, ``dropped`` frames dropped so
-    far, ``hrv`` the HRV figures when they were updated with this estimate (else None)."""
+    it, ``max_gap_s`` the longest interval between two kept frames (dropped frames leave gaps, filled by
+    interpolation: a gap longer than half a beat, 0.2-0.4 s, makes the estimate unreliable),
+    ``latency_s`` from the capture of its newest frame to the estimate, ``dropped`` frames dropped so far,
+    ``hrv`` the HRV figures when they were updated with this estimate (else None)."""
 
     time_s: float
     hr_bpm: float
@@ -58,12 +60,13 @@ class LiveEstimate:
     frames: int
     latency_s: float
     dropped: int = 0
+    max_gap_s: float = 0.0
     hrv: HRV | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (non-finite numbers become None; ``hrv`` is its ``as_dict()`` or None)."""
-        out = {k: getattr(self, k) for k in ("time_s", "hr_bpm", "snr_db", "window_s", "frames", "latency_s",
-                                             "dropped")}
+        out = {k: getattr(self, k) for k in ("time_s", "hr_bpm", "snr_db", "window_s", "frames", "max_gap_s",
+                                             "latency_s", "dropped")}
         out = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in out.items()}
         return {**out, "hrv": None if self.hrv is None else self.hrv.as_dict()}
 
@@ -173,7 +176,7 @@ class RollingHR:
             self._next_update, self._next_hrv = first + self.window_s, first + MIN_DURATION_S["rmssd_ms"]
         if media_s + 1e-9 < self._next_update:
             return None
-        while self._next_update <= media_s + 1e-9:
+        while self._next_update <= media_s + 0.5 * self.update_s:  # after a stall: no estimate twice at once
             self._next_update += self.update_s
         return self._estimate(media_s, dropped)
 
@@ -210,9 +213,9 @@ class RollingHR:
         self._samples.extend(samples)
         self._unseen = 0
 
-    def _signal(self, span_s: float) -> tuple[np.ndarray, float, int]:
-        """(L,) pulse on the uniform grid over the last ``span_s`` seconds, the span covered and the frames
-        used."""
+    def _signal(self, span_s: float) -> tuple[np.ndarray, float, int, float]:
+        """(L,) pulse on the uniform grid over the last ``span_s`` seconds, the span covered, the frames
+        used and the longest gap between them (s)."""
         newest = self._samples[-1][0]
         chosen = [s for s in self._samples if s[0] > newest - span_s - 0.5 / self.fps and np.all(np.isfinite(s[2]))]
         times = np.array([s[0] for s in chosen])  # (N,)
@@ -221,24 +224,25 @@ class RollingHR:
             signal = get_baseline(self.method)(rgb, self.fps)  # (L,)
         else:
             signal = _on_grid(times, np.array([s[2] for s in chosen]), self.fps)  # (L,)
-        return signal, float(times[-1] - times[0]), len(chosen)
+        gap = float(np.max(np.diff(times))) if times.size > 1 else 0.0
+        return signal, float(times[-1] - times[0]), len(chosen), gap
 
     def _estimate(self, media_s: float, dropped: int) -> LiveEstimate:
         if self.predictor is not None:
             self._run_predictor()
-        signal, span, frames = self._signal(self.window_s)
+        signal, span, frames, gap = self._signal(self.window_s)
         pulse, hr, snr = overall_hr(signal, self.fps, self.band)
         hrv = self._update_hrv(media_s)
         captured = self._samples[-1][1]
         return LiveEstimate(time_s=media_s, hr_bpm=hr, snr_db=snr, window_s=span, frames=frames,
-                            latency_s=time.monotonic() - captured, dropped=dropped, hrv=hrv)
+                            latency_s=time.monotonic() - captured, dropped=dropped, max_gap_s=gap, hrv=hrv)
 
     def _update_hrv(self, media_s: float) -> HRV | None:
         if self.hrv_window_s is None or media_s + 1e-9 < self._next_hrv:
             return None
         while self._next_hrv <= media_s + 1e-9:
             self._next_hrv += self.hrv_every_s
-        signal, _, _ = self._signal(self.hrv_window_s)
+        signal, _, _, _ = self._signal(self.hrv_window_s)
         pulse, hr, _ = overall_hr(signal, self.fps, self.band)
         try:
             _, self.hrv = analyse_hrv(pulse, self.fps, hr_bpm=hr, hr_band=self.band)

@@ -59,6 +59,7 @@ def test_live_hr_every_second_matches_the_truth(face_video):
         window = np.arange(estimate.time_s - 8.0, estimate.time_s, 1 / FPS)
         assert abs(estimate.hr_bpm - video.hr(window).mean()) < 3.0
         assert 0.0 < estimate.latency_s < 3.0 and estimate.window_s == pytest.approx(8.0, abs=1 / FPS)
+        assert estimate.max_gap_s == pytest.approx(1 / FPS)
     assert summary.latency_s(50) <= summary.latency_s(95)
 
 
@@ -86,6 +87,7 @@ def test_a_model_slower_than_the_camera_makes_the_buffer_drop_frames(face_video)
     assert summary.estimates and summary.estimates[-1].dropped > 0
     kept = [e.frames for e in summary.estimates]
     assert max(kept) < 2.0 * FPS + 1  # the window holds only the frames that were kept
+    assert max(e.max_gap_s for e in summary.estimates) > 0.2  # and says where frames are missing
 
 
 @pytest.mark.slow

@@ -16,7 +16,8 @@ def test_sdnn_rmssd_pnn50_match_hand_computed_values():
     # IBIs 800, 860, 780, 840 ms repeated: 80 intervals, 65.6 s of beats.
     # mean 820; deviations -20, 40, -40, 20 → Σ dev² = 20 · 4000 = 80000 → SDNN = sqrt(80000 / 79) = 31.823.
     # successive differences 60, -80, 60, -40, ... (79 of them: 19 cycles + 60, -80, 60):
-    # Σ d² = 19 · 15200 + 13600 = 302400 → RMSSD = sqrt(302400 / 79) = 61.870; |d| > 50: 19 · 3 + 3 = 60 → 75.95 %.
+    # Σ d² = 19 · 15200 + 13600 = 302400 → RMSSD = sqrt(302400 / 79) = 61.870;
+    # |d| > 50: 19 · 3 + 3 = 60 of 79 → pNN50 = 75.95 %.
     series = inter_beat_intervals(_beats([800, 860, 780, 840] * 20))
     assert series.valid.all() and series.ibi_s.size == 80
     hrv = hrv_from_intervals(series)
