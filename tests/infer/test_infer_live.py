@@ -144,3 +144,27 @@ def test_cli_on_a_file_writes_csv_and_jsonl_as_it_goes(face_video, tmp_path, cap
     csv_lines = (tmp_path / "hr.csv").read_text().splitlines()
     assert len(rows) == 6 == len(csv_lines) - 1 and csv_lines[0].startswith("time_s,hr_bpm,snr_db")
     assert abs(rows[0]["hr_bpm"] - video.hr(np.arange(0, 8, 1 / FPS)).mean()) < 3.0
+
+
+@pytest.mark.slow
+def test_cli_runs_a_trained_checkpoint_live(tmp_path, capsys):
+    """A 2-step tiny PhysNet run: the checkpoint's network runs on its clips as frames arrive (accuracy of a
+    2-step model is not asserted; the plumbing, the stitched signal and the estimates are)."""
+    from sspd.cli.config import RunConfig
+    from sspd.cli.pretrain import pretrain
+    from sspd.configuration import load_config
+    from sspd.data.synthetic import generate_dataset
+
+    tiny = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
+            "loop.batch_size=4", "collapse.enabled=false", "loop.channels_last=false", "loop.max_steps=2",
+            f"run_dir={tmp_path / 'run'}"]
+    assert pretrain(load_config(RunConfig, None, tiny)).stop_reason == "completed"
+    generate_dataset(tmp_path / "d", subjects=1, seconds=6.0, fps=30.0, size="160x120", seed=1)
+    rc = main(["live", str(tmp_path / "d" / "subject1" / "vid.avi"), "--checkpoint", str(tmp_path / "run"),
+               "--device", "cpu", "--window", "4", "--hrv-window", "0", "--jsonl", str(tmp_path / "hr.jsonl")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "180 frames received, 180 processed, 0 dropped" in out and "method sspd:run:online" in out
+    rows = [json.loads(line) for line in (tmp_path / "hr.jsonl").read_text().splitlines()]
+    assert [round(r["time_s"]) for r in rows] == [4, 5]
+    assert all(r["frames"] == 121 and 45 <= r["hr_bpm"] <= 150 for r in rows)
