@@ -17,7 +17,7 @@ import sspd
 
 log = logging.getLogger("sspd")
 
-_COMMANDS = ("demo", "synth", "preprocess", "predict", "pretrain", "report", "probe", "finetune", "evaluate")
+_COMMANDS = ("demo", "synth", "preprocess", "predict", "live", "pretrain", "report", "probe", "finetune", "evaluate")
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -110,6 +110,12 @@ def _summary(result: dict, files: dict) -> str:
              f"({result['duration_s']:.1f} s), method {result['method']}",
              f"HR {result['hr_bpm']:.1f} bpm (spectral peak of the whole signal; {windows})",
              f"face found in {face['frames_with_face']} of {face['frames']} frames"]
+    hrv = result.get("hrv")
+    if hrv:
+        figures = [f"{name} {hrv[key]:.3g}{unit}" for name, key, unit in (("RMSSD", "rmssd_ms", " ms"),
+                   ("SDNN", "sdnn_ms", " ms"), ("pNN50", "pnn50", " %"), ("LF/HF", "lf_hf", "")) if hrv[key] is not None]
+        lines.append(f"HRV from {hrv['n_beats']} beats over {hrv['duration_s']:.0f} s: "
+                     + (", ".join(figures) or "none: " + next(iter(hrv["reasons"].values()))))
     model = result["protocol"].get("model")
     if model:
         lines.insert(1, f"model {model['checkpoint']} ({model['which']} network, step {model['step']}, "

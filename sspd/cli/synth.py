@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="mean HR range in bpm, drawn per subject (default 45 150)")
     p.add_argument("--pulse-amplitude", type=float, nargs=2, metavar=("LOW", "HIGH"),
                    help="relative pulse amplitude range (default 0.002 0.006; physiological 0.001-0.01)")
+    p.add_argument("--beat-jitter", type=float,
+                   help="beat-to-beat variability: relative std of a random part of each inter-beat interval "
+                        "(default 0: a smooth pulse; 0.02-0.05 at rest); the true beat times go into "
+                        "synthetic.json (beat_times_s), the ground truth of HRV")
     p.add_argument("--motion", type=float, default=1.0,
                    help="scale every head-motion knob (default 1 = moderate; 0 = still head; 2 = double)")
     p.add_argument("--illumination", type=float, default=1.0,
@@ -62,7 +66,7 @@ def _synth_config(args: argparse.Namespace):
              "flicker_amplitude": args.flicker_amplitude, "noise_std": args.noise_std,
              "hr_bpm": tuple(args.hr_range) if args.hr_range else None,
              "pulse_amplitude": tuple(args.pulse_amplitude) if args.pulse_amplitude else None,
-             "no_pulse": True if args.no_pulse else None}
+             "no_pulse": True if args.no_pulse else None, "beat_jitter": args.beat_jitter}
     config = config.replace(**{k: v for k, v in flags.items() if v is not None})
     return config.scale_nuisances(motion=args.motion, illumination=args.illumination)
 

@@ -10,6 +10,10 @@
   :mod:`sspd.infer.frame_timing` (each frame's timestamp, the uniform grid the HR needs),
   :mod:`sspd.infer.window_hr` (sliding-window HR of a pulse), :mod:`sspd.infer.plots` (the HR-over-time
   figure).
+- :mod:`sspd.infer.live`: :func:`~sspd.infer.live.run_live` and :class:`~sspd.infer.live.RollingHR`, HR
+  every second and a rolling HRV from frames as they arrive (``sspd live``);
+  :mod:`sspd.infer.live_source`: cameras, streams, files at their own pace, any frames at a fixed rate,
+  each frame with its timestamps, and the bounded buffer that drops frames a slow consumer cannot take.
 
 Place in the layering: above the engine (it loads checkpoints with :mod:`sspd.engine`), beside
 :mod:`sspd.eval` and :mod:`sspd.diagnostics`, below :mod:`sspd.cli`. It may import the engine, augment,

@@ -38,6 +38,7 @@ from sspd.infer.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameS
 from sspd.infer.frame_timing import FrameTiming, resolve_timing
 from sspd.infer.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
 from sspd.signal import BANDPASS_ORDER, DEFAULT_BAND
+from sspd.signal.hrv import HRV, IntervalSeries, analyse_hrv
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
            "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE",
@@ -90,6 +91,8 @@ class VideoPrediction:
         timing: how the frames were timed (container timestamps or equal spacing; resampled or not).
         frames_declared: the frame count the container declares (None: it declares none, or an image
             folder); frames_decoded: the frames actually decoded.
+        intervals, hrv: the beats and inter-beat intervals of ``pulse`` and the HRV figures over the whole
+            video (:mod:`sspd.signal.hrv`; figures the video is too short for are None, with reasons).
     """
 
     source: FrameSource
@@ -107,6 +110,8 @@ class VideoPrediction:
     timing: FrameTiming
     frames_declared: int | None
     frames_decoded: int
+    intervals: IntervalSeries | None = None
+    hrv: HRV | None = None
 
     @property
     def fps(self) -> float:
@@ -132,6 +137,8 @@ class VideoPrediction:
                 "hr_window_median_bpm": _finite_or_none(self.hr_window_median_bpm),
                 "windows": [{k: _finite_or_none(v) for k, v in vars(w).items()} for w in self.windows],
                 "face": face, "protocol": self.protocol, "notes": list(self.notes),
+                "hrv": None if self.hrv is None else {**self.hrv.as_dict(), "window": "the whole video",
+                                                      "beats": "sspd.signal.hrv.detect_beats on the pulse"},
                 "sspd_version": sspd.__version__}
 
 
@@ -284,6 +291,7 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
         signal, frame_times, timing = resolve_timing(signal, frame_times_s(source), source.fps,
                                                      fps_given=fps is not None)
         pulse, hr, snr = overall_hr(signal, timing.fps, band)
+        intervals, hrv = _video_hrv(pulse, timing.fps, hr, band)
         windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
     except ValueError as err:
         raise _named(err, source.path) from err
@@ -298,7 +306,17 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
                            hr_window_median_bpm=median, windows=windows, face=crops.stats,
                            protocol=_protocol(cropper, band, window_s, stride_s, timing.fps, skin, predictor),
                            notes=notes, timing=timing, frames_declared=source.n_frames if source.kind == "video"
-                           else None, frames_decoded=int(signal.size))
+                           else None, frames_decoded=int(signal.size), intervals=intervals, hrv=hrv)
+
+
+def _video_hrv(pulse: np.ndarray, fs: float, hr_bpm: float, band: tuple[float, float]
+               ) -> tuple[IntervalSeries | None, HRV | None]:
+    """Beats, intervals and HRV of the whole pulse; (None, None) when no beat can be found."""
+    try:
+        return analyse_hrv(pulse, fs, hr_bpm=hr_bpm, hr_band=band)
+    except ValueError as err:
+        log.info("no HRV: %s", err)
+        return None, None
 
 
 def _timing_notes(timing: FrameTiming) -> list[str]:
@@ -329,20 +347,26 @@ def _protocol(cropper: FaceCropper, band: tuple[float, float], window_s: float, 
 
 def write_prediction(prediction: VideoPrediction, out_dir: str | Path) -> dict[str, Path]:
     """Write ``waveform.csv`` (time_s, signal, pulse), ``hr.csv`` (start_s, end_s, hr_bpm, snr_db),
+    ``ibi.csv`` (time_s of the beat ending each interval, ibi_ms, valid 1/0 for normal-to-normal),
     ``prediction.json`` (:meth:`VideoPrediction.as_dict` plus the file names) and ``prediction.png``
     (waveform and HR over time) into ``out_dir``; returns name → path."""
     from sspd.infer.plots import plot_hr_over_time  # matplotlib only when writing figures
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"waveform": out / "waveform.csv", "hr": out / "hr.csv", "json": out / "prediction.json",
-             "plot": out / "prediction.png"}
+    files = {"waveform": out / "waveform.csv", "hr": out / "hr.csv", "ibi": out / "ibi.csv",
+             "json": out / "prediction.json", "plot": out / "prediction.png"}
     columns = np.stack([prediction.frame_times, prediction.signal, prediction.pulse], axis=1)  # (T, 3)
     np.savetxt(files["waveform"], columns, fmt=("%.6f", "%.8g", "%.8g"), delimiter=",",
                header="time_s,signal,pulse", comments="")
     rows = np.array([[w.start_s, w.end_s, w.hr_bpm, w.snr_db] for w in prediction.windows]).reshape(-1, 4)
     np.savetxt(files["hr"], rows, fmt=("%.6f", "%.6f", "%.4f", "%.4f"), delimiter=",",
                header="start_s,end_s,hr_bpm,snr_db", comments="")
+    series = prediction.intervals
+    ibi = np.zeros((0, 3)) if series is None else np.stack([series.ibi_times_s, 1e3 * series.ibi_s,
+                                                             series.valid.astype(float)], axis=1)  # (N, 3)
+    np.savetxt(files["ibi"], ibi, fmt=("%.6f", "%.3f", "%d"), delimiter=",", header="time_s,ibi_ms,valid",
+               comments="")
     title = f"{prediction.source.path.name}: {prediction.method}"
     plot_hr_over_time(prediction.pulse, prediction.fps, rows[:, :2], rows[:, 2], files["plot"],
                       overall_bpm=prediction.hr_bpm, title=title)

@@ -53,6 +53,10 @@ class SyntheticConfig:
         respiration_depth: relative HR modulation by breathing (respiratory sinus arrhythmia), 3-5 %.
         respiration_hz: breathing rate (Hz), 0.15-0.4.
         hr_drift: relative std of the slow HR drift (components below 0.03 Hz).
+        beat_jitter: beat-to-beat variability: the relative std of a random component of each inter-beat
+            interval, on top of the breathing and drift of HR(t) (0.02-0.05 at rest). 0 (default) keeps
+            the smooth pulse phase; > 0 makes a beat train whose true beat times are recorded
+            (``beat_times_s`` in the sidecar and the records' metadata), the ground truth of HRV.
         dicrotic_ratio: second-harmonic amplitude relative to the fundamental (the dicrotic wave).
         pulse_amplitude: relative pulsatile amplitude along ``u_p`` (std of a(x)·p over the skin, as a
             fraction of the pixel value); 0.1-1 % is the physiological range.
@@ -92,6 +96,7 @@ class SyntheticConfig:
     respiration_depth: tuple[float, float] = (0.03, 0.05)
     respiration_hz: tuple[float, float] = (0.15, 0.4)
     hr_drift: float = 0.02
+    beat_jitter: float = 0.0
     dicrotic_ratio: tuple[float, float] = (0.25, 0.5)
     pulse_amplitude: tuple[float, float] = (0.002, 0.006)
     pulse_delay_s: float = 0.04
@@ -198,6 +203,9 @@ def _check_physiology(cfg: SyntheticConfig) -> None:
                          "pixel value and must lie in [0, 0.05] (physiological: 0.001-0.01)")
     if cfg.respiration_depth[0] < 0 or cfg.respiration_depth[1] >= 0.5:
         raise ValueError(f"SyntheticConfig: respiration_depth {cfg.respiration_depth} must lie in [0, 0.5)")
+    if not 0 <= cfg.beat_jitter < 0.2:
+        raise ValueError(f"SyntheticConfig: beat_jitter {cfg.beat_jitter} must lie in [0, 0.2) (a relative std "
+                         "of the inter-beat intervals; 0.02-0.05 at rest)")
     if cfg.respiration_hz[0] <= 0 or cfg.motion_hz[0] <= 0:
         raise ValueError("SyntheticConfig: respiration_hz and motion_hz must be > 0")
 

@@ -4,7 +4,8 @@
     ROOT/subject<N>/ground_truth.txt   three lines: PPG, HR (bpm), timestamps (s), sampled at the
                                        oximeter rate ``label_fs`` (60 Hz by default, with clock jitter),
                                        NOT one sample per frame: readers must resample by timestamps
-    ROOT/subject<N>/synthetic.json     the generating parameters of that video (mean HR, seed, ...)
+    ROOT/subject<N>/synthetic.json     the generating parameters of that video (mean HR, seed, ...; with
+                                       beat_jitter > 0 the true beat times, beat_times_s)
     ROOT/synthetic.json                the dataset: config, size, fps and every subject's parameters
 
 Subject N (1-based) is rendered from ``spawn_seed(seed, N)``: ``open_synthetic(None, ...)`` with the same
@@ -20,6 +21,7 @@ import numpy as np
 
 import sspd
 from sspd.data.synthetic.config import SyntheticConfig
+from sspd.data.synthetic.pulse import PulseModel
 from sspd.data.synthetic.render import SyntheticVideo
 from sspd.data.synthetic.scene import spawn_seed
 from sspd.data.video import write_video
@@ -111,7 +113,15 @@ def describe_video(video: SyntheticVideo, *, seed: int, subject: int) -> dict[st
         "respiration_depth": float(pulse.respiration.amps[0]),
         "flicker_hz": video.config.flicker_hz, "framing": video.config.framing,
         "config": video.config.to_dict(), "sspd_version": sspd.__version__,
+        **_beat_times(video.scene.pulse, video.n_frames / video.fps),
     }
+
+
+def _beat_times(pulse: PulseModel, duration_s: float) -> dict[str, Any]:
+    """``beat_times_s``: the true systolic peaks (s) within the video, when it has beat-to-beat variability."""
+    if pulse.beats is None:
+        return {}
+    return {"beat_times_s": [round(float(t), 6) for t in pulse.beat_times(0.0, duration_s)]}
 
 
 def _write_subject(folder: Path, video: SyntheticVideo, info: dict[str, Any], chunk: int,

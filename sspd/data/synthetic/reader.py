@@ -47,24 +47,26 @@ def _render_frames(seed: int, subject: int, seconds: float, fps: float, size: tu
     return video.iter_frames(chunk)
 
 
-def _labels(seed: int, subject: int, frame_times: np.ndarray, config: SyntheticConfig
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """(T,) ppg and (T,) HR (bpm) at the frame times, from the pulse alone (no face is built)."""
+def _labels(seed: int, subject: int, frame_times: np.ndarray, config: SyntheticConfig, duration_s: float
+            ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(T,) ppg and (T,) HR (bpm) at the frame times, from the pulse alone (no face is built), and the
+    true beat times (``beat_times_s``, (P,) s) when the pulse has beat-to-beat variability."""
     if config.no_pulse:
-        return np.zeros_like(frame_times), np.zeros_like(frame_times)
+        return np.zeros_like(frame_times), np.zeros_like(frame_times), {}
     pulse, _ = draw_pulse(spawn_seed(seed, subject), config)
-    return pulse(frame_times), pulse.hr(frame_times)
+    beats = {} if pulse.beats is None else {"beat_times_s": pulse.beat_times(0.0, duration_s)}
+    return pulse(frame_times), pulse.hr(frame_times), beats
 
 
 def _virtual_record(seed: int, subject: int, *, seconds: float, fps: float, size: tuple[int, int],
                     config: SyntheticConfig, chunk: int) -> VideoRecord:
     n_frames = count_frames(seconds, fps)
     frame_times = np.arange(n_frames) / fps
-    ppg, hr = _labels(seed, subject, frame_times, config)
+    ppg, hr, beats = _labels(seed, subject, frame_times, config, n_frames / fps)
     metadata: dict[str, Any] = {
         "layout": "synthetic", "hr": hr, "mean_hr_bpm": float(hr.mean()), "has_pulse": not config.no_pulse,
         "width": size[0], "height": size[1], "seed": seed, "subject_index": subject,
-        "config": config.to_dict()}
+        "config": config.to_dict(), **beats}
     return VideoRecord(subject=str(subject), session="", fps=float(fps), frame_times=frame_times, ppg=ppg,
                        source=Path("synthetic") / f"seed{seed}" / f"subject{subject}",
                        frames=partial(_render_frames, seed, subject, seconds, fps, size, config, chunk),

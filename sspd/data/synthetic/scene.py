@@ -21,7 +21,7 @@ _SLOW_MOTION_HZ = (0.02, 0.4)
 _ILLUMINATION_HZ = (0.01, 0.2)
 _SPECULAR_HZ = (0.02, 0.5)
 _HAIR_COLOURS = np.array([[35, 28, 24], [60, 42, 30], [95, 70, 45], [20, 18, 18], [120, 100, 80]], float)
-_STREAMS = {"pulse": 0, "appearance": 1, "motion": 2, "light": 3, "noise": 4}
+_STREAMS = {"pulse": 0, "appearance": 1, "motion": 2, "light": 3, "noise": 4, "beats": 6}  # 5: label clock
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,17 @@ def draw_pulse(seed: int | np.random.SeedSequence, config: SyntheticConfig) -> t
     """The pulse model and relative pulse amplitude that :func:`draw_scene` draws for ``seed`` (cheap:
     labels without building the face). The amplitude is returned even for a no-pulse config."""
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
-    return _draw_pulse(_stream(ss, "pulse"), config)
+    return _draw_pulse(ss, config)
 
 
-def _draw_pulse(rng: np.random.Generator, cfg: SyntheticConfig) -> tuple[PulseModel, float]:
+def _draw_pulse(ss: np.random.SeedSequence, cfg: SyntheticConfig) -> tuple[PulseModel, float]:
+    """The pulse from the ``pulse`` stream; the beat jitter (when on) from its own ``beats`` stream, so
+    switching it on changes no other draw."""
+    rng = _stream(ss, "pulse")
+    beat_seed = int(_stream(ss, "beats").integers(2**62)) if cfg.beat_jitter > 0 else None
     model = draw_pulse_model(rng, hr_range_bpm=cfg.hr_bpm, respiration_depth=cfg.respiration_depth,
                              respiration_hz=cfg.respiration_hz, hr_drift=cfg.hr_drift,
-                             dicrotic_ratio=cfg.dicrotic_ratio)
+                             dicrotic_ratio=cfg.dicrotic_ratio, beat_jitter=cfg.beat_jitter, beat_seed=beat_seed)
     return model, float(rng.uniform(*cfg.pulse_amplitude))
 
 
@@ -197,7 +201,7 @@ def draw_scene(seed: int | np.random.SeedSequence, *, width: int, height: int,
     if width < 16 or height < 16:
         raise ValueError(f"synthetic frames must be at least 16×16 pixels, got {width}×{height}")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
-    pulse, amplitude = _draw_pulse(_stream(ss, "pulse"), config)
+    pulse, amplitude = _draw_pulse(ss, config)
     rng = _stream(ss, "appearance")
     face, tone_name = _draw_face(rng, width, height, config)
     background = _draw_background(rng, width, height, face.geometry, config.framing)
