@@ -4,7 +4,9 @@ Every write goes to a temporary file in the destination's own directory (so the 
 file system), is flushed and, by default, fsynced, then renamed over the destination with
 ``os.replace``; on any error the temporary file is removed and the destination is left as it was.
 Temporary names are ``.{name}.<random>{suffix}``: hidden, and recognisable by their suffix (``.tmp``
-unless told otherwise), so a tool can clean up what a SIGKILL mid-write left behind.
+unless told otherwise), so a tool can clean up what a SIGKILL mid-write left behind. The file gets the
+mode a plain ``open(path, "w")`` would give it (0644 under the usual umask 022), not the private 0600 of a
+temporary file.
 
 This is the bottom layer of sspd: it imports nothing from the package.
 """
@@ -35,6 +37,20 @@ def fsync_directory(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
@@ -59,6 +75,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = TMP_SUFFIX, fsync: boo
     os.close(fd)  # the writer opens the path itself
     tmp = Path(name)
     try:
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes it 0600: give it a plain open()'s mode
         yield tmp
         if fsync:
             _fsync_file(tmp)
