@@ -52,19 +52,46 @@ def _finetune_config(args: argparse.Namespace, window: int):
     return FinetuneConfig(**values)
 
 
+#: what sspd finetune writes into --out
+_OUTPUTS = ("checkpoints", "metrics.jsonl")
+
+
+def _is_finetune_output(out: Path) -> bool:
+    """Whether ``out`` (made before folders were claimed) holds a fine-tuned checkpoint of sspd finetune."""
+    from sspd.engine import load_checkpoint
+
+    try:
+        state = load_checkpoint(out / "checkpoints" / "last.pt")
+    except (OSError, ValueError):  # missing, unreadable or foreign: not ours
+        return False
+    return isinstance(state, dict) and state.get("finetune") is not None
+
+
+def check_out(out: str) -> Path:
+    """``--out`` as a Path, refused (before any work) when it is another command's folder (a pretraining
+    run: its last.pt and metrics.jsonl would be replaced) or holds the user's files of the names written."""
+    from sspd.files import check_folder
+
+    check_folder(out, "finetune", outputs=_OUTPUTS, where="--out", legacy=_is_finetune_output)
+    return Path(out)
+
+
 def run(args: argparse.Namespace) -> int:
     from sspd.cli.evaluate import load_videos
     from sspd.engine import JSONLSink
     from sspd.eval.finetune import build_from_scratch, finetune, save_finetuned
     from sspd.eval.model_eval import load_network, checkpoint_network_spec
 
+    from sspd.files import claim_folder
+
+    out = check_out(args.out)
     network, checkpoint = load_network(args.source, which=args.which)
     spec = checkpoint_network_spec(checkpoint, args.source)
     config = _finetune_config(args, network.backbone.frames)
     if args.from_scratch:
         network = build_from_scratch(spec, seed=config.seed)
     train = load_videos(args, "train", size=max(network.input_size))
-    out = Path(args.out)
+    claim_folder(out, "finetune", outputs=_OUTPUTS, where="--out", legacy=_is_finetune_output)
     with JSONLSink(out / "metrics.jsonl") as sink:
         result = finetune(network, train, config=config, sink=sink)
     path = save_finetuned(result, out, spec=spec, config=config,
