@@ -167,6 +167,22 @@ def _first_loss(run_dir: Path) -> tuple[float, float]:
     return sum(head) / len(head), sum(tail) / len(tail)
 
 
+#: what the demo writes into --out (besides its figures, named after the best method)
+_OUTPUTS = ("data", "cache", "pretrain", "baselines.json", "baselines.md", "waveforms.png")
+
+
+def _claim_out(out: Path) -> None:
+    """Make ``out`` the demo's folder, refusing (before any work) the user's files of the names it writes,
+    e.g. a dataset of their own in ``out/data``; a demo folder of an older sspd (``data/synthetic.json``,
+    the sidecar of the rendered data) is reused."""
+    from sspd.cli.paths import check_out_folder
+    from sspd.files import claim_folder
+
+    check_out_folder(out)
+    claim_folder(out, "demo", outputs=_OUTPUTS, where="--out",
+                 legacy=lambda folder: (folder / "data" / "synthetic.json").is_file())
+
+
 def run(args: argparse.Namespace) -> int:
     from sspd.baselines import list_baselines
     from sspd.data import open_cache
@@ -179,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pretrain_steps < 0:
         raise ValueError(f"--pretrain-steps must be >= 0, got {args.pretrain_steps}")
     out = Path(args.out)
+    _claim_out(out)
     root, cache, run_dir = out / "data", out / "cache", out / "pretrain"
     _synthesise(args, root)
     _preprocess(args, root, cache)
