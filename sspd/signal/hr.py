@@ -145,7 +145,8 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
         strong second harmonic can then add peaks: prefer ``"fft"`` for HR near the band's edges.
 
     Args:
-        x: (T,) or (B, T) numpy array or torch tensor, at least one period of ``band[0]`` long.
+        x: (T,) or (B, T) numpy array or torch tensor, at least one period of ``band[0]`` long; any
+            finite scale (each row is scaled to a unit peak first, so 1e-300 and 1e300 give the same HR).
         fs: sample rate in Hz.
         method: ``"fft"``, ``"welch"`` or ``"peaks"``.
         band: (low, high) Hz searched; the default (0.75, 2.5) Hz is 45-150 bpm.
@@ -158,6 +159,7 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     band = check_band(band, fs)
     check_covers_band(rows.shape[1], fs, band[0], high=band[1])
     _check_not_constant(rows)
+    rows = rows / np.max(np.abs(rows), axis=1, keepdims=True)  # unit peak: no power under- or overflows
     if method == "fft":
         hr = _fft_hr(rows, fs, band, nfft, window)
     elif method == "welch":
