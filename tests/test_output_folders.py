@@ -161,8 +161,11 @@ def test_resuming_a_finetuned_folder_says_what_it_is(tmp_path, capsys):
     save_checkpoint(out / "checkpoints" / "last.pt",
                     {"format": "sspd-checkpoint-1", "step": 1, "epoch": 0, "config": {}, "network": SPEC,
                      "online": net.state_dict(), "target": net.state_dict(), "finetune": {"source": None}})
-    (out / "config.yaml").write_text((EXPERIMENTS / "synthetic_demo.yaml").read_text())
-    assert main(["pretrain", "--resume", str(out), "--no-progress", *_sets(TINY)]) == 2
+    from sspd.cli.config import RunConfig
+    from sspd.configuration import load_config, save_config
+
+    save_config(load_config(RunConfig, EXPERIMENTS / "synthetic_demo.yaml", TINY), out / "config.yaml")
+    assert main(["pretrain", "--resume", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "fine-tun" in err and "cannot be resumed" in err and "Traceback" not in err
 
@@ -202,3 +205,21 @@ def test_demo_refuses_a_folder_holding_the_users_dataset(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "data" in err and "did not write" in err
     assert _tree(out) == before
+
+
+# ------------------------------------------------------------------------------------ resume (case 9)
+def test_resuming_with_a_config_that_trains_differently_is_refused_naming_the_keys(source_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(source_run, run_dir)
+    record = (run_dir / "config.yaml").read_bytes()
+    other = tmp_path / "other.yaml"
+    other.write_text((EXPERIMENTS / "synthetic_demo.yaml").read_text())
+    code = main(["pretrain", str(other), "--resume", str(run_dir), "--no-progress",
+                 *_sets([*TINY, "seed=1", "data.clips=8", "loop.max_steps=2"])])
+    err = capsys.readouterr().err
+    assert code == 2 and "seed: 0 -> 1" in err and "data.clips: 4 -> 8" in err
+    assert (run_dir / "config.yaml").read_bytes() == record
+    assert main(["pretrain", "--resume", str(run_dir), "--no-progress", "--set", "loop.max_steps=2",
+                 "--set", "data.workers=0"]) == 0   # how it runs may change
