@@ -223,3 +223,26 @@ def test_resuming_with_a_config_that_trains_differently_is_refused_naming_the_ke
     assert (run_dir / "config.yaml").read_bytes() == record
     assert main(["pretrain", "--resume", str(run_dir), "--no-progress", "--set", "loop.max_steps=2",
                  "--set", "data.workers=0"]) == 0   # how it runs may change
+
+
+# ------------------------------------------------------------------------------------ config files (12, 15)
+@pytest.mark.parametrize("text, named", [("steps: many\n", "steps: expected int"),
+                                         ("steps: 2\nsteps: 3\n", "duplicate key 'steps'"),
+                                         ("", "empty file"), ("stpes: 2\n", "did you mean 'steps'")])
+def test_a_bad_finetune_config_is_one_line_naming_the_file_and_key(source_run, tmp_path, capsys, text, named):
+    config = tmp_path / "ft.yaml"
+    config.write_text(text)
+    assert main(["finetune", str(source_run), "--config", str(config), "--out", str(tmp_path / "ft"), *DATA]) == 2
+    err = capsys.readouterr().err
+    assert "ft.yaml" in err and named in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ft").exists()
+
+
+@pytest.mark.parametrize("command", ["preprocess", "synth"])
+def test_preprocess_and_synth_configs_refuse_duplicate_keys(tmp_path, capsys, command):
+    config = tmp_path / "c.yaml"
+    config.write_text("noise_std: 1.0\nnoise_std: 2.0\n" if command == "synth" else "size: 72\nsize: 128\n")
+    argv = ["synth", "--out", str(tmp_path / "o"), "--config", str(config)] if command == "synth" else \
+        ["preprocess", "--out", str(tmp_path / "o"), "--config", str(config)]
+    assert main(argv) == 2
+    assert "duplicate key" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -34,22 +34,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _finetune_config(args: argparse.Namespace, window: int):
-    import yaml
-
+    """FinetuneConfig from --config (checked key by key: unknown keys and wrong types are named) with the
+    flags over it; ``window`` (the network's clip length) unless the file sets it."""
+    from sspd.configuration import load_config, read_yaml
     from sspd.eval.finetune import FinetuneConfig
 
     values = {"window": window}
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        if not isinstance(loaded, dict) or set(loaded) - set(FinetuneConfig.__dataclass_fields__):
+        loaded = read_yaml(args.config)
+        if not isinstance(loaded, dict):
             raise ValueError(f"{args.config}: expected a mapping of FinetuneConfig fields "
-                             f"{sorted(FinetuneConfig.__dataclass_fields__)}")
+                             f"{sorted(FinetuneConfig.__dataclass_fields__)}, got "
+                             f"{'an empty file' if loaded is None else type(loaded).__name__}")
         values.update(loaded)
     flags = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
              "backbone_lr_scale": args.backbone_lr_scale, "target": args.target, "seed": args.seed}
     values.update({k: v for k, v in flags.items() if v is not None})
-    return FinetuneConfig(**values)
+    try:
+        return load_config(FinetuneConfig, values)
+    except ValueError as err:
+        raise ValueError(f"{args.config or 'the finetune flags'}: {err}") from None
 
 
 #: what sspd finetune writes into --out
