@@ -167,3 +167,36 @@ def test_errors_name_the_cli_flags(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the video is 1.00 s (25 frames at 25 fps), shorter than the 1.6 s window of --method pos" in err
     assert "--method green or ica" in err and "window_s" not in err
+
+
+def test_a_video_without_a_face_is_a_loud_warning_on_stderr(tmp_path, capsys):
+    video = pulsing_patch(tmp_path / "patch.avi")
+    assert main(["predict", str(video), "--method", "pos", "--json", "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "sspd predict: warning: no face was detected in" in captured.err
+    assert json.loads(captured.out)["hr_bpm"] is not None          # the number is kept, and the files
+    assert main(["predict", str(video), "--method", "pos", "--no-face", "error", "--no-progress",
+                 "--out", str(tmp_path / "o2")]) == 2               # the strict way for scripts
+    capsys.readouterr()
+    generate_dataset(tmp_path / "data", subjects=1, seconds=4.0, fps=15.0, size="160x120", seed=0)
+    assert main(["predict", str(tmp_path / "data" / "subject1" / "vid.avi"), "--window", "4", "--no-progress",
+                 "--out", str(tmp_path / "o3")]) == 0
+    assert "warning" not in capsys.readouterr().err                 # a face video: no warning
+
+
+def test_a_checkpoint_of_a_run_that_is_not_learning_is_warned_about(face_video, run_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "health.json").write_text(json.dumps({"step": 2, "verdict": "not learning", "probe": "pulse_evidence",
+                                                 "reason": "the predictions follow the light"}))
+    video, _ = face_video
+    out = tmp_path / "out"
+    assert main(["predict", str(video), "--checkpoint", str(run), "--no-progress", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the run of" in err and "'not learning'" in err and "follow the light" in err
+    assert any("not learning" in note for note in json.loads((out / "prediction.json").read_text())["notes"])
+    (run / "health.json").write_text(json.dumps({"step": 2, "verdict": "learning", "probe": "pulse_evidence"}))
+    assert main(["predict", str(video), "--checkpoint", str(run), "--no-progress", "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -78,7 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                            "head motion, slower)")
     p.add_argument("--no-face", choices=("reuse", "centre", "error"), default="reuse",
                    help="frames where no face is found: reuse the last face box (default), a centred box, "
-                        "or stop with an error; the JSON counts the frames of each kind")
+                        "or stop with an error; the JSON counts the frames of each kind. A video with no face "
+                        "at all still gives an HR (an already cropped face is fine) with a warning on stderr; "
+                        "error makes it exit 2")
     p.add_argument("--enlarge", choices=("square1.5", "sspd"), default="square1.5",
                    help="crop box around the face: square1.5 = 1.5x the detection (default); sspd = 1.6x, "
                         "moved up towards the forehead")
@@ -158,7 +160,43 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(in_flags(str(err))) from err
     finally:
         bar.close()
+    warnings = _warnings(args, prediction)
+    prediction.notes.extend(w for w in warnings if w.startswith("the run of"))  # no face: already a note
     files = write_prediction(prediction, out)
     result = json.loads(files["json"].read_text(encoding="utf-8"))
     print(json.dumps(result, indent=1) if args.json else _summary(result, files))
+    for warning in warnings:   # loud, on stderr (also in prediction.json's notes)
+        print(f"sspd predict: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _warnings(args: argparse.Namespace, prediction) -> list[str]:
+    """What makes the printed HR untrustworthy: no face anywhere in the video, or a checkpoint whose run
+    its own health check found not learning the pulse (or collapsed)."""
+    warnings = []
+    if prediction.face.found == 0:
+        warnings.append(f"no face was detected in {args.video}: the HR is that of a centred box of the frame, "
+                        "not of a face, unless the video is an already cropped face (--no-face error makes "
+                        "this an error)")
+    if args.checkpoint is not None:
+        verdict = _run_verdict(Path(args.checkpoint).expanduser())
+        if verdict is not None and verdict["verdict"] in ("not learning", "collapsed"):
+            reason = f": {verdict['verdict_reason']}" if verdict.get("verdict_reason") else ""
+            warnings.append(f"the run of {args.checkpoint} is '{verdict['verdict']}' by its own health check"
+                            f"{reason}; its HR is not a pulse measurement (see sspd report)")
+    return warnings
+
+
+def _run_verdict(checkpoint: Path) -> dict | None:
+    """The verdict of the run a checkpoint belongs to (its health.json and collapse.json), None when the
+    checkpoint is not in a run directory or the run has no readable record."""
+    from sspd.diagnostics.health import run_verdict
+    from sspd.engine.run_dir import COLLAPSE, HEALTH, read_json
+
+    run_dir = checkpoint.parent.parent if checkpoint.is_file() and checkpoint.parent.name == "checkpoints" \
+        else checkpoint
+    try:
+        collapse, health = read_json(run_dir, COLLAPSE), read_json(run_dir, HEALTH)
+    except ValueError:
+        return None
+    return run_verdict(collapse, health) if collapse or health else None
