@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import math
+import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 import sspd
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper, FaceCropStats
+from sspd.data.video import stream_timing
 from sspd.infer.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameSource, Progress,  # re-exported
                                      check_decoded, frame_times_s, open_frame_source, resolve_fps)
 from sspd.infer.frame_timing import FrameTiming, resolve_timing
@@ -269,6 +271,9 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
         FileNotFoundError: no such file or folder. ValueError (naming the file): unreadable video, no
         frame rate, a video too short for the method or the band, a predictor output of the wrong shape.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"predict_video: path must be a video file or image folder (str or Path), got "
+                        f"{type(path).__name__}")
     name = _check_method(method, predictor)
     source = open_frame_source(path, fps=fps)
     band = check_windows(window_s, stride_s, band, source.fps)  # before decoding anything
@@ -280,9 +285,10 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
             signal = _baseline_signal(crops, name, source.fps, skin)
         else:
             signal = _predictor_signal(crops, predictor, source.fps, source.path)
-        decoded_notes = check_decoded(source, signal.size)
-        signal, frame_times, timing = resolve_timing(signal, frame_times_s(source), source.fps,
-                                                     fps_given=fps is not None)
+        stream = stream_timing(source.path) if source.kind == "video" else None  # the frames' own times
+        decoded_notes = check_decoded(source, signal.size, stream)
+        signal, frame_times, timing = resolve_timing(signal, frame_times_s(source, stream, signal.size),
+                                                     source.fps, fps_given=fps is not None)
         pulse, hr, snr = overall_hr(signal, timing.fps, band)
         windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
     except ValueError as err:
