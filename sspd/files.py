@@ -159,9 +159,12 @@ def check_folder(folder: str | os.PathLike, command: str, *, outputs: Sequence[s
             ``outputs`` that the command did not write (naming them).
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{where} {folder} is an existing file, not a folder; pass a folder (it is created "
-                         "when missing)")
+    for part in (folder, *folder.parents):   # the folder, or one above it, may be an existing file
+        if part.exists() and not part.is_dir():
+            raise ValueError(f"{where} {folder}: {part} is an existing file, not a folder; pass a folder (it is "
+                             "created when missing)")
+        if part.exists():
+            break
     if not folder.is_dir():
         return False
     owner = folder_owner(folder)

@@ -246,3 +246,37 @@ def test_preprocess_and_synth_configs_refuse_duplicate_keys(tmp_path, capsys, co
         ["preprocess", "--out", str(tmp_path / "o"), "--config", str(config)]
     assert main(argv) == 2
     assert "duplicate key" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------ existing files (case 15)
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_run_dir_or_out_that_is_an_existing_file_is_one_line(source_run, tmp_path, capsys, below):
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"mine")
+    target = afile / below if below else afile
+    commands = {"pretrain": _pretrain_args(target),
+                "finetune": ["finetune", str(source_run), "--out", str(target), *DATA],
+                "evaluate": ["evaluate", "--method", "pos", "--out", str(target), *DATA],
+                "report": ["report", str(source_run), "--out", str(target)],
+                "demo": ["demo", "--out", str(target), "--no-progress"],
+                "preprocess": ["preprocess", "--out", str(target)]}
+    for name, argv in commands.items():
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert f"sspd {name}: error:" in err and "afile is an existing file" in err, (name, err)
+        assert len(err.strip().splitlines()) == 1, (name, err)
+    assert afile.read_bytes() == b"mine"
+
+
+def test_internal_names_are_not_in_the_messages(source_run, tmp_path, capsys):
+    assert main(["report", str(source_run), "--snapshots", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "--snapshots must be at least 1" in capsys.readouterr().err
+    assert main(["probe", str(source_run), "--train-videos", "0", "--out", str(tmp_path / "p")]) == 2
+    assert "--train-videos must be at least 1" in capsys.readouterr().err
+
+
+def test_evaluate_says_one_window_gives_no_spread_instead_of_nan(tmp_path, capsys):
+    assert main(["evaluate", "--method", "pos", "--test-videos", "1", "--seconds", "10.5",
+                 "--out", str(tmp_path / "e")]) == 0
+    out = capsys.readouterr().out
+    assert "from one window (one window gives no spread" in out and "nan" not in out

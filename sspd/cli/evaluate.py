@@ -41,6 +41,8 @@ def load_videos(args: argparse.Namespace, part: str, *, size: int) -> list[Any]:
     if args.cache:
         return videos_from_cache(args.cache, subjects=_cache_split(args)[part])
     count, seed = (args.train_videos, args.train_seed) if part == "train" else (args.test_videos, args.test_seed)
+    if count < 1 or not args.seconds > 0:
+        raise ValueError(f"--{part}-videos must be at least 1 and --seconds > 0; got {count} and {args.seconds}")
     return synthetic_videos(count, seconds=args.seconds, fps=30.0, size=args.size or size, seed=seed)
 
 
@@ -125,6 +127,15 @@ def _default_label(source: str | None) -> str:
     return path.stem if path.is_file() else path.name
 
 
+def _result_line(method: str, m: dict, windows: int) -> str:
+    """One method's metrics; a single window has no spread (no standard error, no correlation)."""
+    if windows == 1:
+        return (f"{method}: MAE {m['mae']:.2f} bpm from one window (one window gives no spread or correlation: "
+                "use longer videos, more videos, or a shorter --window)")
+    return (f"{method}: MAE {m['mae']:.2f} ± {m['mae_se']:.2f} bpm, RMSE {m['rmse']:.2f}, r {m['pearson_r']:.3f} "
+            f"over {windows} windows")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.compare:
         from sspd.eval.compare import format_comparison
@@ -133,10 +144,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.source and not args.method:
         raise ValueError("nothing to evaluate: give a run directory or checkpoint, and/or --method pos ...")
+    from sspd.cli.paths import check_out_folder
     from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
     from sspd.engine.run_dir import METRICS
     from sspd.eval.model_eval import load_network, merge_signals, network_signals, write_evaluation
 
+    if args.out:
+        check_out_folder(args.out)  # before any video is read
     groups, source_info, size = [], {"data": args.cache or "synthetic"}, 72
     if args.source:
         network, checkpoint = load_network(args.source, which=args.which)
@@ -158,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
                              source=source_info, metrics_jsonl=run_dir / METRICS if run_dir else None)
     for method, result in results.items():
         m = result["summary"]["metrics"]
-        print(f"{method}: MAE {m['mae']:.2f} ± {m['mae_se']:.2f} bpm, RMSE {m['rmse']:.2f}, "
-              f"r {m['pearson_r']:.3f} over {result['summary']['n_windows']} windows")
+        print(_result_line(method, m, result["summary"]["n_windows"]))
     print(f"protocol: {results[next(iter(results))]['summary']['protocol']['estimator']}")
     print(f"wrote {len(paths)} files to {out}")
     return 0

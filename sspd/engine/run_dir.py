@@ -394,12 +394,12 @@ def load_run(run_dir: str | Path) -> RunRecord:
     path = Path(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"run directory {path} does not exist: pass the folder a pretraining run wrote "
-                                "(the --out of `sspd pretrain`)")
+                                "(the run_dir of `sspd pretrain`)")
     if not path.is_dir():
         raise ValueError(f"{path} is a file, not a run directory: pass the folder that holds metrics.jsonl")
     if not any((path / name).is_file() for name in _RUN_FILES):
         raise ValueError(f"{path} is not a run directory: none of {', '.join(_RUN_FILES)} is in it; pass the "
-                         "folder a pretraining run wrote (the --out of `sspd pretrain`)")
+                         "folder a pretraining run wrote (the run_dir of `sspd pretrain`)")
     record = RunRecord(path=path)
     metrics = path / METRICS
     if metrics.is_file():
