@@ -125,3 +125,11 @@ def test_estimate_hr_does_not_depend_on_the_signal_scale(scale, method):
     x = _pulses(30.0, BPM[:3], harmonic=0.4)
     np.testing.assert_allclose(estimate_hr(x * scale, 30.0, method=method), estimate_hr(x, 30.0, method=method),
                                atol=1e-6)
+
+
+def test_signals_in_columns_are_told_to_transpose():
+    x = _pulses(30.0, BPM[:3])                                # (3, 600)
+    with pytest.raises(ValueError, match=r"shape \(600, 3\).*pass x\.T"):
+        estimate_hr(x.T, 30.0)
+    with pytest.raises(ValueError, match="shorter than one period"):   # a plain short signal keeps its message
+        estimate_hr(x[:, :10], 30.0)
