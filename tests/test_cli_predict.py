@@ -200,3 +200,14 @@ def test_a_checkpoint_of_a_run_that_is_not_learning_is_warned_about(face_video, 
     (run / "health.json").write_text(json.dumps({"step": 2, "verdict": "learning", "probe": "pulse_evidence"}))
     assert main(["predict", str(video), "--checkpoint", str(run), "--no-progress", "--out", str(out)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_device_cuda_without_a_gpu_names_the_predict_flag(face_video, run_dir, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    assert main(["predict", str(face_video[0]), "--checkpoint", str(run_dir), "--device", "cuda",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and "--device auto or cpu" in err and "loop.device" not in err

@@ -16,7 +16,9 @@ _FLAG_WORDS = ((r"\bskin=None\b", "--skin all"), (r"\bno_face='(\w+)' or '(\w+)'
                (r"\bwindow_s\b", "--window"), (r"\bstride_s\b", "--stride"),
                (r"with fps= \(sspd predict --fps HZ\)", "with --fps HZ"),
                (r"raise the band's lower edge", "raise the band's lower edge (--band LOW HIGH)"),
-               (r"or raise the band\b", "or raise the band (--band LOW HIGH)"))
+               (r"or raise the band\b", "or raise the band (--band LOW HIGH)"),
+               (r"\bloop\.device is 'cuda'", "--device cuda was given"),
+               (r"\buse loop\.device=auto or cpu", "use --device auto or cpu"))
 
 
 def in_flags(message: str) -> str:
@@ -132,7 +134,10 @@ def _predictor(args: argparse.Namespace):
     from sspd.infer.checkpoint_predictor import CheckpointPredictor
 
     which, which_file, device = (getattr(args, name) or default for name, default in _CHECKPOINT_FLAGS.items())
-    return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
+    try:
+        return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
+    except ValueError as err:
+        raise ValueError(in_flags(str(err))) from None
 
 
 def run(args: argparse.Namespace) -> int:
