@@ -148,11 +148,13 @@ def run(args: argparse.Namespace) -> int:
     if state.get("bar") is not None:
         state["bar"].close()
     if get_rank() != 0:
-        return 0 if result.stop_reason in ("completed", "interrupted") else 1
+        return 0 if result.stop_reason in ("completed", "interrupted") else 1  # rank 0 reports the status
     print(f"\n{result.steps}/{result.total_steps} steps in {result.wall_time_s:.0f} s: {result.stop_reason}"
           + (f"\n{result.message}" if result.message else ""))
     print(f"run directory: {result.run_dir} (checkpoints/, metrics.jsonl, tb/ for TensorBoard, summary.json)")
     if result.stop_reason in ("non-finite", "collapse"):
         print(f"sspd pretrain: stopped: {result.message}", file=sys.stderr)
         return 1
-    return 0
+    from sspd.engine.loop import USER_INTERRUPT
+
+    return 130 if result.message == USER_INTERRUPT else 0   # Ctrl-C: the shell's status, after the checkpoint

@@ -42,11 +42,14 @@ from sspd.engine.sinks import LoggingConfig
 from sspd.engine.step import TrainStep
 from sspd.objectives import Objective
 
-__all__ = ["LoopConfig", "LoopResult", "run_pretraining", "run_length", "resolve_device", "STOP_REASONS"]
+__all__ = ["LoopConfig", "LoopResult", "run_pretraining", "run_length", "resolve_device", "STOP_REASONS",
+           "USER_INTERRUPT"]
 
 log = logging.getLogger(__name__)
 
 STOP_REASONS = ("completed", "collapse", "non-finite", "interrupted")
+#: the message of a run the user interrupted (Ctrl-C, SIGINT), as opposed to one stopped by loop.stop_after
+USER_INTERRUPT = "interrupted by the user (Ctrl-C): resume with --resume RUN_DIR"
 
 #: Called on rank 0 after every optimiser step with (steps done, total steps, the step's float scalars).
 StepCallback = Callable[[int, int, dict[str, float]], None]
@@ -196,7 +199,7 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
     except NonFiniteLossError as err:
         return done, "non-finite", str(err)
     except KeyboardInterrupt:
-        return done, "interrupted", "interrupted by the user (Ctrl-C): resume with --resume RUN_DIR"
+        return done, "interrupted", USER_INTERRUPT
     if done < run.total_steps:
         return done, "interrupted", f"stopped after step {done} of {run.total_steps} (loop.stop_after)"
     return done, "completed", ""
