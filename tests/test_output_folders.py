@@ -280,3 +280,9 @@ def test_evaluate_says_one_window_gives_no_spread_instead_of_nan(tmp_path, capsy
                  "--out", str(tmp_path / "e")]) == 0
     out = capsys.readouterr().out
     assert "from one window (one window gives no spread" in out and "nan" not in out
+
+
+def test_a_config_rejected_at_network_build_leaves_no_run_folder(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(_pretrain_args(run_dir, "model.backbone_options={bogus: 1}")) == 2
+    assert "bogus" in capsys.readouterr().err and not run_dir.exists()
