@@ -1,5 +1,6 @@
 """``sspd predict`` on real video files: a synthetic face video with a known HR, and a pulsing patch."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -211,3 +212,23 @@ def test_device_cuda_without_a_gpu_names_the_predict_flag(face_video, run_dir, t
                  "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "--device cuda" in err and "--device auto or cpu" in err and "loop.device" not in err
+
+
+def test_two_videos_of_the_same_name_never_share_the_default_folder(tmp_path, monkeypatch, capsys):
+    first = pulsing_patch((tmp_path / "subject1").mkdir() or tmp_path / "subject1" / "vid.avi", bpm=66.0)
+    second = pulsing_patch((tmp_path / "subject2").mkdir() or tmp_path / "subject2" / "vid.avi", bpm=90.0)
+    monkeypatch.chdir(tmp_path)
+    for video in (first, second, first):        # the first again: its own folder is reused
+        assert main(["predict", str(video), "--window", "6", "--no-progress"]) == 0
+    capsys.readouterr()
+    one = json.loads((tmp_path / "vid_sspd" / "prediction.json").read_text())
+    two = json.loads((tmp_path / "vid_sspd_2" / "prediction.json").read_text())
+    assert Path(one["source"]).resolve() == first.resolve() and Path(two["source"]).resolve() == second.resolve()
+    assert not (tmp_path / "vid_sspd_3").exists()
+    assert main(["predict", str(second), "--out", str(tmp_path / "vid_sspd"), "--no-progress"]) == 2
+    assert "holds the prediction of another video" in capsys.readouterr().err
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "hr.csv").write_text("my numbers")
+    assert main(["predict", str(first), "--out", str(user), "--no-progress"]) == 2
+    assert (user / "hr.csv").read_text() == "my numbers" and "did not write" in capsys.readouterr().err

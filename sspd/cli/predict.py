@@ -93,15 +93,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: what sspd predict writes into its output folder
+_OUTPUTS = ("prediction.json", "waveform.csv", "hr.csv", "prediction.png")
+
+
+def _source_of(folder: Path) -> Path | None:
+    """The video an earlier prediction in ``folder`` was made from (its prediction.json), else None."""
+    try:
+        return Path(json.loads((folder / "prediction.json").read_text(encoding="utf-8"))["source"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_predict_folder(folder: Path, video: Path, where: str) -> None:
+    """Refuse ``folder`` when it holds the user's files of the names predict writes, or the prediction of
+    another video (two UBFC subjects are both ``vid.avi``: the second must not replace the first)."""
+    from sspd.files import check_folder
+
+    check_folder(folder, "predict", outputs=_OUTPUTS, where=where,
+                 legacy=lambda f: _source_of(f) is not None)
+    previous = _source_of(folder)
+    if previous is not None and previous != video:
+        raise ValueError(f"{folder} holds the prediction of another video ({previous}); choose another {where}")
+
+
 def _out_dir(args: argparse.Namespace) -> Path:
-    """The output folder, checked to be writable as a folder before the video is read."""
+    """The output folder, checked before the video is read: ``--out``, or ``./<video name>_sspd/``
+    numbered ``_2``, ``_3``... when that holds another video's prediction or the user's files."""
     from sspd.cli.paths import check_out_folder
 
+    video = Path(args.video).expanduser().resolve()
     if args.out:
-        return check_out_folder(args.out)
-    video = Path(args.video).expanduser()
-    return check_out_folder(Path.cwd() / f"{video.stem if video.is_file() else video.resolve().name}_sspd",
-                            "the default output folder (--out)")
+        folder = check_out_folder(args.out)
+        _check_predict_folder(folder, video, "--out")
+        return folder
+    base = Path.cwd() / f"{video.stem if video.is_file() else video.name}_sspd"
+    for number in range(1, 1000):
+        folder = check_out_folder(base if number == 1 else base.with_name(f"{base.name}_{number}"),
+                                  "the default output folder (--out)")
+        try:
+            _check_predict_folder(folder, video, "--out")
+        except ValueError:
+            continue
+        return folder
+    raise ValueError(f"{base}_2 to _999 all hold other predictions; pass --out")
 
 
 def _summary(result: dict, files: dict) -> str:
@@ -144,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sspd.data.face import FaceCropper
+    from sspd.files import claim_folder
     from sspd.infer.predict import BASELINE_CROP_SIZE, predict_video, write_prediction
 
     out = _out_dir(args)
@@ -167,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     warnings = _warnings(args, prediction)
     prediction.notes.extend(w for w in warnings if w.startswith("the run of"))  # no face: already a note
+    claim_folder(out, "predict", outputs=_OUTPUTS, where="--out", legacy=lambda f: _source_of(f) is not None)
     files = write_prediction(prediction, out)
     result = json.loads(files["json"].read_text(encoding="utf-8"))
     print(json.dumps(result, indent=1) if args.json else _summary(result, files))
