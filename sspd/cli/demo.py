@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Run the library end to end on synthetic face videos with a known pulse: render the videos, "
             "read them back, detect and crop the faces into the preprocessing cache, estimate the pulse "
             "with the training-free baselines, and score windowed HR against the ground truth. Ends by "
-            "printing the metrics table and where the files are. About a minute on 2 CPU cores."))
+            "printing the metrics table and where the files are. About 3 minutes on 2 CPU cores (most of it the "
+            "SSPD pretraining; --pretrain-steps 0 skips it: under a minute). --out must be a new folder, an "
+            "earlier demo's, or one without files of the names it writes (data/, cache/, pretrain/, "
+            "baselines.json...): the user's own files are never overwritten."))
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo); rerunning reuses "
                                                       "finished stages whose inputs did not change")
     p.add_argument("--subjects", type=int, default=3, help="synthetic videos, one per subject (default 3)")
