@@ -286,3 +286,14 @@ def test_a_config_rejected_at_network_build_leaves_no_run_folder(tmp_path, capsy
     run_dir = tmp_path / "run"
     assert main(_pretrain_args(run_dir, "model.backbone_options={bogus: 1}")) == 2
     assert "bogus" in capsys.readouterr().err and not run_dir.exists()
+
+
+def test_a_binary_metrics_log_is_named(source_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(source_run, run_dir)
+    (run_dir / "metrics.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary")
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.jsonl is not a metrics log (not UTF-8 text" in err and len(err.strip().splitlines()) == 1

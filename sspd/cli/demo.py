@@ -130,11 +130,9 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
     from sspd.configuration import load_config
     from sspd.engine import run_dir as run_files
 
-    summary = run_dir / run_files.SUMMARY
-    if summary.is_file():
-        done = json.loads(summary.read_text())
-        if done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
-            return done
+    done = run_files.read_json(run_dir, run_files.SUMMARY)  # a corrupt one is named
+    if done is not None and done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
+        return done
     _remove_demo_run(run_dir)   # the demo's own run directory: start it afresh
     config = load_config(RunConfig, None, [f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}",
                                            f"seed={args.seed}"])
@@ -144,7 +142,7 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
         state["bar"].close()
     if result.stop_reason != "completed":
         raise ValueError(f"SSPD pretraining stopped ({result.stop_reason}): {result.message}")
-    return json.loads(summary.read_text())
+    return run_files.read_json(run_dir, run_files.SUMMARY)
 
 
 def _sspd_signals(videos, cached, run_dir: Path):
@@ -164,7 +162,7 @@ def _first_loss(run_dir: Path) -> tuple[float, float]:
     """Mean total loss of the first and the last 8 logged steps."""
     from sspd.engine import run_dir as run_files
 
-    lines = [json.loads(line) for line in (run_dir / run_files.METRICS).read_text().splitlines()]
+    lines, _ = run_files.read_metrics(run_dir / run_files.METRICS)   # a corrupt line is named
     totals = [r["total"] for r in lines if "total" in r]
     head, tail = totals[:8], totals[-8:]
     return sum(head) / len(head), sum(tail) / len(tail)

@@ -179,7 +179,7 @@ def read_json(run_dir: str | Path, name: str) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} could not be read ({err}): delete it, the run writes it again") from err
+        raise ValueError(f"{path} could not be read ({err}): delete it, the run writes it again") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path} is not a JSON object: delete it, the run writes it again")
     return value
@@ -267,7 +267,11 @@ def read_metrics(path: Path) -> tuple[list[dict[str, float]], list[str]]:
     Raises:
         ValueError: a line before the last is not a JSON object with an integer "step".
     """
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a metrics log (not UTF-8 text: {err.reason} at byte {err.start}); pass "
+                         "a file the training loop wrote") from None
     rows, notes = [], []
     for number, line in enumerate(lines, 1):
         if not line.strip():
