@@ -297,3 +297,14 @@ def test_a_binary_metrics_log_is_named(source_run, tmp_path, capsys):
     assert main(["report", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "metrics.jsonl is not a metrics log (not UTF-8 text" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["evaluate", "demo"])
+def test_seconds_shorter_than_the_window_names_the_flags(tmp_path, capsys, command):
+    argv = (["evaluate", "--method", "pos", "--test-videos", "1", "--seconds", "8", "--out", str(tmp_path / "e")]
+            if command == "evaluate" else
+            ["demo", "--out", str(tmp_path / "d"), "--subjects", "1", "--seconds", "8", "--methods", "pos",
+             "--pretrain-steps", "0", "--no-progress"])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "use a shorter --window or longer videos (--seconds)" in err and "window_s" not in err

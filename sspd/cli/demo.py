@@ -187,7 +187,8 @@ def _claim_out(out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from sspd.baselines import list_baselines
     from sspd.data import open_cache
-    from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
+    from sspd.cli.evaluate import evaluate_with_flags
+    from sspd.eval.baseline_eval import baseline_signals
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(list_baselines()))
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     videos = [baseline_signals(v, methods) for v in cached]
     if pretrained is not None:
         videos = _sspd_signals(videos, cached, run_dir)
-    results = evaluate_methods(videos, window_s=args.window, split="synthetic demo")
+    results = evaluate_with_flags(videos, window_s=args.window, split="synthetic demo")
     table = _table(results)
     protocol = next(iter(results.values()))["summary"]["protocol"]
     (out / "baselines.json").write_text(json.dumps(

@@ -127,6 +127,28 @@ def _default_label(source: str | None) -> str:
     return path.stem if path.is_file() else path.name
 
 
+#: the library's argument names in evaluation errors → the flags of evaluate, probe and demo
+_FLAG_WORDS = ((r"\buse a shorter window or window_s=None to score whole signals",
+                "use a shorter --window or longer videos (--seconds)"),
+               (r"\bwindow_s=(\S+) s\b", r"--window \1 s"), (r"\bwindow_s\b", "--window"),
+               (r"\bstride_s\b", "the window stride"))
+
+
+def evaluate_with_flags(signals, **options):
+    """:func:`sspd.eval.baseline_eval.evaluate_methods`, its errors in this command's flags."""
+    import re
+
+    from sspd.eval.baseline_eval import evaluate_methods
+
+    try:
+        return evaluate_methods(signals, **options)
+    except ValueError as err:
+        message = str(err)
+        for pattern, replacement in _FLAG_WORDS:
+            message = re.sub(pattern, replacement, message)
+        raise ValueError(message) from None
+
+
 def _result_line(method: str, m: dict, windows: int) -> str:
     """One method's metrics; a single window has no spread (no standard error, no correlation)."""
     if windows == 1:
@@ -145,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.source and not args.method:
         raise ValueError("nothing to evaluate: give a run directory or checkpoint, and/or --method pos ...")
     from sspd.cli.paths import check_out_folder
-    from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
+    from sspd.eval.baseline_eval import baseline_signals
     from sspd.engine.run_dir import METRICS
     from sspd.eval.model_eval import load_network, merge_signals, network_signals, write_evaluation
 
@@ -165,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method:
         groups.append([baseline_signals(v, args.method) for v in videos])
     signals = merge_signals(*groups)
-    results = evaluate_methods(signals, **evaluation_kwargs(args))
+    results = evaluate_with_flags(signals, **evaluation_kwargs(args))
     run_dir = Path(args.source) if args.source and Path(args.source).is_dir() else None
     out = Path(args.out) if args.out else (run_dir / "evaluation" if run_dir else Path("sspd-evaluation"))
     paths = write_evaluation(results, signals, videos, out, label=args.label or _default_label(args.source),
