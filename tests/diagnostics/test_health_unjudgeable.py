@@ -3,7 +3,6 @@ once, not a traceback at every checkpoint."""
 import logging
 
 import pytest
-
 import torch
 from torch.utils.data import Dataset
 
