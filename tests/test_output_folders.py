@@ -87,6 +87,7 @@ def test_pretrain_refuses_a_run_dir_holding_the_users_files_and_writes_nothing(t
     assert _tree(run_dir) == before
 
 
+@pytest.mark.slow
 def test_pretrain_starts_again_in_its_own_run_dir_that_stopped_before_a_checkpoint(tmp_path):
     import shutil
 
@@ -299,7 +300,7 @@ def test_a_binary_metrics_log_is_named(source_run, tmp_path, capsys):
     assert "metrics.jsonl is not a metrics log (not UTF-8 text" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["evaluate", "demo"])
+@pytest.mark.parametrize("command", ["evaluate", pytest.param("demo", marks=pytest.mark.slow)])
 def test_seconds_shorter_than_the_window_names_the_flags(tmp_path, capsys, command):
     argv = (["evaluate", "--method", "pos", "--test-videos", "1", "--seconds", "8", "--out", str(tmp_path / "e")]
             if command == "evaluate" else
