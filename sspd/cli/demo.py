@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                       "finished stages whose inputs did not change")
     p.add_argument("--subjects", type=int, default=3, help="synthetic videos, one per subject (default 3)")
     p.add_argument("--seconds", type=float, default=21.0,
-                   help="length of each video in s (default 21: two full 10 s evaluation windows after the "
-                        "one-frame difference of the model's signal)")
+                   help="length of each video in s (default 21: two full 10 s evaluation windows, with a "
+                        "second to spare)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate in Hz (default 30; any rate works)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     p.add_argument("--methods", default=",".join(_DEFAULT_METHODS),
@@ -147,7 +147,7 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
 
 def _sspd_signals(videos, cached, run_dir: Path):
     """The baselines' signals with the pretrained predictor's pulse ("sspd") added to every video,
-    scored on the same frames (the model's difference-frame signal is one sample shorter)."""
+    scored on the same frames."""
     from sspd.engine import load_pretrained
     from sspd.eval.model_eval import merge_signals, network_signals
 
