@@ -309,3 +309,18 @@ def test_seconds_shorter_than_the_window_names_the_flags(tmp_path, capsys, comma
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "use a shorter --window or longer videos (--seconds)" in err and "window_s" not in err
+
+
+def test_resuming_after_the_network_changed_in_config_yaml_is_one_line(source_run, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(source_run, run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["model"]["width"] = 0.5
+    (run_dir / "config.yaml").write_text("# resolved RunConfig\n" + yaml.safe_dump(config, sort_keys=False))
+    assert main(["pretrain", "--resume", str(run_dir), "--no-progress", "--set", "loop.max_steps=2"]) == 2
+    err = capsys.readouterr().err
+    assert "does not match this checkpoint's weights" in err and len(err.strip().splitlines()) == 1

@@ -177,7 +177,13 @@ class RunWriter:
                                         "step_XXXXXXX.pt); start a fresh run without --resume")
             path, state = found
         _check_resumable(path, state)
-        trainer.load_state_dict(state["train_step"])
+        try:
+            trainer.load_state_dict(state["train_step"])
+        except (RuntimeError, KeyError, ValueError) as err:   # the network of config.yaml is not the saved one
+            first = str(err).strip().splitlines()
+            raise ValueError(f"{path}: the run's network does not match this checkpoint's weights "
+                             f"({first[0] if first else type(err).__name__}); was config.yaml's model section "
+                             "edited? Restore it, or start a new run_dir") from None
         stepper.load_state_dict({"guard": state["guard"], "scaler": state.get("scaler")})
         for observer in self.observers:
             if observer.state_key is not None and state.get(observer.state_key) is not None:
