@@ -303,8 +303,19 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
                            frame_times=frame_times, hr_bpm=hr, snr_db=snr,
                            hr_window_median_bpm=median, windows=windows, face=crops.stats,
                            protocol=_protocol(cropper, band, window_s, stride_s, timing.fps, skin, predictor),
-                           notes=notes, timing=timing, frames_declared=source.n_frames if source.kind == "video"
-                           else None, frames_decoded=int(signal.size))
+                           notes=notes, timing=timing, frames_declared=_declared(source, stream),
+                           frames_decoded=int(signal.size))
+
+
+def _declared(source: FrameSource, stream: Any) -> int | None:
+    """The frame count the video declares: its stream header's (None when the header has none, as in
+    Matroska, where OpenCV's count is duration x nominal rate, wrong for a variable rate); the container's
+    count without PyAV; None for an image folder."""
+    if source.kind != "video":
+        return None
+    if stream is not None and (stream.frames is not None or stream.duration_s is not None):
+        return stream.frames
+    return source.n_frames
 
 
 def _timing_notes(timing: FrameTiming) -> list[str]:

@@ -172,6 +172,7 @@ def test_a_slow_variable_frame_rate_video_is_not_taken_for_a_truncated_one(slow_
     assert p.fps == pytest.approx(mean_fps, rel=1e-3) and p.timing.resampled
     assert not any("truncated" in note for note in p.notes)
     assert abs(p.hr_bpm - 72.0) < 2.0
+    assert p.frames_decoded == 200 and p.frames_declared is None   # Matroska declares no count: no made-up 418
 
 
 def test_a_milder_variable_frame_rate_gets_no_false_truncation_note(tmp_path):
