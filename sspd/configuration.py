@@ -33,12 +33,86 @@ import yaml
 
 from sspd.files import atomic_write_text
 
-__all__ = ["load_config", "parse_override", "config_to_dict", "save_config", "require_positive_int"]
+__all__ = ["load_config", "parse_override", "config_to_dict", "save_config", "require_positive_int", "read_yaml",
+           "MAX_CONFIG_VALUES"]
 
 T = TypeVar("T")
 
 _UNION_TYPE = getattr(types, "UnionType", Union)  # ``X | Y`` annotations (Python >= 3.10)
 _FLOAT_TEXT = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+
+
+#: the most values (mapping keys, values, list items) a config may expand to: YAML aliases can repeat a
+#: node exponentially (a "billion laughs" file of a few lines), which copying the config would then build
+MAX_CONFIG_VALUES = 100_000
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A mapping whose own keys are unique (a merge key ``<<`` may still be overridden)."""
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = (key_node.tag, key_node.value)
+        if key in seen:
+            raise ValueError(f"duplicate key {key_node.value!r} at line {key_node.start_mark.line + 1} (first "
+                             f"at line {seen[key] + 1}): keep one")
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys (YAML would silently keep the last value)."""
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _check_expanded_size(value: Any, source: str) -> None:
+    """Raise ValueError when ``value`` expands to more than :data:`MAX_CONFIG_VALUES` values (counting a
+    node each time an alias repeats it); stops counting there, so a bomb costs nothing."""
+    count, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ValueError(f"{source}: the config expands to more than {MAX_CONFIG_VALUES} values (YAML "
+                             "aliases repeating a large node?); write the values out")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def _one_line(err: yaml.YAMLError) -> str:
+    """A YAML error as one line: the problem and where it is."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """The YAML file ``path`` read safely (never executing anything), refusing duplicate keys and a document
+    that expands beyond :data:`MAX_CONFIG_VALUES` values; an empty file gives None.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not valid YAML, a duplicate key, or too large.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist; pass the path of a YAML file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {_one_line(err)}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text file ({err}); pass a YAML file") from None
+    except ValueError as err:  # a duplicate key
+        raise ValueError(f"{path}: {err}") from None
+    _check_expanded_size(value, str(path))
+    return value
 
 
 class _Mismatch(ValueError):
@@ -75,10 +149,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or any(not part.strip() for part in parts):
         raise ValueError(f"--set {text!r}: expected KEY=VALUE with a dotted KEY, e.g. optim.lr=1e-3")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = yaml.load(value, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except ValueError as err:  # a duplicate key in a flow mapping
+        raise ValueError(f"--set {text!r}: {err}") from None
     except yaml.YAMLError as err:
         raise ValueError(f"--set {text!r}: the value is not valid YAML ({err}); quote strings that hold "
                          "YAML syntax, e.g. name='a: b'") from err
+    _check_expanded_size(parsed, f"--set {text!r}")
     return [part.strip() for part in parts], parsed
 
 
@@ -100,17 +177,13 @@ def _read_source(source: str | os.PathLike | Mapping[str, Any] | None, cls: type
     if source is None:
         return {}, f"the defaults of {cls.__name__}"
     if isinstance(source, Mapping):
+        _check_expanded_size(source, f"{cls.__name__} values")
         return copy.deepcopy(dict(source)), f"{cls.__name__} values"
     path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist; pass the path of a YAML file")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from err
+    raw = read_yaml(path)
     if raw is None:
-        raw = {}
+        raise ValueError(f"{path} is empty: write the keys to change (an empty mapping {{}} runs the defaults of "
+                         f"{cls.__name__}), or give no config file")
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of {cls.__name__} keys at the top level, got a "
                          f"{type(raw).__name__}")

@@ -1,5 +1,6 @@
 """``sspd predict`` on real video files: a synthetic face video with a known HR, and a pulsing patch."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -167,3 +168,67 @@ def test_errors_name_the_cli_flags(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the video is 1.00 s (25 frames at 25 fps), shorter than the 1.6 s window of --method pos" in err
     assert "--method green or ica" in err and "window_s" not in err
+
+
+def test_a_video_without_a_face_is_a_loud_warning_on_stderr(tmp_path, capsys):
+    video = pulsing_patch(tmp_path / "patch.avi")
+    assert main(["predict", str(video), "--method", "pos", "--json", "--no-progress", "--out", str(tmp_path / "o")]) == 0
+    captured = capsys.readouterr()
+    assert "sspd predict: warning: no face was detected in" in captured.err
+    assert json.loads(captured.out)["hr_bpm"] is not None          # the number is kept, and the files
+    assert main(["predict", str(video), "--method", "pos", "--no-face", "error", "--no-progress",
+                 "--out", str(tmp_path / "o2")]) == 2               # the strict way for scripts
+    capsys.readouterr()
+    generate_dataset(tmp_path / "data", subjects=1, seconds=4.0, fps=15.0, size="160x120", seed=0)
+    assert main(["predict", str(tmp_path / "data" / "subject1" / "vid.avi"), "--window", "4", "--no-progress",
+                 "--out", str(tmp_path / "o3")]) == 0
+    assert "warning" not in capsys.readouterr().err                 # a face video: no warning
+
+
+def test_a_checkpoint_of_a_run_that_is_not_learning_is_warned_about(face_video, run_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "health.json").write_text(json.dumps({"step": 2, "verdict": "not learning", "probe": "pulse_evidence",
+                                                 "reason": "the predictions follow the light"}))
+    video, _ = face_video
+    out = tmp_path / "out"
+    assert main(["predict", str(video), "--checkpoint", str(run), "--no-progress", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the run of" in err and "'not learning'" in err and "follow the light" in err
+    assert any("not learning" in note for note in json.loads((out / "prediction.json").read_text())["notes"])
+    (run / "health.json").write_text(json.dumps({"step": 2, "verdict": "learning", "probe": "pulse_evidence"}))
+    assert main(["predict", str(video), "--checkpoint", str(run), "--no-progress", "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_device_cuda_without_a_gpu_names_the_predict_flag(face_video, run_dir, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    assert main(["predict", str(face_video[0]), "--checkpoint", str(run_dir), "--device", "cuda",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and "--device auto or cpu" in err and "loop.device" not in err
+
+
+def test_two_videos_of_the_same_name_never_share_the_default_folder(tmp_path, monkeypatch, capsys):
+    first = pulsing_patch((tmp_path / "subject1").mkdir() or tmp_path / "subject1" / "vid.avi", bpm=66.0)
+    second = pulsing_patch((tmp_path / "subject2").mkdir() or tmp_path / "subject2" / "vid.avi", bpm=90.0)
+    monkeypatch.chdir(tmp_path)
+    for video in (first, second, first):        # the first again: its own folder is reused
+        assert main(["predict", str(video), "--window", "6", "--no-progress"]) == 0
+    capsys.readouterr()
+    one = json.loads((tmp_path / "vid_sspd" / "prediction.json").read_text())
+    two = json.loads((tmp_path / "vid_sspd_2" / "prediction.json").read_text())
+    assert Path(one["source"]).resolve() == first.resolve() and Path(two["source"]).resolve() == second.resolve()
+    assert not (tmp_path / "vid_sspd_3").exists()
+    assert main(["predict", str(second), "--out", str(tmp_path / "vid_sspd"), "--no-progress"]) == 2
+    assert "holds the prediction of another video" in capsys.readouterr().err
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "hr.csv").write_text("my numbers")
+    assert main(["predict", str(first), "--out", str(user), "--no-progress"]) == 2
+    assert (user / "hr.csv").read_text() == "my numbers" and "did not write" in capsys.readouterr().err

@@ -171,7 +171,9 @@ def test_file_errors(tmp_path):
         load_config(Run, _write(tmp_path / "broken.yaml", "seed: [1,\n"))
     with pytest.raises(ValueError, match="list.yaml: expected a mapping of Run keys at the top level, got a list"):
         load_config(Run, _write(tmp_path / "list.yaml", "- 1\n- 2\n"))
-    assert load_config(Run, _write(tmp_path / "empty.yaml", "")) == Run()
+    with pytest.raises(ValueError, match="empty.yaml is empty"):   # an empty file is a mistake, not the defaults
+        load_config(Run, _write(tmp_path / "empty.yaml", ""))
+    assert load_config(Run, _write(tmp_path / "defaults.yaml", "{}\n")) == Run()
     with pytest.raises(TypeError, match="must be a dataclass type"):
         load_config(dict, {})
 
@@ -196,3 +198,48 @@ def test_config_to_dict_gives_plain_values():
     assert plain["probe"] is None and plain["sizes"] == [1, 2]
     with pytest.raises(ValueError, match="expected a dataclass instance, got type"):
         config_to_dict(Run)
+
+
+# ------------------------------------------------------------------------- strict YAML (issue 20, 12 and 16)
+def test_duplicate_keys_are_refused_naming_the_key_and_the_line(tmp_path):
+    from sspd.configuration import read_yaml
+
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 0\nloop:\n  max_steps: 5\n  max_steps: 50\n")
+    with pytest.raises(ValueError, match=r"run\.yaml: .*duplicate key 'max_steps'.*line 4"):
+        read_yaml(path)
+    path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n")   # a merge key overriding is fine
+    assert read_yaml(path)["other"] == {"x": 1, "y": 3}
+
+
+def test_an_empty_config_file_is_refused_not_run_as_the_defaults(tmp_path):
+    from sspd.cli.config import RunConfig
+
+    for text in ("", "# only a comment\n", "---\n"):
+        path = tmp_path / "empty.yaml"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=r"empty\.yaml is empty"):
+            load_config(RunConfig, path)
+
+
+@pytest.mark.parametrize("value", ["''", "' '"])
+def test_an_empty_run_dir_is_refused(value):
+    from sspd.cli.config import RunConfig
+
+    with pytest.raises(ValueError, match="run_dir"):
+        load_config(RunConfig, None, [f"run_dir={value}"])
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    from sspd.cli.config import RunConfig
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]   # 10^9 leaves
+    path = tmp_path / "bomb.yaml"
+    path.write_text("model:\n  backbone_options:\n" + "\n".join("    " + line for line in lines) + "\n")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"bomb\.yaml: .*expands to more than"):
+        load_config(RunConfig, path)
+    assert time.perf_counter() - start < 5.0

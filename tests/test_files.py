@@ -100,3 +100,32 @@ def test_the_module_imports_nothing_from_sspd():
     modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in modules if m and m.split(".")[0] == "sspd"]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and restore it after."""
+    old = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_a_plain_open_gives_under_the_umask(tmp_path, umask, mask, expected):
+    umask(mask)
+    with open(tmp_path / "plain.txt", "w") as fh:
+        fh.write("x")
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
+    written = [atomic_write_text(tmp_path / "a.txt", "x"), atomic_write_bytes(tmp_path / "b.bin", b"x"),
+               atomic_write_json(tmp_path / "c.json", {"a": 1})]
+    with atomic_path(tmp_path / "d.npy", suffix=".tmp.npy") as tmp:
+        np.save(tmp, np.zeros(3))
+    written.append(tmp_path / "d.npy")
+    assert {p.name: p.stat().st_mode & 0o777 for p in written} == {p.name: expected for p in written}
+
+
+def test_replacing_a_file_keeps_no_stricter_mode_than_the_umask(tmp_path, umask):
+    path = tmp_path / "config.yaml"
+    path.write_text("old")
+    atomic_write_text(path, "new")
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -49,9 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from sspd.data.cache_lock import CacheBusyError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, CacheBusyError) as err:
         # Bad input is the user's to fix: say what and where, without a traceback.
         print(f"sspd {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -61,6 +61,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        if not str(self.run_dir).strip():
+            raise ValueError(f"run_dir must name a folder, got {self.run_dir!r} (which would write into the "
+                             "current folder); e.g. run_dir: runs/my_run")
         if self.data.box_size < self.model.input_size:
             raise ValueError(f"data.box_size ({self.data.box_size}) must be >= model.input_size "
                              f"({self.model.input_size}): the online view is a crop of the box")

@@ -27,13 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Run the library end to end on synthetic face videos with a known pulse: render the videos, "
             "read them back, detect and crop the faces into the preprocessing cache, estimate the pulse "
             "with the training-free baselines, and score windowed HR against the ground truth. Ends by "
-            "printing the metrics table and where the files are. About a minute on 2 CPU cores."))
+            "printing the metrics table and where the files are. About 3 minutes on 2 CPU cores (most of it the "
+            "SSPD pretraining; --pretrain-steps 0 skips it: under a minute). --out must be a new folder, an "
+            "earlier demo's, or one without files of the names it writes (data/, cache/, pretrain/, "
+            "baselines.json...): the user's own files are never overwritten."))
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo); rerunning reuses "
                                                       "finished stages whose inputs did not change")
     p.add_argument("--subjects", type=int, default=3, help="synthetic videos, one per subject (default 3)")
     p.add_argument("--seconds", type=float, default=21.0,
-                   help="length of each video in s (default 21: two full 10 s evaluation windows after the "
-                        "one-frame difference of the model's signal)")
+                   help="length of each video in s (default 21: two full 10 s evaluation windows, with a "
+                        "second to spare)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate in Hz (default 30; any rate works)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     p.add_argument("--methods", default=",".join(_DEFAULT_METHODS),
@@ -127,11 +130,9 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
     from sspd.configuration import load_config
     from sspd.engine import run_dir as run_files
 
-    summary = run_dir / run_files.SUMMARY
-    if summary.is_file():
-        done = json.loads(summary.read_text())
-        if done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
-            return done
+    done = run_files.read_json(run_dir, run_files.SUMMARY)  # a corrupt one is named
+    if done is not None and done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
+        return done
     _remove_demo_run(run_dir)   # the demo's own run directory: start it afresh
     config = load_config(RunConfig, None, [f"run_dir={run_dir}", f"loop.max_steps={args.pretrain_steps}",
                                            f"seed={args.seed}"])
@@ -141,12 +142,12 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
         state["bar"].close()
     if result.stop_reason != "completed":
         raise ValueError(f"SSPD pretraining stopped ({result.stop_reason}): {result.message}")
-    return json.loads(summary.read_text())
+    return run_files.read_json(run_dir, run_files.SUMMARY)
 
 
 def _sspd_signals(videos, cached, run_dir: Path):
     """The baselines' signals with the pretrained predictor's pulse ("sspd") added to every video,
-    scored on the same frames (the model's difference-frame signal is one sample shorter)."""
+    scored on the same frames."""
     from sspd.engine import load_pretrained
     from sspd.eval.model_eval import merge_signals, network_signals
 
@@ -161,16 +162,33 @@ def _first_loss(run_dir: Path) -> tuple[float, float]:
     """Mean total loss of the first and the last 8 logged steps."""
     from sspd.engine import run_dir as run_files
 
-    lines = [json.loads(line) for line in (run_dir / run_files.METRICS).read_text().splitlines()]
+    lines, _ = run_files.read_metrics(run_dir / run_files.METRICS)   # a corrupt line is named
     totals = [r["total"] for r in lines if "total" in r]
     head, tail = totals[:8], totals[-8:]
     return sum(head) / len(head), sum(tail) / len(tail)
 
 
+#: what the demo writes into --out (besides its figures, named after the best method)
+_OUTPUTS = ("data", "cache", "pretrain", "baselines.json", "baselines.md", "waveforms.png")
+
+
+def _claim_out(out: Path) -> None:
+    """Make ``out`` the demo's folder, refusing (before any work) the user's files of the names it writes,
+    e.g. a dataset of their own in ``out/data``; a demo folder of an older sspd (``data/synthetic.json``,
+    the sidecar of the rendered data) is reused."""
+    from sspd.cli.paths import check_out_folder
+    from sspd.files import claim_folder
+
+    check_out_folder(out)
+    claim_folder(out, "demo", outputs=_OUTPUTS, where="--out",
+                 legacy=lambda folder: (folder / "data" / "synthetic.json").is_file())
+
+
 def run(args: argparse.Namespace) -> int:
     from sspd.baselines import list_baselines
     from sspd.data import open_cache
-    from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
+    from sspd.cli.evaluate import evaluate_with_flags
+    from sspd.eval.baseline_eval import baseline_signals
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(list_baselines()))
@@ -179,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pretrain_steps < 0:
         raise ValueError(f"--pretrain-steps must be >= 0, got {args.pretrain_steps}")
     out = Path(args.out)
+    _claim_out(out)
     root, cache, run_dir = out / "data", out / "cache", out / "pretrain"
     _synthesise(args, root)
     _preprocess(args, root, cache)
@@ -187,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     videos = [baseline_signals(v, methods) for v in cached]
     if pretrained is not None:
         videos = _sspd_signals(videos, cached, run_dir)
-    results = evaluate_methods(videos, window_s=args.window, split="synthetic demo")
+    results = evaluate_with_flags(videos, window_s=args.window, split="synthetic demo")
     table = _table(results)
     protocol = next(iter(results.values()))["summary"]["protocol"]
     (out / "baselines.json").write_text(json.dumps(

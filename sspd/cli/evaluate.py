@@ -41,6 +41,8 @@ def load_videos(args: argparse.Namespace, part: str, *, size: int) -> list[Any]:
     if args.cache:
         return videos_from_cache(args.cache, subjects=_cache_split(args)[part], command=f"sspd {args.command}")
     count, seed = (args.train_videos, args.train_seed) if part == "train" else (args.test_videos, args.test_seed)
+    if count < 1 or not args.seconds > 0:
+        raise ValueError(f"--{part}-videos must be at least 1 and --seconds > 0; got {count} and {args.seconds}")
     return synthetic_videos(count, seconds=args.seconds, fps=30.0, size=args.size or size, seed=seed)
 
 
@@ -127,6 +129,37 @@ def _default_label(source: str | None) -> str:
     return path.stem if path.is_file() else path.name
 
 
+#: the library's argument names in evaluation errors → the flags of evaluate, probe and demo
+_FLAG_WORDS = ((r"\buse a shorter window or window_s=None to score whole signals",
+                "use a shorter --window or longer videos (--seconds)"),
+               (r"\bwindow_s=(\S+) s\b", r"--window \1 s"), (r"\bwindow_s\b", "--window"),
+               (r"\bstride_s\b", "the window stride"))
+
+
+def evaluate_with_flags(signals, **options):
+    """:func:`sspd.eval.baseline_eval.evaluate_methods`, its errors in this command's flags."""
+    import re
+
+    from sspd.eval.baseline_eval import evaluate_methods
+
+    try:
+        return evaluate_methods(signals, **options)
+    except ValueError as err:
+        message = str(err)
+        for pattern, replacement in _FLAG_WORDS:
+            message = re.sub(pattern, replacement, message)
+        raise ValueError(message) from None
+
+
+def _result_line(method: str, m: dict, windows: int) -> str:
+    """One method's metrics; a single window has no spread (no standard error, no correlation)."""
+    if windows == 1:
+        return (f"{method}: MAE {m['mae']:.2f} bpm from one window (one window gives no spread or correlation: "
+                "use longer videos, more videos, or a shorter --window)")
+    return (f"{method}: MAE {m['mae']:.2f} ± {m['mae_se']:.2f} bpm, RMSE {m['rmse']:.2f}, r {m['pearson_r']:.3f} "
+            f"over {windows} windows")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.compare:
         from sspd.eval.compare import format_comparison
@@ -135,10 +168,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.source and not args.method:
         raise ValueError("nothing to evaluate: give a run directory or checkpoint, and/or --method pos ...")
-    from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
+    from sspd.cli.paths import check_out_folder
+    from sspd.eval.baseline_eval import baseline_signals
     from sspd.engine.run_dir import METRICS
     from sspd.eval.model_eval import load_network, merge_signals, network_signals, write_evaluation
 
+    if args.out:
+        check_out_folder(args.out)  # before any video is read
     groups, source_info, size = [], {"data": args.cache or "synthetic"}, 72
     if args.source:
         network, checkpoint = load_network(args.source, which=args.which)
@@ -153,15 +189,14 @@ def run(args: argparse.Namespace) -> int:
     if args.method:
         groups.append([baseline_signals(v, args.method) for v in videos])
     signals = merge_signals(*groups)
-    results = evaluate_methods(signals, **evaluation_kwargs(args))
+    results = evaluate_with_flags(signals, **evaluation_kwargs(args))
     run_dir = Path(args.source) if args.source and Path(args.source).is_dir() else None
     out = Path(args.out) if args.out else (run_dir / "evaluation" if run_dir else Path("sspd-evaluation"))
     paths = write_evaluation(results, signals, videos, out, label=args.label or _default_label(args.source),
                              source=source_info, metrics_jsonl=run_dir / METRICS if run_dir else None)
     for method, result in results.items():
         m = result["summary"]["metrics"]
-        print(f"{method}: MAE {m['mae']:.2f} ± {m['mae_se']:.2f} bpm, RMSE {m['rmse']:.2f}, "
-              f"r {m['pearson_r']:.3f} over {result['summary']['n_windows']} windows")
+        print(_result_line(method, m, result["summary"]["n_windows"]))
     print(f"protocol: {results[next(iter(results))]['summary']['protocol']['estimator']}")
     print(f"wrote {len(paths)} files to {out}")
     return 0

@@ -34,22 +34,50 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _finetune_config(args: argparse.Namespace, window: int):
-    import yaml
-
+    """FinetuneConfig from --config (checked key by key: unknown keys and wrong types are named) with the
+    flags over it; ``window`` (the network's clip length) unless the file sets it."""
+    from sspd.configuration import load_config, read_yaml
     from sspd.eval.finetune import FinetuneConfig
 
     values = {"window": window}
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        if not isinstance(loaded, dict) or set(loaded) - set(FinetuneConfig.__dataclass_fields__):
+        loaded = read_yaml(args.config)
+        if not isinstance(loaded, dict):
             raise ValueError(f"{args.config}: expected a mapping of FinetuneConfig fields "
-                             f"{sorted(FinetuneConfig.__dataclass_fields__)}")
+                             f"{sorted(FinetuneConfig.__dataclass_fields__)}, got "
+                             f"{'an empty file' if loaded is None else type(loaded).__name__}")
         values.update(loaded)
     flags = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
              "backbone_lr_scale": args.backbone_lr_scale, "target": args.target, "seed": args.seed}
     values.update({k: v for k, v in flags.items() if v is not None})
-    return FinetuneConfig(**values)
+    try:
+        return load_config(FinetuneConfig, values)
+    except ValueError as err:
+        raise ValueError(f"{args.config or 'the finetune flags'}: {err}") from None
+
+
+#: what sspd finetune writes into --out
+_OUTPUTS = ("checkpoints", "metrics.jsonl")
+
+
+def _is_finetune_output(out: Path) -> bool:
+    """Whether ``out`` (made before folders were claimed) holds a fine-tuned checkpoint of sspd finetune."""
+    from sspd.engine import load_checkpoint
+
+    try:
+        state = load_checkpoint(out / "checkpoints" / "last.pt")
+    except (OSError, ValueError):  # missing, unreadable or foreign: not ours
+        return False
+    return isinstance(state, dict) and state.get("finetune") is not None
+
+
+def check_out(out: str) -> Path:
+    """``--out`` as a Path, refused (before any work) when it is another command's folder (a pretraining
+    run: its last.pt and metrics.jsonl would be replaced) or holds the user's files of the names written."""
+    from sspd.files import check_folder
+
+    check_folder(out, "finetune", outputs=_OUTPUTS, where="--out", legacy=_is_finetune_output)
+    return Path(out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,13 +86,16 @@ def run(args: argparse.Namespace) -> int:
     from sspd.eval.finetune import build_from_scratch, finetune, save_finetuned
     from sspd.eval.model_eval import load_network, checkpoint_network_spec
 
+    from sspd.files import claim_folder
+
+    out = check_out(args.out)
     network, checkpoint = load_network(args.source, which=args.which)
     spec = checkpoint_network_spec(checkpoint, args.source)
     config = _finetune_config(args, network.backbone.frames)
     if args.from_scratch:
         network = build_from_scratch(spec, seed=config.seed)
     train = load_videos(args, "train", size=max(network.input_size))
-    out = Path(args.out)
+    claim_folder(out, "finetune", outputs=_OUTPUTS, where="--out", legacy=_is_finetune_output)
     with JSONLSink(out / "metrics.jsonl") as sink:
         result = finetune(network, train, config=config, sink=sink)
     path = save_finetuned(result, out, spec=spec, config=config,

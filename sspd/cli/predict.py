@@ -16,7 +16,9 @@ _FLAG_WORDS = ((r"\bskin=None\b", "--skin all"), (r"\bno_face='(\w+)' or '(\w+)'
                (r"\bwindow_s\b", "--window"), (r"\bstride_s\b", "--stride"),
                (r"with fps= \(sspd predict --fps HZ\)", "with --fps HZ"),
                (r"raise the band's lower edge", "raise the band's lower edge (--band LOW HIGH)"),
-               (r"or raise the band\b", "or raise the band (--band LOW HIGH)"))
+               (r"or raise the band\b", "or raise the band (--band LOW HIGH)"),
+               (r"\bloop\.device is 'cuda'", "--device cuda was given"),
+               (r"\buse loop\.device=auto or cpu", "use --device auto or cpu"))
 
 
 def in_flags(message: str) -> str:
@@ -78,7 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                            "head motion, slower)")
     p.add_argument("--no-face", choices=("reuse", "centre", "error"), default="reuse",
                    help="frames where no face is found: reuse the last face box (default), a centred box, "
-                        "or stop with an error; the JSON counts the frames of each kind")
+                        "or stop with an error; the JSON counts the frames of each kind. A video with no face "
+                        "at all still gives an HR (an already cropped face is fine) with a warning on stderr; "
+                        "error makes it exit 2")
     p.add_argument("--enlarge", choices=("square1.5", "sspd"), default="square1.5",
                    help="crop box around the face: square1.5 = 1.5x the detection (default); sspd = 1.6x, "
                         "moved up towards the forehead")
@@ -89,15 +93,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: what sspd predict writes into its output folder
+_OUTPUTS = ("prediction.json", "waveform.csv", "hr.csv", "prediction.png")
+
+
+def _source_of(folder: Path) -> Path | None:
+    """The video an earlier prediction in ``folder`` was made from (its prediction.json), else None."""
+    try:
+        return Path(json.loads((folder / "prediction.json").read_text(encoding="utf-8"))["source"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_predict_folder(folder: Path, video: Path, where: str) -> None:
+    """Refuse ``folder`` when it holds the user's files of the names predict writes, or the prediction of
+    another video (two UBFC subjects are both ``vid.avi``: the second must not replace the first)."""
+    from sspd.files import check_folder
+
+    check_folder(folder, "predict", outputs=_OUTPUTS, where=where,
+                 legacy=lambda f: _source_of(f) is not None)
+    previous = _source_of(folder)
+    if previous is not None and previous != video:
+        raise ValueError(f"{folder} holds the prediction of another video ({previous}); choose another {where}")
+
+
 def _out_dir(args: argparse.Namespace) -> Path:
-    """The output folder, checked to be writable as a folder before the video is read."""
+    """The output folder, checked before the video is read: ``--out``, or ``./<video name>_sspd/``
+    numbered ``_2``, ``_3``... when that holds another video's prediction or the user's files."""
     from sspd.cli.paths import check_out_folder
 
+    video = Path(args.video).expanduser().resolve()
     if args.out:
-        return check_out_folder(args.out)
-    video = Path(args.video).expanduser()
-    return check_out_folder(Path.cwd() / f"{video.stem if video.is_file() else video.resolve().name}_sspd",
-                            "the default output folder (--out)")
+        folder = check_out_folder(args.out)
+        _check_predict_folder(folder, video, "--out")
+        return folder
+    base = Path.cwd() / f"{video.stem if video.is_file() else video.name}_sspd"
+    for number in range(1, 1000):
+        folder = check_out_folder(base if number == 1 else base.with_name(f"{base.name}_{number}"),
+                                  "the default output folder (--out)")
+        try:
+            _check_predict_folder(folder, video, "--out")
+        except ValueError:
+            continue
+        return folder
+    raise ValueError(f"{base}_2 to _999 all hold other predictions; pass --out")
 
 
 def _summary(result: dict, files: dict) -> str:
@@ -136,13 +175,17 @@ def _predictor(args: argparse.Namespace):
     from sspd.infer.checkpoint_predictor import CheckpointPredictor
 
     which, which_file, device = (getattr(args, name) or default for name, default in _CHECKPOINT_FLAGS.items())
-    return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
+    try:
+        return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
+    except ValueError as err:
+        raise ValueError(in_flags(str(err))) from None
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sspd.data.face import FaceCropper
+    from sspd.files import claim_folder
     from sspd.infer.predict import BASELINE_CROP_SIZE, predict_video, write_prediction
 
     out = _out_dir(args)
@@ -164,7 +207,44 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(in_flags(str(err))) from err
     finally:
         bar.close()
+    warnings = _warnings(args, prediction)
+    prediction.notes.extend(w for w in warnings if w.startswith("the run of"))  # no face: already a note
+    claim_folder(out, "predict", outputs=_OUTPUTS, where="--out", legacy=lambda f: _source_of(f) is not None)
     files = write_prediction(prediction, out)
     result = json.loads(files["json"].read_text(encoding="utf-8"))
     print(json.dumps(result, indent=1) if args.json else _summary(result, files))
+    for warning in warnings:   # loud, on stderr (also in prediction.json's notes)
+        print(f"sspd predict: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _warnings(args: argparse.Namespace, prediction) -> list[str]:
+    """What makes the printed HR untrustworthy: no face anywhere in the video, or a checkpoint whose run
+    its own health check found not learning the pulse (or collapsed)."""
+    warnings = []
+    if prediction.face.found == 0:
+        warnings.append(f"no face was detected in {args.video}: the HR is that of a centred box of the frame, "
+                        "not of a face, unless the video is an already cropped face (--no-face error makes "
+                        "this an error)")
+    if args.checkpoint is not None:
+        verdict = _run_verdict(Path(args.checkpoint).expanduser())
+        if verdict is not None and verdict["verdict"] in ("not learning", "collapsed"):
+            reason = f": {verdict['verdict_reason']}" if verdict.get("verdict_reason") else ""
+            warnings.append(f"the run of {args.checkpoint} is '{verdict['verdict']}' by its own health check"
+                            f"{reason}; its HR is not a pulse measurement (see sspd report)")
+    return warnings
+
+
+def _run_verdict(checkpoint: Path) -> dict | None:
+    """The verdict of the run a checkpoint belongs to (its health.json and collapse.json), None when the
+    checkpoint is not in a run directory or the run has no readable record."""
+    from sspd.diagnostics.health import run_verdict
+    from sspd.engine.run_dir import COLLAPSE, HEALTH, read_json
+
+    run_dir = checkpoint.parent.parent if checkpoint.is_file() and checkpoint.parent.name == "checkpoints" \
+        else checkpoint
+    try:
+        collapse, health = read_json(run_dir, COLLAPSE), read_json(run_dir, HEALTH)
+    except ValueError:
+        return None
+    return run_verdict(collapse, health) if collapse or health else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 #: The library's setting names in failure reasons → this command's flags (pattern, replacement).
 _FLAG_WORDS = ((r"\bmissing_frames='(\w+)'", r"--missing-frames \1"), (r"\bno_face='(\w+)' or '(\w+)'",
@@ -95,9 +96,12 @@ def run(args: argparse.Namespace) -> int:
 
     from sspd.cli.paths import check_out_folder
     from sspd.data.cache_lock import CacheBusyError
+    from sspd.data.preprocess import check_cache_folder
+    from sspd.files import atomic_write_text
 
     config = _preprocess_config(args)
-    check_out_folder(config.out)  # before any video is read
+    check_out_folder(config.out)
+    check_cache_folder(config.out)  # before any video is read: never another command's folder or the user's files
     records = open_dataset(config.dataset, config.root, **config.options)
     bar = tqdm(total=len(records), unit="video", desc="preprocess", disable=args.no_progress)
     try:
@@ -113,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
               f"(see {config.out}/summary.json)", file=sys.stderr)
         return 130
     bar.close()
-    with open(f"{config.out}/preprocess.yaml", "w", encoding="utf-8") as fh:  # rerun with --config
-        yaml.safe_dump(config.to_dict(), fh, sort_keys=False)
+    atomic_write_text(Path(config.out) / "preprocess.yaml",   # rerun with --config
+                      yaml.safe_dump(config.to_dict(), sort_keys=False), fsync=False)
     print(in_flags(summary.format_report()))
     return 1 if summary.failed else 0

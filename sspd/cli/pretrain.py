@@ -84,7 +84,44 @@ def load_run_config(config: str | None, overrides: list[str], resume: str | None
     source = config if config is not None else run_dir / CONFIG
     if resume is not None:
         overrides = [*overrides, f"run_dir={run_dir}"]
-    return load_config(RunConfig, source, overrides), file
+    loaded = load_config(RunConfig, source, overrides)
+    if resume is not None and (run_dir / CONFIG).is_file():
+        check_resume_config(run_dir, loaded)
+    return loaded, file
+
+
+#: keys a resumed run may change: how it runs (length, device, logging), not what it trains
+RESUMABLE_CHANGES = ("run_dir", "loop.max_steps", "loop.stop_after", "loop.device", "loop.checkpoint_every",
+                     "loop.keep_last", "data.workers", "logging.", "collapse.stop", "distributed.")
+
+
+def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(values, dict):
+        return {k: v for key, item in values.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: values}
+
+
+def check_resume_config(run_dir: Path, config: Any) -> None:
+    """Refuse to resume ``run_dir`` with a config that trains differently from its config.yaml (the record of
+    the steps already taken would then be wrong), naming each differing key with both values.
+
+    Raises:
+        ValueError: some key outside :data:`RESUMABLE_CHANGES` differs.
+    """
+    from sspd.cli.config import RunConfig
+    from sspd.configuration import config_to_dict, load_config
+    from sspd.engine.run_dir import CONFIG
+
+    before = _flatten(config_to_dict(load_config(RunConfig, run_dir / CONFIG)))
+    after = _flatten(config_to_dict(config))
+    changed = [key for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)
+               and not any(key == allowed or key.startswith(allowed) for allowed in RESUMABLE_CHANGES)]
+    if changed:
+        shown = "; ".join(f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in changed[:8])
+        more = f" and {len(changed) - 8} more" if len(changed) > 8 else ""
+        raise ValueError(f"--resume {run_dir}: the config differs from the run's {CONFIG} in {shown}{more}; "
+                         f"resume with the run's own config (omit CONFIG and those --set items), or start a new "
+                         "run_dir. Only these may change on resume: " + ", ".join(RESUMABLE_CHANGES))
 
 
 def progress_callback(disabled: bool, description: str = "pretrain"):
@@ -183,14 +220,16 @@ def run(args: argparse.Namespace) -> int:
     if state.get("bar") is not None:
         state["bar"].close()
     if get_rank() != 0:
-        return 0 if result.stop_reason in ("completed", "interrupted") else 1
+        return 0 if result.stop_reason in ("completed", "interrupted") else 1  # rank 0 reports the status
     print(f"\n{result.steps}/{result.total_steps} steps in {result.wall_time_s:.0f} s: {result.stop_reason}"
           + (f"\n{result.message}" if result.message else ""))
     print(f"run directory: {result.run_dir} (checkpoints/, metrics.jsonl, tb/ for TensorBoard, summary.json)")
     if result.stop_reason in ("non-finite", "collapse"):
         print(f"sspd pretrain: stopped: {result.message}", file=sys.stderr)
         return 1
-    return 0
+    from sspd.engine.loop import USER_INTERRUPT
+
+    return 130 if result.message == USER_INTERRUPT else 0   # Ctrl-C: the shell's status, after the checkpoint
 
 
 def _prepare_videos(config: Any, args: argparse.Namespace) -> Any:
@@ -202,6 +241,7 @@ def _prepare_videos(config: Any, args: argparse.Namespace) -> Any:
 
     from sspd.cli.preprocess import in_flags
     from sspd.data.cache_lock import CacheBusyError
+    from sspd.engine.run_dir import check_run_dir
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError(f"--videos under torchrun: preprocess once first (sspd preprocess --dataset videos --root "
@@ -209,6 +249,7 @@ def _prepare_videos(config: Any, args: argparse.Namespace) -> Any:
                          f"data.source=cache --set data.cache_dir={_run_cache(config)}")
     if args.resume is None:
         _check_not_finished(Path(config.run_dir))
+        check_run_dir(config.run_dir)   # refuse a folder of the user's own files before caching into it
     bar = tqdm(unit="video", desc="preprocess", disable=args.no_progress)
 
     def progress(result: Any) -> None:

@@ -61,8 +61,7 @@ def _probe_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from sspd.cli.evaluate import evaluation_kwargs, load_videos
-    from sspd.eval.baseline_eval import evaluate_methods
+    from sspd.cli.evaluate import evaluate_with_flags, evaluation_kwargs, load_videos
     from sspd.eval.finetune import build_from_scratch
     from sspd.eval.model_eval import load_network, network_signals, checkpoint_network_spec, write_evaluation
     from sspd.eval.probe import extract_features, probe_predictor, select_subjects, train_probe
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         signals = network_signals(probe_predictor(network.backbone, head), test, window=window,
                                   input_size=network.input_size, target=args.target, stride=args.stride_frames,
                                   name=f"probe@{fraction:g}", view=network.view)
-        results = evaluate_methods(signals, **evaluation_kwargs(args))
+        results = evaluate_with_flags(signals, **evaluation_kwargs(args))
         write_evaluation(results, signals, test, out / f"fraction_{fraction:g}", label=f"probe {fraction:g}",
                          source={"model": str(args.source), "random_init": args.random_init,
                                  "train_subjects": subjects, "final_loss": losses[-1]})

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "its healthy/warning/collapsed bands, the loss terms, self-similarity maps and waves at the "
             "checkpoints, histograms of predicted HR, and the verdict with its reasons. Works on a run "
             "that is still going or stopped early: what is missing is listed, not an error."))
-    p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (the --out of the pretraining run)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory of sspd pretrain (its run_dir)")
     p.add_argument("--out", default=None,
                    help="folder for report.html, report.md and figures/ (default RUN_DIR/report)")
     p.add_argument("--snapshots", type=int, default=4,
@@ -31,8 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sspd.cli.paths import check_out_folder
     from sspd.diagnostics.report import write_report
 
+    if args.snapshots < 1:
+        raise ValueError(f"--snapshots must be at least 1 (checkpoints shown), got {args.snapshots}")
+    if args.out:
+        check_out_folder(args.out)
     files = write_report(args.run_dir, out_dir=args.out, max_snapshots=args.snapshots)
     verdict = files.verdict
     if verdict.labels:

@@ -51,14 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _synth_config(args: argparse.Namespace):
     """SyntheticConfig from --config (YAML) with the flags applied over it."""
-    import yaml
-
+    from sspd.configuration import read_yaml
     from sspd.data.synthetic import SyntheticConfig
 
     config = SyntheticConfig()
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            values = yaml.safe_load(fh) or {}
+        values = read_yaml(args.config)
         if not isinstance(values, dict):
             raise ValueError(f"{args.config}: expected a mapping of SyntheticConfig knobs")
         config = SyntheticConfig.from_dict(values)

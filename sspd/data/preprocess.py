@@ -10,6 +10,7 @@ is reported (file and reason) in the summary, and the others carry on. Nothing i
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -33,9 +34,10 @@ from sspd.data.face import FaceCropper, FaceCrops
 from sspd.data.preprocess_config import PreprocessConfig, default_workers
 from sspd.data.preprocess_summary import PreprocessSummary, VideoResult, failure_result, reader_failure
 from sspd.data.records import VideoRecord
+from sspd.files import check_folder, claim_folder
 from sspd.signal import check_fs
 
-__all__ = ["preprocess_video", "preprocess_dataset", "is_cached"]
+__all__ = ["preprocess_video", "preprocess_dataset", "is_cached", "CACHE_OUTPUTS", "check_cache_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +336,32 @@ def _result_of(future: Future, record: VideoRecord) -> VideoResult:
         return failure_result(record.name, str(record.source), err)
 
 
+#: the names sspd preprocess writes at the top of a cache folder (the CLI adds preprocess.yaml)
+CACHE_OUTPUTS = (SUMMARY, "preprocess.yaml")
+
+
+def _made_by_sspd(out_dir: Path) -> bool:
+    """Whether a folder without the owner mark is a cache an older sspd made: its summary.json is a
+    preprocessing summary, or a video folder in it carries the cache's mark or manifest."""
+    try:
+        summary = json.loads((out_dir / SUMMARY).read_text(encoding="utf-8"))
+        if isinstance(summary, dict) and {"config_hash", "results"} <= set(summary):
+            return True
+    except (OSError, ValueError):
+        pass
+    return any((child / OWNER_MARK).is_file() or (child / MANIFEST).is_file()
+               for child in out_dir.iterdir() if child.is_dir())
+
+
+def check_cache_folder(out_dir: str | Path) -> None:
+    """Refuse, writing nothing, a cache folder that holds files sspd preprocess did not write.
+
+    Raises:
+        ValueError: naming the files (or the command that owns the folder) and the fix.
+    """
+    check_folder(out_dir, "preprocess", outputs=CACHE_OUTPUTS, where="--out", legacy=_made_by_sspd)
+
+
 def preprocess_dataset(records: Sequence[VideoRecord], out_dir: str | Path, config: PreprocessConfig, *,
                        workers: int | None = None, progress: Progress | None = None, limit: int | None = None,
                        failures: Sequence[Any] | None = None) -> PreprocessSummary:
@@ -356,13 +384,14 @@ def preprocess_dataset(records: Sequence[VideoRecord], out_dir: str | Path, conf
         the :class:`PreprocessSummary`, also written to ``out_dir/summary.json`` (even when interrupted).
 
     Raises:
-        ValueError: two records with the same name. CacheBusyError: another process is preprocessing into
+        ValueError: two records with the same name; ``out_dir`` holds files preprocessing did not write
+            (:func:`check_cache_folder`). CacheBusyError: another process is preprocessing into
             ``out_dir`` (the message names it). Failures of single videos never raise.
     """
     out_dir = Path(out_dir)
     failures = list(getattr(records, "failures", ()) if failures is None else failures)
     records, refused = _check_names(list(records))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_folder(out_dir, "preprocess", outputs=CACHE_OUTPUTS, where="--out", legacy=_made_by_sspd)
     with cache_lock(out_dir):
         summary = PreprocessSummary(out_dir=str(out_dir), config_hash=config.config_hash(),
                                     config=config.to_dict(), results=[reader_failure(f) for f in failures] + refused)

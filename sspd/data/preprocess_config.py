@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sspd.configuration import read_yaml
 from sspd.data.cache import CACHE_FORMAT, hash_json
 from sspd.data.face import ENLARGEMENTS, NO_FACE_POLICIES, PADS, STRATEGIES
 
@@ -117,10 +116,10 @@ class PreprocessConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such preprocess config file")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML ({err})") from err
+        data = read_yaml(path)  # duplicate keys and alias bombs refused
+        if data is None:
+            raise ValueError(f"{path} is empty: write the settings to change (an empty mapping {{}} keeps the "
+                             "defaults), or give no --config")
         if isinstance(data, dict) and set(data) == {"preprocess"}:
             data = data["preprocess"] or {}
         return cls.from_dict(data, source=str(path))

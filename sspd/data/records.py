@@ -7,6 +7,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from sspd.data.label_checks import check_label_timing
+
 __all__ = ["VideoRecord", "resample_label", "safe_name"]
 
 FrameSource = Callable[[], Iterator[np.ndarray]]
@@ -95,8 +97,10 @@ def resample_label(label_times: np.ndarray, label: np.ndarray, frame_times: np.n
         (T,) float64 label at the frame times.
 
     Raises:
-        ValueError: NaN/inf in the label, times not increasing, fewer than 2 samples, or a label that
-            does not cover the frames within ``tolerance_s``.
+        ValueError: NaN/inf in the label, times not increasing, fewer than 2 samples, a label sampled
+            too slowly for a pulse or spanning far more than the video
+            (:func:`sspd.data.label_checks.check_label_timing`), or a label that does not cover the frames
+            within ``tolerance_s``.
     """
     label_times = np.asarray(label_times, dtype=np.float64).ravel()
     label = np.asarray(label, dtype=np.float64).ravel()
@@ -111,6 +115,7 @@ def resample_label(label_times: np.ndarray, label: np.ndarray, frame_times: np.n
     if np.any(np.diff(label_times) <= 0):
         bad = int(np.flatnonzero(np.diff(label_times) <= 0)[0]) + 1
         raise ValueError(f"{source}: label timestamps are not strictly increasing at sample {bad}")
+    check_label_timing(label_times, frame_times, source=source)  # a rate or span no pulse label has
     missing_start = label_times[0] - frame_times[0]
     missing_end = frame_times[-1] - label_times[-1]
     if max(missing_start, missing_end) > tolerance_s:

@@ -11,7 +11,8 @@ import numpy as np
 
 from sspd.signal import check_fs
 
-__all__ = ["VideoInfo", "TimedVideoFrames", "container_info", "probe_video", "read_video_frames", "write_video"]
+__all__ = ["VideoInfo", "TimedVideoFrames", "container_info", "probe_video", "read_video_frames", "write_video",
+           "StreamTiming", "stream_timing"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,46 @@ class TimedVideoFrames:
     def __call__(self) -> Iterator[np.ndarray]:
         self.times_ms = []  # each pass records afresh (the median face strategy reads twice)
         return _decode(self.path, self.times_ms)
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """What a video stream says about time, read by PyAV from its packets without decoding a frame.
+
+    Attributes:
+        times_s: (N,) the frames' own presentation times in s from the first (sorted packet pts), or None.
+        duration_s: how long the stream lasts (the stream's, else the container's duration), or None.
+        frames: the frame count the stream's header records (exact where present), or None (many
+            formats record none; OpenCV then reports duration x nominal rate, wrong for variable rates).
+    """
+
+    times_s: np.ndarray | None
+    duration_s: float | None
+    frames: int | None = None
+
+
+def stream_timing(path: str | Path) -> StreamTiming:
+    """The frames' presentation times and the stream's duration (:class:`StreamTiming`), both None where
+    PyAV cannot read them: a variable-frame-rate video is timed by its frames, not its nominal rate."""
+    try:
+        import av
+    except ImportError:  # an optional reader here: without it, the caller falls back to OpenCV's numbers
+        return StreamTiming(None, None)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size]
+            base = float(stream.time_base) if stream.time_base else None
+            duration = (stream.duration * base if stream.duration and base
+                        else container.duration / 1e6 if container.duration else None)
+            frames = int(stream.frames) or None
+    except (av.error.FFmpegError, IndexError, OSError, ValueError) as err:
+        log.debug("%s: PyAV cannot read the stream's timing (%s)", path, err)
+        return StreamTiming(None, None)
+    if base is None or len(pts) < 2:
+        return StreamTiming(None, duration, frames)
+    times = np.sort(np.asarray(pts, dtype=np.float64)) * base  # (N,) presentation order
+    return StreamTiming(times - times[0], duration, frames)
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, codec: str = "FFV1") -> int:

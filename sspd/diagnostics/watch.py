@@ -137,12 +137,19 @@ class CollapseWatch(RunObserver):
 
     # ------------------------------------------------------------------------------ the health check
     def at_checkpoint(self, step: int, trainer: TrainStep) -> dict[str, float]:
-        """The health check, but a failure of the check is logged with its traceback and never ends the run."""
+        """The health check; clips it cannot judge are one warning line (once per reason), any other failure
+        is logged with its traceback; neither ends the run."""
         if not self.collapse.health or self.context.dataset is None:
             return {}
         try:
             return self.check_health(step, trainer)
-        except Exception:  # a diagnostic must not stop days of training; the verdict stays as it was
+        except ValueError as err:  # the clips cannot be judged (e.g. constant, faceless): one line, once
+            if str(err) != getattr(self, "_health_problem", None):
+                self._health_problem = str(err)
+                log.warning("step %d: the health check cannot judge this run's clips (%s); the run goes on "
+                            "without a verdict (set collapse.health=false to skip the check)", step, err)
+            return {}
+        except Exception:  # a bug of the check must not stop days of training; the verdict stays as it was
             log.exception("step %d: the health check failed (the run goes on; its verdict is not updated); "
                           "set collapse.health=false to skip it", step)
             return {}

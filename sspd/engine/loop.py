@@ -12,11 +12,12 @@ writes the run directory (layout: :mod:`sspd.engine.run_dir`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import torch
 import torch.distributed as dist
@@ -24,6 +25,7 @@ from torch.utils.data import Dataset
 
 from sspd.augment import ViewOptions
 from sspd.configuration import config_to_dict, require_positive_int
+from sspd.data.cache_lock import folder_lock
 from sspd.ema.pair import EMAConfig
 from sspd.engine.data import (DataConfig, build_train_dataset, check_dataset_labels, epoch_loader, epoch_order,
                               set_dataset_epoch, steps_per_epoch)
@@ -33,17 +35,21 @@ from sspd.engine.guards import NonFiniteLossError
 from sspd.engine.network import ModelConfig, build_network, network_spec
 from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig, batch_labels
 from sspd.engine.optimiser import PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_trainer, lr_schedule
+from sspd.engine.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
 from sspd.engine.run_writer import ObserverFactory, RunContext, RunWriter
 from sspd.engine.seeding import derive_seed, seed_everything
 from sspd.engine.sinks import LoggingConfig
 from sspd.engine.step import TrainStep
 from sspd.objectives import Objective
 
-__all__ = ["LoopConfig", "LoopResult", "run_pretraining", "run_length", "resolve_device", "STOP_REASONS"]
+__all__ = ["LoopConfig", "LoopResult", "run_pretraining", "run_length", "resolve_device", "STOP_REASONS",
+           "USER_INTERRUPT"]
 
 log = logging.getLogger(__name__)
 
 STOP_REASONS = ("completed", "collapse", "non-finite", "interrupted")
+#: the message of a run the user interrupted (Ctrl-C, SIGINT), as opposed to one stopped by loop.stop_after
+USER_INTERRUPT = "interrupted by the user (Ctrl-C): resume with --resume RUN_DIR"
 
 #: Called on rank 0 after every optimiser step with (steps done, total steps, the step's float scalars).
 StepCallback = Callable[[int, int, dict[str, float]], None]
@@ -193,7 +199,7 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
     except NonFiniteLossError as err:
         return done, "non-finite", str(err)
     except KeyboardInterrupt:
-        return done, "interrupted", "interrupted by the user (Ctrl-C): resume with --resume RUN_DIR"
+        return done, "interrupted", USER_INTERRUPT
     if done < run.total_steps:
         return done, "interrupted", f"stopped after step {done} of {run.total_steps} (loop.stop_after)"
     return done, "completed", ""
@@ -208,6 +214,18 @@ def _record(run_dir: str | Path, seed: int, sections: Mapping[str, Any]) -> dict
         else:
             record[name] = config_to_dict(section)
     return record
+
+
+@contextlib.contextmanager
+def _claimed(run_dir: str | Path, rank: int) -> Iterator[None]:
+    """Rank 0 claims the run directory (never another command's folder, nor the user's files) and holds
+    its lock for the block, so a second run into the same folder is refused."""
+    if rank != 0:
+        yield
+        return
+    claim_run_dir(run_dir)
+    with folder_lock(Path(run_dir), name=RUN_LOCK, command="sspd pretrain", where="run_dir"):
+        yield
 
 
 def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, model: ModelConfig,
@@ -237,6 +255,8 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
     Under torchrun every rank calls this; the process group is created from the environment.
     """
     started = time.time()
+    if get_rank() == 0:
+        check_run_dir(run_dir)   # before any work: a folder of the user's files is refused at once
     factories = [f for f in observers if f is not None]
     if record is None:
         record = _record(run_dir, seed, {"data": data, "model": model, "views": views, "objective": objective,
@@ -258,28 +278,29 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                             seed=seed)
     seed_everything(seed, rank=rank)
     fps = float(getattr(dataset, "fps", None) or data.fps)
-    context = RunContext(run_dir=Path(run_dir), fps=fps, total_steps=total, seed=seed, frames=data.frames,
-                         input_size=model.input_size, dataset=dataset)
-    watching = [factory(context) for factory in factories] if rank == 0 else []
-    loop_probe = (LoopProbe(probe, feature_dim=network.backbone.feature_dim, fs=fps, frames=data.frames, seed=seed)
-                  if rank == 0 and probe.every_n_steps else None)
-    writer = RunWriter(run_dir, record=record, network=spec, loop=loop, logging=logging, fps=fps, total_steps=total,
-                       steps_per_epoch=per_epoch, rank=rank, probe=loop_probe, observers=watching,
-                       stop_broadcast=bool(factories) and world_size > 1)
-    run = _Run(loop, trainer, stepper, writer, total, per_epoch, seed, loop.batch_size, optim.accumulation,
-               data.workers, rank, world_size)
-    if not resume:
-        writer.check_fresh()
-    first = writer.restore(trainer, stepper, path=None if resume is True else resume) if resume else 0
-    writer.open_sinks(resume_step=first if resume else None)
-    try:
-        done, reason, message = _loop(run, dataset, first, on_step)
-        if reason == "non-finite":
-            log.error(message)
-        writer.save(done, trainer, stepper, None, None, final=done > 0)
-        writer.finish(done, reason, message, wall_time_s=time.time() - started)
-    finally:
-        writer.close()
-        barrier()
+    with _claimed(run_dir, rank):   # nothing is written before the network is built and the folder is ours
+        context = RunContext(run_dir=Path(run_dir), fps=fps, total_steps=total, seed=seed, frames=data.frames,
+                             input_size=model.input_size, dataset=dataset)
+        watching = [factory(context) for factory in factories] if rank == 0 else []
+        loop_probe = (LoopProbe(probe, feature_dim=network.backbone.feature_dim, fs=fps, frames=data.frames,
+                                seed=seed) if rank == 0 and probe.every_n_steps else None)
+        writer = RunWriter(run_dir, record=record, network=spec, loop=loop, logging=logging, fps=fps,
+                           total_steps=total, steps_per_epoch=per_epoch, rank=rank, probe=loop_probe,
+                           observers=watching, stop_broadcast=bool(factories) and world_size > 1)
+        run = _Run(loop, trainer, stepper, writer, total, per_epoch, seed, loop.batch_size, optim.accumulation,
+                   data.workers, rank, world_size)
+        if not resume:
+            writer.check_fresh()
+        first = writer.restore(trainer, stepper, path=None if resume is True else resume) if resume else 0
+        writer.open_sinks(resume_step=first if resume else None)
+        try:
+            done, reason, message = _loop(run, dataset, first, on_step)
+            if reason == "non-finite":
+                log.error(message)
+            writer.save(done, trainer, stepper, None, None, final=done > 0)
+            writer.finish(done, reason, message, wall_time_s=time.time() - started)
+        finally:
+            writer.close()
+            barrier()
     return LoopResult(run_dir=Path(run_dir), steps=done, total_steps=total, stop_reason=reason, message=message,
                       wall_time_s=time.time() - started, final=writer.last_scalars)

@@ -65,6 +65,23 @@ def load_pretrained(path: str | os.PathLike, *, which: str = "online", which_fil
         name = (checkpoint.get("config") or {}).get("objective", {}).get("name", "?")
         raise ValueError(f"load_pretrained: {file} holds no {which} network: its objective ({name}) trains "
                          "without an EMA target; load which='online'")
-    network = build_network(checkpoint["network"])
-    network.load_state_dict(checkpoint[which])
+    network = _build_checked(checkpoint, which, file)
     return network.to(map_location).eval(), checkpoint
+
+
+def _build_checked(checkpoint: dict[str, Any], which: str, file: Path) -> SSPDNetwork:
+    """The network of the checkpoint's recipe with its ``which`` weights; one ValueError naming ``file`` when
+    the recipe cannot be built or the weights do not fit it (an edited or corrupt checkpoint)."""
+    try:
+        network = build_network(checkpoint["network"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"load_pretrained: {file}: its network recipe cannot be built ({err}); the checkpoint "
+                         "was edited or is corrupt") from None
+    try:
+        network.load_state_dict(checkpoint[which])
+    except (RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()
+        raise ValueError(f"load_pretrained: {file}: its {which} weights do not fit the network it describes "
+                         f"({first[0] if first else type(err).__name__}; {len(first)} line(s) of detail); the "
+                         "checkpoint was edited or is corrupt") from None
+    return network

@@ -9,6 +9,8 @@
     RUN_DIR/collapse.json        the latest collapse-monitor report and the run's verdict     (COLLAPSE)
     RUN_DIR/health.json          the latest health check: is the run learning the pulse?     (HEALTH)
     RUN_DIR/summary.json         at the end: steps, wall time, final scalars, stop reason     (SUMMARY)
+    RUN_DIR/.sspd-owner.json     the claim: a pretraining run writes only into its own folder  (claim_run_dir)
+    RUN_DIR/.sspd-pretrain.lock  held while a run writes, so two runs never share a folder     (RUN_LOCK)
 
 The loop writes it (rank 0, through :class:`sspd.engine.run_writer.RunWriter`) and the report reads it
 (:func:`load_run`), both through this module, so the file names are spelled once.
@@ -36,11 +38,12 @@ import yaml
 from torch import Tensor
 
 from sspd.engine.capture import CapturedOutputs, level_maps
-from sspd.files import atomic_write, atomic_write_json, atomic_write_text
+from sspd.files import atomic_write, atomic_write_json, atomic_write_text, check_folder, claim_folder
 
 __all__ = ["CONFIG", "CHECKPOINTS", "METRICS", "TENSORBOARD", "SNAPSHOTS", "COLLAPSE", "HEALTH", "SUMMARY",
            "CHECKPOINT_FORMAT", "write_json", "write_config", "write_summary", "write_snapshot", "snapshot_path",
-           "read_json", "Snapshot", "RunRecord", "load_run", "read_metrics", "read_snapshot"]
+           "read_json", "Snapshot", "RunRecord", "load_run", "read_metrics", "read_snapshot", "RUN_LOCK",
+           "RUN_OUTPUTS", "check_run_dir", "claim_run_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,45 @@ SUMMARY = "summary.json"
 #: the ``"format"`` entry of every pretraining checkpoint
 CHECKPOINT_FORMAT = "sspd-checkpoint-1"
 
+#: held by the run writing the folder (:func:`sspd.data.cache_lock.folder_lock`)
+RUN_LOCK = ".sspd-pretrain.lock"
+#: every name a pretraining run writes in its folder
+RUN_OUTPUTS = (CONFIG, CHECKPOINTS, METRICS, TENSORBOARD, SNAPSHOTS, COLLAPSE, HEALTH, SUMMARY)
+_CONFIG_HEADER = "# resolved RunConfig"
+
 _RUN_FILES = (METRICS, CONFIG, SUMMARY, COLLAPSE, HEALTH)
 _SNAPSHOT_NAME = re.compile(r"^step_(\d+)\.npz$")
 _LEVEL_KEY = re.compile(r"^(ssm|ssw)_l(\d+)$")
+
+
+# ----------------------------------------------------------------------------------------------- claim
+def _made_by_sspd(run_dir: Path) -> bool:
+    """Whether a folder without the owner mark is a run an older sspd made: its config.yaml carries the
+    header :func:`write_config` writes, or it holds checkpoints (then resuming, or refusing to start over
+    them, is the checkpoints' business)."""
+    try:
+        with open(run_dir / CONFIG, encoding="utf-8") as fh:
+            if fh.readline().startswith(_CONFIG_HEADER):
+                return True
+    except (OSError, UnicodeDecodeError):
+        pass
+    return (run_dir / CHECKPOINTS).is_dir() and any((run_dir / CHECKPOINTS).glob("*.pt"))
+
+
+def check_run_dir(run_dir: str | Path) -> None:
+    """Refuse, writing nothing, a run directory that holds files a pretraining run did not write.
+
+    Raises:
+        ValueError: naming the files (or the command that owns the folder) and the fix.
+    """
+    check_folder(run_dir, "pretrain", outputs=RUN_OUTPUTS, where="run_dir (--set run_dir=...)",
+                 legacy=_made_by_sspd)
+
+
+def claim_run_dir(run_dir: str | Path) -> Path:
+    """:func:`check_run_dir`, then create the folder and mark it as a pretraining run's."""
+    return claim_folder(run_dir, "pretrain", outputs=RUN_OUTPUTS, where="run_dir (--set run_dir=...)",
+                        legacy=_made_by_sspd)
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -73,7 +112,7 @@ def write_config(run_dir: str | Path, record: Mapping[str, Any], kind: str = "Ru
     path = Path(run_dir) / CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(dict(record), sort_keys=False, allow_unicode=True)
-    header = f"# resolved {kind}: load with sspd.configuration.load_config\n"
+    header = f"# resolved {kind}: load with sspd.configuration.load_config\n"  # also the mark of an sspd run
     return atomic_write_text(path, header + text, fsync=False)
 
 
@@ -140,7 +179,7 @@ def read_json(run_dir: str | Path, name: str) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} could not be read ({err}): delete it, the run writes it again") from err
+        raise ValueError(f"{path} could not be read ({err}): delete it, the run writes it again") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path} is not a JSON object: delete it, the run writes it again")
     return value
@@ -228,7 +267,11 @@ def read_metrics(path: Path) -> tuple[list[dict[str, float]], list[str]]:
     Raises:
         ValueError: a line before the last is not a JSON object with an integer "step".
     """
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a metrics log (not UTF-8 text: {err.reason} at byte {err.start}); pass "
+                         "a file the training loop wrote") from None
     rows, notes = [], []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -355,12 +398,12 @@ def load_run(run_dir: str | Path) -> RunRecord:
     path = Path(run_dir)
     if not path.exists():
         raise FileNotFoundError(f"run directory {path} does not exist: pass the folder a pretraining run wrote "
-                                "(the --out of `sspd pretrain`)")
+                                "(the run_dir of `sspd pretrain`)")
     if not path.is_dir():
         raise ValueError(f"{path} is a file, not a run directory: pass the folder that holds metrics.jsonl")
     if not any((path / name).is_file() for name in _RUN_FILES):
         raise ValueError(f"{path} is not a run directory: none of {', '.join(_RUN_FILES)} is in it; pass the "
-                         "folder a pretraining run wrote (the --out of `sspd pretrain`)")
+                         "folder a pretraining run wrote (the run_dir of `sspd pretrain`)")
     record = RunRecord(path=path)
     metrics = path / METRICS
     if metrics.is_file():

@@ -85,6 +85,19 @@ class RunObserver:
 ObserverFactory = Callable[[RunContext], RunObserver]
 
 
+def _check_resumable(path: Path, state: Mapping[str, Any]) -> None:
+    """Raise ValueError unless ``state`` is a pretraining checkpoint with the training state to resume."""
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an sspd pretraining checkpoint (format {state.get('format')!r}, "
+                         f"expected {CHECKPOINT_FORMAT!r})")
+    if state.get("finetune") is not None:
+        raise ValueError(f"{path} is a fine-tuned network (sspd finetune), which cannot be resumed as a "
+                         "pretraining run; resume the pretraining run it came from, or start a new run_dir")
+    if not isinstance(state.get("train_step"), dict):
+        raise ValueError(f"{path} holds network weights but no training state (train_step), so it cannot be "
+                         "resumed; start a new run_dir")
+
+
 class RunWriter:
     """Rank 0's side of a run: config, sinks, checkpoints, snapshots, the observers, the summary.
 
@@ -163,10 +176,14 @@ class RunWriter:
                 raise FileNotFoundError(f"cannot resume: {directory} holds no checkpoint (last.pt or "
                                         "step_XXXXXXX.pt); start a fresh run without --resume")
             path, state = found
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an sspd pretraining checkpoint (format {state.get('format')!r}, "
-                             f"expected {CHECKPOINT_FORMAT!r})")
-        trainer.load_state_dict(state["train_step"])
+        _check_resumable(path, state)
+        try:
+            trainer.load_state_dict(state["train_step"])
+        except (RuntimeError, KeyError, ValueError) as err:   # the network of config.yaml is not the saved one
+            first = str(err).strip().splitlines()
+            raise ValueError(f"{path}: the run's network does not match this checkpoint's weights "
+                             f"({first[0] if first else type(err).__name__}); was config.yaml's model section "
+                             "edited? Restore it, or start a new run_dir") from None
         stepper.load_state_dict({"guard": state["guard"], "scaler": state.get("scaler")})
         for observer in self.observers:
             if observer.state_key is not None and state.get(observer.state_key) is not None:

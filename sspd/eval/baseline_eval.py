@@ -41,6 +41,14 @@ def baseline_signals(video: Any, methods: Sequence[str], *, skin: str | None = "
                         signals=signals)
 
 
+def _evaluate_video(video: VideoSignals, name: str, **options: Any) -> SignalEvaluation:
+    """:func:`evaluate_signals` of one method on one video; an error names the video."""
+    try:
+        return evaluate_signals(video.signals[name], video.label, video.fps, **options)
+    except ValueError as err:
+        raise ValueError(f"video {video.name}, method {name}: {err}") from err
+
+
 def evaluate_methods(videos: Sequence[VideoSignals], *, window_s: float | None = 10.0,
                      stride_s: float | None = None, method: str = "fft",
                      band: tuple[float, float] | None = None, preset: str | None = None,
@@ -59,8 +67,8 @@ def evaluate_methods(videos: Sequence[VideoSignals], *, window_s: float | None =
     out: dict[str, dict[str, Any]] = {}
     for name in videos[0].signals:
         per_video: dict[str, SignalEvaluation] = {
-            v.name: evaluate_signals(v.signals[name], v.label, v.fps, window_s=window_s, stride_s=stride_s,
-                                     method=method, band=band, preset=preset, split=split)
+            v.name: _evaluate_video(v, name, window_s=window_s, stride_s=stride_s, method=method, band=band,
+                                    preset=preset, split=split)
             for v in videos}
         rows: list[tuple[str, WindowResult]] = [(n, r) for n, ev in per_video.items() for r in ev.rows]
         protocol = dict(next(iter(per_video.values())).summary["protocol"])

@@ -183,6 +183,9 @@ def _window_layout(n_samples: int, fs: float, window_s: float | None,
         if stride_s is not None:
             raise ValueError("stride_s needs window_s: pass window_s too, or neither for whole signals")
         return n_samples, np.zeros(1, dtype=int)
+    for name, value in (("window_s", window_s), ("stride_s", stride_s)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     length = int(round(window_s * fs))
     stride = length if stride_s is None else int(round(stride_s * fs))
     if length < 1 or stride < 1:
@@ -227,10 +230,21 @@ def _toolbox_hr(x: np.ndarray, fs: float, band: tuple[float, float], method: str
     return out
 
 
+def _check_reference_varies(true_w: np.ndarray) -> None:
+    """Raise if a (N, L) reference window is constant: a flat label has no pulse, and scoring it would
+    report the band's lower edge as the true heart rate."""
+    spread = np.ptp(true_w, axis=1)  # (N,)
+    flat = np.flatnonzero(spread <= 1e-12 * np.max(np.abs(true_w), axis=1))
+    if flat.size:
+        raise ValueError(f"reference window(s) {flat.tolist()[:10]} are constant: the label has no pulse there "
+                         "(a flat or missing PPG); fix or drop that label file")
+
+
 def _score_windows(pred_w: np.ndarray, true_w: np.ndarray, fs: float, method: str,
                    band: tuple[float, float], diff_labels: bool,
                    preset: str | None) -> tuple[np.ndarray, ...]:
     """(N,) hr_pred, hr_true and SNR (dB, of the prediction at the reference HR) of (N, L) windows."""
+    _check_reference_varies(true_w)
     if preset is None:
         pred_x = prepare_pulse(pred_w, fs, band, diff_labels)  # (N, L)
         true_x = prepare_pulse(true_w, fs, band, False)  # (N, L)

@@ -126,8 +126,10 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
         view: the network's inference view (``network.view``; default: SSPD's raw difference).
 
     Returns:
-        One :class:`sspd.eval.baseline_eval.VideoSignals` per video with ``signals[name]`` (N-1,) and
-        ``label`` = the PPG at frames 1..N-1. Videos shorter than a window are skipped with a warning.
+        One :class:`sspd.eval.baseline_eval.VideoSignals` per video with ``signals[name]`` (N,) and
+        ``label`` = the PPG at every frame: sample i of the difference signal follows frame i, and frame 0
+        (no earlier frame) repeats frame 1's sample, as ``sspd predict --checkpoint`` does, so a 20 s video
+        gives two 10 s windows. Videos shorter than a window are skipped with a warning.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
@@ -142,7 +144,8 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
         signal = predict_frames(predict_fn, video.frames, window=window, input_size=input_size, view=view,
                                 stride=stride, batch_size=batch_size)  # (N-1,)
         signal = np.cumsum(signal) if target == "diff" else signal
-        label = np.asarray(video.label, dtype=np.float64)[1:]  # (N-1,)
+        signal = np.concatenate([signal[:1], signal])  # (N,): frame 0, which has no earlier frame, repeats frame 1
+        label = np.asarray(video.label, dtype=np.float64)  # (N,)
         out.append(VideoSignals(name=video.name, fps=float(video.fps), label=label, signals={name: signal}))
     if not out:
         raise ValueError(f"no video has the {window + 1} frames of one window; use a shorter window")
@@ -185,8 +188,8 @@ def load_network(path: str | Path, *, which: str = "online", which_file: str = "
 
 def merge_signals(*groups: Sequence[VideoSignals]) -> list[VideoSignals]:
     """One :class:`VideoSignals` per video with the methods of every group (e.g. a model's and the
-    baselines'). Signals and labels are aligned on their LAST samples (a model's difference-frame signal
-    is one sample shorter than a baseline's), so every method of a video is scored on the same frames."""
+    baselines'). Signals and labels are aligned on their LAST samples (should one be shorter), so every
+    method of a video is scored on the same frames."""
     by_name: dict[str, list[VideoSignals]] = {}
     for group in groups:
         for video in group:

@@ -19,7 +19,9 @@ Online (during pretraining) :class:`OnlineProbe`: test-then-train on each batch'
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,6 +33,7 @@ from torch import Tensor, nn
 from sspd.backbones import pool_features
 from sspd.eval.model_eval import TARGETS, PredictFn, clip_target, prepare_view
 from sspd.engine.online_probe import OnlineProbe  # trained inside the loop; re-exported here
+from sspd.files import atomic_path
 from sspd.heads import LinearProbeHead
 from sspd.losses import band_ratio, neg_pearson
 
@@ -130,13 +133,9 @@ def extract_features(backbone: nn.Module, videos: Sequence[Any], *, window: int,
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     key = {"window": window, "stride": stride or window, "target": target, "videos": [v.name for v in videos],
-           "view": repr(view)}
+           "view": repr(view), "network": network_fingerprint(backbone)}
     if cache_file is not None and Path(cache_file).is_file():
-        saved = torch.load(cache_file, weights_only=True)
-        if saved.get("key") != key:
-            raise ValueError(f"{cache_file}: a feature cache made for other windows or videos; delete it or "
-                             "pass another cache_file")
-        return FeatureSet(saved["features"], saved["targets"], saved["subjects"], saved["fps"], target)
+        return _read_feature_cache(Path(cache_file), key, target)
     backbone.eval()
     feats, targets, subjects, fps = [], [], [], []
     for video in videos:
@@ -154,9 +153,38 @@ def extract_features(backbone: nn.Module, videos: Sequence[Any], *, window: int,
         raise ValueError(f"probe: no video has one window of {window + 1} frames; use a shorter window")
     out = FeatureSet(torch.cat(feats), torch.cat(targets), subjects, fps, target)
     if cache_file is not None:
-        torch.save({"key": key, "features": out.features, "targets": out.targets, "subjects": subjects,
-                    "fps": fps}, cache_file)
+        with atomic_path(cache_file, fsync=False) as tmp:
+            torch.save({"key": key, "features": out.features, "targets": out.targets, "subjects": subjects,
+                        "fps": fps}, tmp)
     return out
+
+
+def network_fingerprint(network: nn.Module) -> str:
+    """sha256 of a network's class and every tensor of its state (names, dtypes, shapes, values): two
+    networks share it only when they compute the same features."""
+    digest = hashlib.sha256(type(network).__qualname__.encode())
+    for name, tensor in network.state_dict().items():
+        flat = tensor.detach().cpu().reshape(-1).contiguous()
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return digest.hexdigest()
+
+
+def _read_feature_cache(path: Path, key: dict[str, Any], target: str) -> FeatureSet:
+    """The features saved in ``path`` when they were made with ``key``; one clear ValueError otherwise."""
+    try:
+        saved = torch.load(path, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError) as err:
+        raise ValueError(f"{path} is not a feature cache of sspd probe ({type(err).__name__}); delete it or pass "
+                         "another --feature-cache") from None
+    fields = ("key", "features", "targets", "subjects", "fps")
+    if not isinstance(saved, dict) or any(name not in saved for name in fields):
+        raise ValueError(f"{path} is not a feature cache of sspd probe; delete it or pass another --feature-cache")
+    if saved["key"] != key:
+        differ = sorted(k for k in key if not isinstance(saved["key"], dict) or saved["key"].get(k) != key[k])
+        what = "another network (other weights)" if differ == ["network"] else f"other {', '.join(differ)}"
+        raise ValueError(f"{path}: a feature cache made for {what}; delete it or pass another --feature-cache")
+    return FeatureSet(saved["features"], saved["targets"], saved["subjects"], saved["fps"], target)
 
 
 def select_subjects(subjects: Sequence[str], fraction: float, seed: int = 0) -> list[str]:

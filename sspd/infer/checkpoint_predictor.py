@@ -3,8 +3,9 @@
     predictor = CheckpointPredictor("runs/pretrain")              # checkpoints/last.pt, online network
     prediction = predict_video("me.mp4", predictor=predictor)     # sspd.infer.predict
 
-The network sees SSPD's inference view (:func:`sspd.augment.inference.prepare_view`): the whole face crop
-resized to the backbone's input, then the raw frame difference. A clip of T frames therefore gives T - 1
+The network sees its own inference view (:func:`sspd.augment.inference.prepare_view`, recorded in the
+checkpoint): the whole face crop resized to the backbone's input, then the frame difference it was trained
+on (raw, or normalised with each pixel's luminance removed, the default). A clip of T frames therefore gives T - 1
 samples, sample t following frame t + 1; the predictor returns T values by repeating the first sample for
 frame 0 (which has no earlier frame), so value i of the video's signal belongs to frame i.
 
@@ -74,6 +75,28 @@ def _valid_length(backbone: Any, frames: int) -> int:
                      "difference frames; use a longer video")
 
 
+def _check_recorded_frames(backbone: Any, file: Path) -> None:
+    """Refuse a checkpoint whose network does not accept the clip length it records (``backbone.frames``):
+    every clip would be padded with still frames the network never saw, and the output would mean nothing."""
+    try:
+        backbone.check_clip_size(backbone.frames, *backbone.input_size)
+    except ValueError as err:
+        raise ValueError(f"{file}: its network records clips of {backbone.frames} difference frames but does "
+                         f"not accept them ({err}); the checkpoint's recipe was edited or is corrupt") from None
+
+
+def _describe_view(view: Any) -> str:
+    """The inference view in words (what :func:`prepare_view` applies for ``view``)."""
+    if view is None or getattr(view, "difference", "raw") == "raw":
+        text = "raw frame difference"
+    else:
+        text = "normalised frame difference (difference / sum of the two frames)"
+    if getattr(view, "luminance", "keep") == "remove":
+        text += ", each pixel's luminance removed"
+    return f"face crop resized to the input, {text}; sample i follows frame i (frame 0 of each clip repeats " \
+           "frame 1's sample)"
+
+
 class CheckpointPredictor:
     """The inference network (backbone + SSPD predictor) of a run directory or checkpoint file, run clip
     by clip under :func:`sspd.infer.predict.predict_video`.
@@ -104,6 +127,7 @@ class CheckpointPredictor:
         backbone = self.network.backbone
         self.which, self.step = which, checkpoint.get("step")
         self.target = checkpoint_target(checkpoint, self.file)
+        _check_recorded_frames(backbone, self.file)
         self.clip_frames = self._check_frames(clip_frames or backbone.frames + 1)
         size, self.crop_size_from = checkpoint_crop_size(checkpoint, self.network.input_size)
         self.crop_size = int(crop_size or size)
@@ -126,8 +150,7 @@ class CheckpointPredictor:
                 "backbone": type(backbone).__name__, "input_size": list(self.network.input_size),
                 "clip_frames": self.clip_frames, "crop_size": self.crop_size,
                 "crop_size_from": self.crop_size_from, "target": self.target,
-                "view": "face crop resized to the input, raw frame difference; sample i follows frame i "
-                        "(frame 0 of each clip repeats frame 1's sample)",
+                "view": _describe_view(getattr(self.network, "view", None)),
                 "normalisation": ("integrated within each clip, then " if self.target == "diff" else "")
                                  + "z-scored per clip"}
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from sspd.data.readers.frames import list_image_files, read_image_frames
-from sspd.data.video import TimedVideoFrames, container_info
+from sspd.data.video import StreamTiming, TimedVideoFrames, container_info
 from sspd.signal import check_fs
 
 __all__ = ["FrameSource", "resolve_fps", "open_frame_source", "MAX_MISSING_FRACTION", "Progress",
@@ -106,22 +106,54 @@ class CountedReader:
                 self.progress(self.done, self.total)
 
 
-def check_decoded(source: FrameSource, decoded: int) -> list[str]:
-    """Compare the decoded frames with the container's count: a note when a few are missing, an error
-    beyond :data:`MAX_MISSING_FRACTION` (the file is truncated; its HR would come from part of it)."""
-    declared = source.n_frames if source.kind == "video" else None
+def check_decoded(source: FrameSource, decoded: int, stream: StreamTiming | None = None) -> list[str]:
+    """Whether the decoded frames are the whole video: a note when a little is missing, an error beyond
+    :data:`MAX_MISSING_FRACTION` (the file is truncated; its HR would come from part of it).
+
+    With the stream's own timing (``stream``: its frames' timestamps and duration, :func:`sspd.data.video.
+    stream_timing`) the time the decoded frames cover is compared with the stream's duration, so a
+    variable-frame-rate video (nominal 30 fps, 16 on average) is not taken for a truncated one. Without it,
+    the decoded count is compared with the container's count (duration × nominal rate for some formats).
+    """
+    if source.kind != "video":
+        return []
+    if stream is None or (stream.frames is None and stream.duration_s is None):
+        return _by_count(source, decoded, source.n_frames)   # no stream facts: the container's count
+    notes = _by_count(source, decoded, stream.frames)          # the header's own count, where it has one
+    if stream.duration_s and stream.times_s is not None and stream.times_s.size >= 2:
+        times = stream.times_s[:decoded]
+        covered = float(times[-1] + np.median(np.diff(stream.times_s)))  # the last frame lasts one interval
+        missing = 1.0 - covered / stream.duration_s
+        message = (f"the {decoded} decoded frames cover {covered:.2f} s of the {stream.duration_s:.2f} s the "
+                   f"stream lasts ({max(missing, 0.0):.0%} missing)")
+        notes += _judge(source, missing, message, tolerance=0.01)
+    return notes
+
+
+def _by_count(source: FrameSource, decoded: int, declared: int | None) -> list[str]:
     if declared is None or decoded >= declared:
         return []
     missing = declared - decoded
     message = (f"{decoded} of the {declared} frames the container declares were decoded ({missing} missing, "
                f"{missing / declared:.0%})")
-    if missing > MAX_MISSING_FRACTION * declared:
+    return _judge(source, missing / declared, message, tolerance=0.0)
+
+
+def _judge(source: FrameSource, missing: float, message: str, *, tolerance: float) -> list[str]:
+    """An error beyond :data:`MAX_MISSING_FRACTION` missing, a note above ``tolerance``, else nothing."""
+    if missing > MAX_MISSING_FRACTION:
         raise ValueError(f"{source.path}: {message}: the video is truncated or corrupt, more than "
                          f"{MAX_MISSING_FRACTION:.0%} is missing; copy or re-encode it again")
-    return [f"{message}: the video may be truncated; the HR is from the decoded frames"]
+    if missing > tolerance:
+        return [f"{message}: the video may be truncated; the HR is from the decoded frames"]
+    return []
 
 
-def frame_times_s(source: FrameSource) -> np.ndarray | None:
-    """(T,) presentation times in s of the frames of the last pass, None when the source has none."""
+def frame_times_s(source: FrameSource, stream: StreamTiming | None = None, decoded: int | None = None
+                  ) -> np.ndarray | None:
+    """(T,) presentation times in s of the decoded frames: the stream's own (PyAV, ``stream``) when it
+    times exactly the ``decoded`` frames, else those OpenCV reported in the last pass, else None."""
+    if stream is not None and stream.times_s is not None and decoded is not None and stream.times_s.size == decoded:
+        return stream.times_s
     times_ms = getattr(source.read, "times_ms", None)
     return None if times_ms is None else np.asarray(times_ms, dtype=np.float64) / 1e3

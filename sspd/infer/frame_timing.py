@@ -5,9 +5,10 @@ estimators assume equal spacing, so a trace whose frame times vary by more than 
 (beyond the 1 ms rounding of common container time bases) is resampled, by linear interpolation, to
 a uniform grid at the mean rate before any HR is measured.
 
-Frame times come from the container (each frame's presentation timestamp, read with OpenCV's
-``CAP_PROP_POS_MSEC`` as the frame is decoded: the FFmpeg backend reports the frame's own pts, and
-OpenCV is what decodes the video anyway; PyAV would add a dependency for the same numbers). Where they
+Frame times come from the stream: each frame's own presentation timestamp, read by PyAV from the
+stream's packets (:func:`sspd.data.video.stream_timing`), else OpenCV's ``CAP_PROP_POS_MSEC`` as the frame
+is decoded. Whether frames are missing is judged from the time they cover against the stream's duration,
+not from a count derived from the nominal rate. Where they
 are missing or unusable (not increasing, not finite), or for an image folder, or when the user gives
 the rate, frames are taken as equally spaced at the nominal rate, and the timing says so.
 """

@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import math
+import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 import sspd
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper, FaceCropStats
+from sspd.data.video import stream_timing
 from sspd.infer.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameSource, Progress,  # re-exported
                                      check_decoded, frame_times_s, open_frame_source, resolve_fps)
 from sspd.infer.frame_timing import FrameTiming, resolve_timing
@@ -276,6 +278,9 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
         FileNotFoundError: no such file or folder. ValueError (naming the file): unreadable video, no
         frame rate, a video too short for the method or the band, a predictor output of the wrong shape.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"predict_video: path must be a video file or image folder (str or Path), got "
+                        f"{type(path).__name__}")
     name = _check_method(method, predictor)
     source = open_frame_source(path, fps=fps)
     band = check_windows(window_s, stride_s, band, source.fps)  # before decoding anything
@@ -287,9 +292,10 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
             signal = _baseline_signal(crops, name, source.fps, skin)
         else:
             signal = _predictor_signal(crops, predictor, source.fps, source.path)
-        decoded_notes = check_decoded(source, signal.size)
-        signal, frame_times, timing = resolve_timing(signal, frame_times_s(source), source.fps,
-                                                     fps_given=fps is not None)
+        stream = stream_timing(source.path) if source.kind == "video" else None  # the frames' own times
+        decoded_notes = check_decoded(source, signal.size, stream)
+        signal, frame_times, timing = resolve_timing(signal, frame_times_s(source, stream, signal.size),
+                                                     source.fps, fps_given=fps is not None)
         pulse, hr, snr = overall_hr(signal, timing.fps, band)
         intervals, hrv = _video_hrv(pulse, timing.fps, hr, band)
         windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
@@ -305,8 +311,8 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
                            frame_times=frame_times, hr_bpm=hr, snr_db=snr,
                            hr_window_median_bpm=median, windows=windows, face=crops.stats,
                            protocol=_protocol(cropper, band, window_s, stride_s, timing.fps, skin, predictor),
-                           notes=notes, timing=timing, frames_declared=source.n_frames if source.kind == "video"
-                           else None, frames_decoded=int(signal.size), intervals=intervals, hrv=hrv)
+                           notes=notes, timing=timing, frames_declared=_declared(source, stream),
+                           frames_decoded=int(signal.size), intervals=intervals, hrv=hrv)
 
 
 def _video_hrv(pulse: np.ndarray, fs: float, hr_bpm: float, band: tuple[float, float]
@@ -317,6 +323,17 @@ def _video_hrv(pulse: np.ndarray, fs: float, hr_bpm: float, band: tuple[float, f
     except ValueError as err:
         log.info("no HRV: %s", err)
         return None, None
+
+
+def _declared(source: FrameSource, stream: Any) -> int | None:
+    """The frame count the video declares: its stream header's (None when the header has none, as in
+    Matroska, where OpenCV's count is duration x nominal rate, wrong for a variable rate); the container's
+    count without PyAV; None for an image folder."""
+    if source.kind != "video":
+        return None
+    if stream is not None and (stream.frames is not None or stream.duration_s is not None):
+        return stream.frames
+    return source.n_frames
 
 
 def _timing_notes(timing: FrameTiming) -> list[str]:

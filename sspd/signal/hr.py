@@ -5,6 +5,7 @@ all three next to any number these functions produce.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,16 @@ HR_METHODS = ("fft", "welch", "peaks")
 DEFAULT_BAND = (0.75, 2.5)  # Hz: 45-150 bpm, the SSPD paper's band
 _MIN_RELATIVE_PROMINENCE = 0.5  # peaks less prominent than this x the median are not beats
 _MAX_SPECTRUM_VALUES = 4 << 20  # bound on the B * F spectrum values the FFT estimator holds at once
+
+
+def _check_orientation(rows: np.ndarray, fs: float, low: float) -> None:
+    """Raise, saying to transpose, when (B, T) rows are too short but the columns would be long enough: a
+    (T, B) array of B signals in columns."""
+    needed = math.ceil(fs / low - 1e-9)
+    if rows.shape[1] < needed <= rows.shape[0]:
+        raise ValueError(f"x has shape {rows.shape}: {rows.shape[1]} samples per row, but rows are signals "
+                         f"(B, T); these look like {rows.shape[1]} signals of {rows.shape[0]} samples in columns: "
+                         "pass x.T")
 
 
 def _check_not_constant(rows: np.ndarray) -> None:
@@ -145,7 +156,8 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
         strong second harmonic can then add peaks: prefer ``"fft"`` for HR near the band's edges.
 
     Args:
-        x: (T,) or (B, T) numpy array or torch tensor, at least one period of ``band[0]`` long.
+        x: (T,) or (B, T) numpy array or torch tensor, at least one period of ``band[0]`` long; any
+            finite scale (each row is scaled to a unit peak first, so 1e-300 and 1e300 give the same HR).
         fs: sample rate in Hz.
         method: ``"fft"``, ``"welch"`` or ``"peaks"``.
         band: (low, high) Hz searched; the default (0.75, 2.5) Hz is 45-150 bpm.
@@ -156,8 +168,10 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     rows, was_1d = as_signal_rows(x)  # (B, T)
     fs = check_fs(fs)
     band = check_band(band, fs)
+    _check_orientation(rows, fs, band[0])
     check_covers_band(rows.shape[1], fs, band[0], high=band[1])
     _check_not_constant(rows)
+    rows = rows / np.max(np.abs(rows), axis=1, keepdims=True)  # unit peak: no power under- or overflows
     if method == "fft":
         hr = _fft_hr(rows, fs, band, nfft, window)
     elif method == "welch":

@@ -179,3 +179,23 @@ def test_green_fails_once_illumination_dominates_inside_the_band_while_pos_does_
     reference = estimate_hr(video.ppg(video.frame_times), FS)
     assert estimate_hr(green(rgb, FS), FS) == pytest.approx(108.0, abs=2.0)  # the flicker, 1.8 Hz
     assert estimate_hr(pos(rgb, FS), FS) == pytest.approx(reference, abs=2.0)
+
+
+@pytest.mark.parametrize("flags, named", [(["--noise-std", "nan"], "noise_std"), (["--flicker-hz", "inf"], "flicker_hz"),
+                                          (["--hr-range", "60", "nan"], "hr_bpm"), (["--motion", "nan"], "motion")])
+def test_synth_refuses_a_knob_that_is_not_a_finite_number(tmp_path, capsys, flags, named):
+    from sspd.cli import main
+
+    assert main(["synth", "--out", str(tmp_path / "data"), "--subjects", "1", "--seconds", "1", *flags,
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "finite" in err and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("flags, message", [(["--size", "99999x99999"], "too large"),
+                                            (["--seconds", "inf"], "seconds must be a finite number")])
+def test_synth_checks_sizes_before_allocating(tmp_path, capsys, flags, message):
+    from sspd.cli import main
+
+    assert main(["synth", "--out", str(tmp_path / "data"), "--subjects", "1", *flags, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "data").exists()

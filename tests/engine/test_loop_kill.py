@@ -170,3 +170,23 @@ def test_a_checkpoint_write_stopped_at_random_points_leaves_a_loadable_checkpoin
     assert child.returncode == -signal.SIGKILL
     in_flight.append(_check_loadable(directory))
     assert any(in_flight), "no sample caught a write in flight: the test did not exercise the atomic rename"
+
+
+@pytest.mark.slow
+def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "sspd", "pretrain", str(DEMO), "--no-progress",
+            *_sets([*TINY, "loop.max_steps=1000", "loop.checkpoint_every=500", f"run_dir={run_dir}"])]
+    child = subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while 2 not in _steps_logged(run_dir):
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.01)
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=WAIT_S)
+    finally:
+        child.kill()
+    assert child.returncode == 130, out.decode()[-2000:]
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["step"] >= 2 and b"interrupted by the user" in out

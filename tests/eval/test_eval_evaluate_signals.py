@@ -167,3 +167,26 @@ def test_default_pipeline_rejects_strong_content_just_below_the_band():
     assert ev.rows[0].hr_true == pytest.approx(74.0, abs=0.5)
     assert ev.rows[0].hr_pred == pytest.approx(74.0, abs=1.0)
     assert "band-pass" in ev.summary["protocol"]["estimator"]
+
+
+@pytest.mark.parametrize("preset", [None, "rppg-toolbox"])
+@pytest.mark.parametrize("reference", [np.ones, np.zeros, lambda n: np.full(n, 512.0)])
+def test_a_constant_reference_is_an_error_like_estimate_hr_not_the_band_floor(preset, reference):
+    fs = 30.0
+    t = np.arange(int(20 * fs)) / fs
+    pred = np.sin(2 * np.pi * 1.2 * t)
+    with pytest.raises(ValueError, match="constant"):
+        evaluate_signals(pred, reference(t.size), fs, window_s=10.0, preset=preset)
+    true = np.sin(2 * np.pi * 1.2 * t)
+    true[: int(10 * fs)] = 1.0                          # only the first window is flat: still refused
+    with pytest.raises(ValueError, match=r"window\(s\) \[0\].*constant"):
+        evaluate_signals(pred, true, fs, window_s=10.0, preset=preset)
+    collapsed = evaluate_signals(np.ones(t.size), np.sin(2 * np.pi * 1.2 * t), fs, window_s=10.0, preset=preset)
+    assert len(collapsed.rows) == 2 and all(abs(r.hr_true - 72.0) < 3 for r in collapsed.rows)  # still scored
+
+
+@pytest.mark.parametrize("window_s", [math.nan, math.inf, -1.0, 0.0])
+def test_a_window_that_is_not_a_positive_length_is_named(window_s):
+    x = np.sin(np.arange(600) / 30.0 * 2 * np.pi * 1.2)
+    with pytest.raises(ValueError, match=r"window_s must be a positive number of seconds"):
+        evaluate_signals(x, x, 30.0, window_s=window_s)

@@ -83,10 +83,11 @@ def test_network_signals_recover_the_pulse_through_diff_integration(stride):
     signals = network_signals(mean_colour, videos, window=32, input_size=4, target="diff", stride=stride)
     assert [s.name for s in signals] == ["a1", "b1"]
     for sig, video in zip(signals, videos):
-        assert sig.signals["model"].shape == (video.n_frames - 1,) == sig.label.shape
+        assert sig.signals["model"].shape == (video.n_frames,) == sig.label.shape   # one value per frame
+        assert sig.signals["model"][0] == sig.signals["model"][1]                    # frame 0 repeats frame 1
         # integration drifts between windows (each is z-scored); in the HR band the waveform is the pulse
         pulse = bandpass(sig.signals["model"], 30.0, 0.75, 2.5)
-        assert np.corrcoef(pulse, video.label[1:])[0, 1] > 0.95
+        assert np.corrcoef(pulse[1:], video.label[1:])[0, 1] > 0.95
     summary = evaluate_methods(signals, window_s=10.0)["model"]["summary"]
     assert summary["metrics"]["mae"] < 1.0
 
@@ -163,3 +164,9 @@ def test_write_evaluation_files(tmp_path):
     assert lines[0] == "method,subject,windows,mae_bpm,rmse_bpm,r,snr_db" and len(lines) == 3
     for key in ("bland_altman_model", "hr_scatter_model", "waveforms", "training_curves"):
         _assert_png(paths[key])
+
+
+def test_a_20_s_video_gives_two_10_s_windows_to_the_model_and_the_baselines():
+    video = _sine_video("a1", 72.0, seconds=20.0)
+    signals = network_signals(lambda v: v.mean(dim=(1, 3, 4)), [video], window=32, input_size=4, target="diff")
+    assert evaluate_methods(signals, window_s=10.0)["model"]["summary"]["n_windows"] == 2

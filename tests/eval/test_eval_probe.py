@@ -65,9 +65,11 @@ def test_extract_features_shapes_targets_and_cache(videos, tmp_path):
     assert features.features.shape == (2 * per_video, 3, 64) and features.targets.shape == (2 * per_video, 64)
     np.testing.assert_allclose(features.targets[0].numpy(), np.diff(train[0].label[:65]), rtol=1e-5, atol=1e-6)
     assert features.subjects == [train[0].subject] * per_video + [train[1].subject] * per_video
-    again = extract_features(Noise(), train[:2], window=64, input_size=16, cache_file=cache)  # read back
+    again = extract_features(MeanColour(), train[:2], window=64, input_size=16, cache_file=cache)  # read back
     torch.testing.assert_close(again.features, features.features)
-    with pytest.raises(ValueError, match="features.pt.*other windows"):
+    with pytest.raises(ValueError, match="features.pt.*another network"):   # never another backbone's features
+        extract_features(Noise(), train[:2], window=64, input_size=16, cache_file=cache)
+    with pytest.raises(ValueError, match="features.pt.*other .*window"):
         extract_features(MeanColour(), train[:2], window=32, input_size=16, cache_file=cache)
     with pytest.raises(ValueError, match="no video has"):
         extract_features(MeanColour(), train[:1], window=400, input_size=16)
@@ -155,3 +157,38 @@ def test_online_probe_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     OnlineProbe(feature_dim=4, fs=30.0, seed=7)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_the_feature_cache_key_holds_the_weights_not_only_the_architecture(videos, tmp_path):
+    """A random-init probe must not read the pretrained network's cached features (same class, new weights)."""
+    train, _ = videos
+    cache = tmp_path / "features.pt"
+    torch.manual_seed(0)
+    trained = nn.Conv3d(3, 3, 1)
+    extract_features(_Features(trained), train[:1], window=64, input_size=16, cache_file=cache)
+    torch.manual_seed(1)
+    with pytest.raises(ValueError, match="another network"):
+        extract_features(_Features(nn.Conv3d(3, 3, 1)), train[:1], window=64, input_size=16, cache_file=cache)
+    extract_features(_Features(trained), train[:1], window=64, input_size=16, cache_file=cache)  # its own: read
+
+
+@pytest.mark.parametrize("content", [b"not a torch file at all", b"\x80\x04\x95garbage", b"PK\x03\x04broken"])
+def test_a_foreign_feature_cache_is_one_clear_error(videos, tmp_path, content):
+    cache = tmp_path / "features.pt"
+    cache.write_bytes(content)
+    with pytest.raises(ValueError, match=r"features\.pt.*not a feature cache"):
+        extract_features(MeanColour(), videos[0][:1], window=64, input_size=16, cache_file=cache)
+    assert cache.read_bytes() == content
+
+
+class _Features(nn.Module):
+    """A 1x1x1 convolution as the backbone: features = conv(view)."""
+
+    feature_dim = 3
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def forward_features(self, x):
+        return self.conv(x)

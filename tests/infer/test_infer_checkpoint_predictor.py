@@ -160,3 +160,22 @@ def test_bad_arguments_and_clips(run_dir):
         predictor(random_clip(1), 30.0)
     with pytest.raises(ValueError, match=r"got shape \(4, 20, 20\)"):
         predictor(random_clip(4)[..., 0], 30.0)
+
+
+def test_a_checkpoint_whose_network_refuses_its_own_clip_length_is_refused(run_dir, video, tmp_path, capsys):
+    """The recipe says 6 difference frames, but PhysNet takes multiples of 4: predicting would pad every clip
+    with still frames the network never saw; refuse the checkpoint instead, naming it."""
+    from sspd.cli import main
+
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state["network"]["backbone_kwargs"]["frames"] = 6
+    file = save_checkpoint(tmp_path / "edited.pt", state)
+    with pytest.raises(ValueError, match=r"edited\.pt: .*multiple of 4.*got 6"):
+        CheckpointPredictor(file)
+    assert main(["predict", str(video), "--checkpoint", str(file), "--out", str(tmp_path / "p")]) == 2
+    assert "edited.pt" in capsys.readouterr().err
+
+
+def test_the_described_view_is_the_one_the_network_applies(run_dir):
+    view = CheckpointPredictor(run_dir).describe()["view"]
+    assert "normalised" in view and "luminance removed" in view and "raw" not in view

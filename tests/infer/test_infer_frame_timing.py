@@ -128,3 +128,70 @@ def test_resolve_timing_falls_back_to_equal_spacing_and_says_why():
     out, grid, timing = resolve_timing(times * 10, times, 10.0)
     assert timing.resampled and timing.fps == pytest.approx(8.0)
     np.testing.assert_allclose(out, grid * 10)
+
+
+def write_timed_mkv(path, frames, times_ms, nominal_fps):
+    """A Matroska file whose frames carry ``times_ms`` as their own timestamps while the stream states
+    ``nominal_fps`` (what a phone's variable-frame-rate recording looks like); lossless FFV1, via PyAV."""
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=nominal_fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
+        stream.time_base = stream.codec_context.time_base = fractions.Fraction(1, 1000)  # no rounding to 1/30 s
+        for frame, t in zip(frames, times_ms):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts, video_frame.time_base = int(round(t)), fractions.Fraction(1, 1000)
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def slow_vfr(tmp_path_factory):
+    """Nominal 30 fps, 16 fps on average: stretches at 30 fps and at 9 fps, a pulse at 72 bpm."""
+    intervals = np.where((np.arange(199) // 20) % 2 == 0, 1000 / 30, 1000 / 9)
+    times_ms = np.round(np.concatenate([[0.0], np.cumsum(intervals)]))  # (200,) ms
+    path = tmp_path_factory.mktemp("slow_vfr") / "phone.mkv"
+    return write_timed_mkv(path, pulse_frames(times_ms / 1e3, bpm=72.0), times_ms, 30), times_ms
+
+
+def test_a_slow_variable_frame_rate_video_is_not_taken_for_a_truncated_one(slow_vfr):
+    from sspd.data.video import container_info, stream_timing
+
+    path, times_ms = slow_vfr
+    assert container_info(path)[1] > 300                      # what OpenCV declares: duration x nominal 30 fps
+    stream = stream_timing(path)
+    np.testing.assert_allclose(stream.times_s * 1e3, times_ms, atol=0.5)
+    p = predict_video(path, window_s=8.0)
+    mean_fps = (len(times_ms) - 1) / (times_ms[-1] / 1e3)
+    assert p.fps == pytest.approx(mean_fps, rel=1e-3) and p.timing.resampled
+    assert not any("truncated" in note for note in p.notes)
+    assert abs(p.hr_bpm - 72.0) < 2.0
+    assert p.frames_decoded == 200 and p.frames_declared is None   # Matroska declares no count: no made-up 418
+
+
+def test_a_milder_variable_frame_rate_gets_no_false_truncation_note(tmp_path):
+    intervals = np.where((np.arange(239) // 30) % 2 == 0, 1000 / 30, 1000 / 24)
+    times_ms = np.round(np.concatenate([[0.0], np.cumsum(intervals)]))
+    path = write_timed_mkv(tmp_path / "mild.mkv", pulse_frames(times_ms / 1e3, bpm=66.0), times_ms, 30)
+    p = predict_video(path, window_s=8.0)
+    assert not any("truncated" in note for note in p.notes) and abs(p.hr_bpm - 66.0) < 2.0
+
+
+def test_a_truncated_variable_frame_rate_video_is_still_refused(slow_vfr, tmp_path):
+    path, _ = slow_vfr
+    cut = tmp_path / "cut.mkv"
+    data = path.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])                    # a copy that stopped half way
+    with pytest.raises(ValueError, match=r"cut\.mkv: .*truncated"):
+        predict_video(cut, window_s=4.0)
+
+
+def test_predict_video_of_none_is_one_clear_error():
+    with pytest.raises(TypeError, match="predict_video: path must be a video file or image folder"):
+        predict_video(None)

@@ -117,3 +117,19 @@ def test_too_short_signal_advice_stays_inside_the_band():
     with pytest.raises(ValueError, match=r"pass at least 40 samples \(1.33 s\) or raise the band's lower edge "
                                          r"above 0.909 Hz"):
         estimate_hr(np.sin(np.arange(33.0)), 30.0)  # 33 samples: a lower edge of 0.91 Hz would do
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-30, 1e30, 1e160, 1e300])
+@pytest.mark.parametrize("method", ["fft", "welch", "peaks"])
+def test_estimate_hr_does_not_depend_on_the_signal_scale(scale, method):
+    x = _pulses(30.0, BPM[:3], harmonic=0.4)
+    np.testing.assert_allclose(estimate_hr(x * scale, 30.0, method=method), estimate_hr(x, 30.0, method=method),
+                               atol=1e-6)
+
+
+def test_signals_in_columns_are_told_to_transpose():
+    x = _pulses(30.0, BPM[:3])                                # (3, 600)
+    with pytest.raises(ValueError, match=r"shape \(600, 3\).*pass x\.T"):
+        estimate_hr(x.T, 30.0)
+    with pytest.raises(ValueError, match="shorter than one period"):   # a plain short signal keeps its message
+        estimate_hr(x[:, :10], 30.0)

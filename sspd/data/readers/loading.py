@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from sspd.data.label_checks import check_label_pulse
 from sspd.data.records import VideoRecord, safe_name
 
 __all__ = ["PendingRecord", "LoadFailure", "RecordList", "load_pending"]
@@ -101,6 +102,13 @@ def _fail(pending: PendingRecord, err: Exception) -> LoadFailure:
     return failure
 
 
+def _checked(record: VideoRecord) -> VideoRecord:
+    """The record, its label checked for a pulse (a constant one is warned about, naming the file)."""
+    source = record.metadata.get("label_file", record.source)
+    record.metadata.setdefault("label_has_pulse", check_label_pulse(record.ppg, source=source))
+    return record
+
+
 def load_pending(pending: Iterable[PendingRecord], *, dataset: str, root: Path | None,
                  on_error: str = "collect") -> RecordList:
     """Load every pending record; broken ones become failures (``on_error="collect"``) or raise.
@@ -114,7 +122,7 @@ def load_pending(pending: Iterable[PendingRecord], *, dataset: str, root: Path |
     for item in pending:
         try:
             safe_name(item.subject, item.session)  # a name that cannot be a folder fails before loading
-            out.append(item.load())
+            out.append(_checked(item.load()))
         except (ValueError, OSError) as err:
             if on_error == "raise":
                 raise

@@ -19,6 +19,7 @@ larger, moderate head motion, sensor noise of 1.5 grey levels.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +122,7 @@ class SyntheticConfig:
     label_jitter_s: float = 0.001
 
     def __post_init__(self) -> None:
+        _check_finite(self)
         for name in _RANGES:
             _check_range(name, getattr(self, name))
         _check_physiology(self)
@@ -165,8 +167,8 @@ class SyntheticConfig:
         """A copy with every motion knob times ``motion`` and every illumination/specular change knob
         (drift, gradient, specular variation, flicker amplitude) times ``illumination``; 0 switches
         them off, 2 doubles them."""
-        if motion < 0 or illumination < 0:
-            raise ValueError(f"nuisance scales must be >= 0, got motion={motion}, "
+        if not (math.isfinite(motion) and math.isfinite(illumination) and motion >= 0 and illumination >= 0):
+            raise ValueError(f"nuisance scales must be finite numbers >= 0, got motion={motion}, "
                              f"illumination={illumination}")
         return self.replace(
             motion_translation=self.motion_translation * motion,
@@ -185,6 +187,16 @@ class SyntheticConfig:
             motion_rotation_deg=0.0, motion_scale=0.0, motion_periodic=0.0, light_gradient=0.0)
         quiet.update(changes)
         return cls(**quiet)
+
+
+def _check_finite(cfg: SyntheticConfig) -> None:
+    """Every numeric knob (and each end of a range) must be a finite number: NaN passes every comparison
+    and would render black frames."""
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, (int, float)) and not isinstance(item, bool) and not math.isfinite(item):
+                raise ValueError(f"SyntheticConfig: {field.name} must be a finite number, got {value!r}")
 
 
 def _check_range(name: str, value: Any) -> None:

@@ -39,6 +39,10 @@ VIDEO = "vid.avi"
 _LABEL_STREAM = 5  # child seed of a subject reserved for the label clock jitter (0-4: the scene)
 
 
+#: the largest frame side parse_size accepts (8K video is 7680 wide)
+MAX_SIDE = 8192
+
+
 def parse_size(size: tuple[int, int] | int | str) -> tuple[int, int]:
     """(width, height) from ``(W, H)``, an int (square) or ``"WxH"``; ValueError if malformed."""
     if isinstance(size, str):
@@ -51,14 +55,17 @@ def parse_size(size: tuple[int, int] | int | str) -> tuple[int, int]:
     width, height = (int(v) for v in size)
     if width < 16 or height < 16:
         raise ValueError(f"size {width}x{height} is too small: synthetic frames need at least 16x16 pixels")
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"size {width}x{height} is too large: synthetic frames are at most {MAX_SIDE} pixels a "
+                         "side (each frame is rendered in memory in float); UBFC-rPPG is 640x480")
     return width, height
 
 
 def count_frames(seconds: float, fps: float) -> int:
     """round(seconds·fps), checked: both > 0 and at least 2 frames."""
     check_fs(fps, name="fps")
-    if not seconds > 0:
-        raise ValueError(f"seconds must be > 0, got {seconds}")
+    if not (seconds > 0 and np.isfinite(seconds)):
+        raise ValueError(f"seconds must be a finite number > 0, got {seconds}")
     n_frames = int(round(seconds * fps))
     if n_frames < 2:
         raise ValueError(f"{seconds} s at {fps} fps gives {n_frames} frame(s); need at least 2")
