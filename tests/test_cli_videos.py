@@ -117,3 +117,16 @@ def test_label_needing_commands_refuse_an_unlabeled_cache_in_one_line(folder, ti
     assert len(err) == 1 and err[0].startswith(f"sspd {command[0]}: error: sspd {command[0]} needs labels, but 2 "
                                                f"of the 2 videos of the cache {cache} are unlabeled")
     assert "pass that cache with --cache" in err[0]
+
+
+def test_videos_into_a_folder_of_the_users_own_files_is_refused_before_caching(folder, tmp_path, capsys):
+    videos, settings = folder
+    run_dir = tmp_path / "mine"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("my own notes\n")
+    code = main(["pretrain", "--videos", str(videos), "--preprocess-config", str(settings), "--no-progress",
+                 *_sets([*TINY, f"run_dir={run_dir}"])])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "metrics.jsonl" in err[0]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.jsonl"]   # no cache/ made, nothing touched
+    assert (run_dir / "metrics.jsonl").read_text() == "my own notes\n"
