@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -163,11 +164,8 @@ def map_toolbox_state_dict(state: Mapping[str, Any]) -> tuple[str, dict[str, Ten
         raise ValueError("not an rPPG-Toolbox PhysNet or PhysFormer state dict (no ConvBlock1/ConvBlock10 "
                          "or patch_embedding/ConvBlockLast weights)")
     source = _strip_module(state)
-    if name == "physnet":
-        rename = physnet_key
-    else:
-        per_stage = _blocks_per_stage(source)
-        rename = lambda key: physformer_key(key, per_stage)  # noqa: E731
+    rename = physnet_key if name == "physnet" else partial(physformer_key,
+                                                           blocks_per_stage=_blocks_per_stage(source))
     mapped: dict[str, Tensor] = {}
     for key, value in source.items():
         new = rename(key)
