@@ -227,3 +227,23 @@ def test_predict_with_a_toolbox_checkpoint_end_to_end(short_video, tmp_path, cap
                      "--out", str(tmp_path / "o2"), *flags]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and words in err and "other.pth" in err, err
+
+
+def test_training_views_and_clip_views_of_the_convention_are_scaled_per_clip():
+    from sspd.augment import ViewOptions, make_single_view
+    from sspd.augment.inference import prepare_view
+
+    rng = np.random.default_rng(5)
+    clip = torch.from_numpy(rng.uniform(40, 220, size=(2, 3, 9, 24, 24))).float()
+    clip[1] = clip[1] * 0.5 + 20  # another brightness: its own std
+    options = ViewOptions(difference="normalized", luminance="keep", scale="std", p_horizontal=0.0,
+                          p_vertical=0.0)
+    assert options.inference_view() == TOOLBOX_VIEW
+    view = make_single_view(clip, 24, torch.Generator().manual_seed(0), options)  # (2, 3, 8, 24, 24)
+    later, earlier = clip[:, :, 1:].double(), clip[:, :, :-1].double()
+    diff = (later - earlier) / (later + earlier + 1e-7)
+    want = diff / diff.std(dim=(1, 2, 3, 4), correction=0, keepdim=True)
+    torch.testing.assert_close(view.double(), want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(prepare_view(clip, 24, TOOLBOX_VIEW).double(), want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="scale must be one of"):
+        ViewOptions(scale="video")
