@@ -5,6 +5,7 @@ Rows (per seed, every run on synthetic clips rendered on the fly, the target dom
   adapted            the source model (model.init) adapted with SiNC's priors on its integrated output,
                      on unlabeled target clips, every layer, BatchNorm in train mode
   adapted-norm       the same adaptation, only the normalisation layers' affine parameters (adapt.layers=norm)
+  adapted-bnfrozen   the same adaptation, every layer, BatchNorm statistics frozen (adapt.batchnorm=frozen)
   scratch-sinc       SiNC from random weights on the same target clips with the same number of steps
   pos                the training-free baseline on the same test videos
 The network is the rPPG-Toolbox's form, at toy size: a PhysNet (width --width) whose own head gives the
@@ -38,13 +39,19 @@ from sspd.eval.baseline_eval import baseline_signals, evaluate_methods
 from sspd.eval.model_eval import network_signals, synthetic_videos
 
 SOURCE = {"skin_tone": "fair", "motion": 0.5, "illumination": 0.5}
+ROWS = {  # row -> its overrides, from the arguments and the adaptation's (model.init, learning rate)
+    "adapted": lambda args, adapt: adapt,
+    "adapted-norm": lambda args, adapt: [*adapt, "adapt.layers=norm"],
+    "adapted-bnfrozen": lambda args, adapt: [*adapt, "adapt.batchnorm=frozen"],
+    "scratch-sinc": lambda args, adapt: [f"optim.lr={args.lr}"],
+}
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--rows", nargs="+", default=["adapted", "adapted-norm", "scratch-sinc"],
-                   choices=["adapted", "adapted-norm", "scratch-sinc"])
+    p.add_argument("--rows", nargs="+", default=["adapted", "adapted-norm", "adapted-bnfrozen", "scratch-sinc"],
+                   choices=list(ROWS))
     p.add_argument("--source-steps", type=int, default=120, help="supervised steps on the source domain")
     p.add_argument("--steps", type=int, default=80, help="steps of every target-domain run")
     p.add_argument("--adapt-lr", type=float, default=3e-4, help="Adam learning rate of the adaptation")
@@ -116,32 +123,40 @@ def held_priors(run_dir: Path) -> dict[int, float]:
     return {int(r["step"]): r["adapt/held_priors"] for r in lines if "adapt/held_priors" in r}
 
 
+def _cached(path: Path, compute) -> dict:
+    """``compute()``, saved to ``path`` as JSON (read back when the study is rerun)."""
+    if not path.is_file():
+        started = time.time()
+        value = compute()
+        path.write_text(json.dumps({"value": value, "seconds": time.time() - started}, default=float))
+    return json.loads(path.read_text())
+
+
 def run_seed(args: argparse.Namespace, seed: int, tests: dict) -> dict:
     root = Path(args.out) / f"seed{seed}"
-    cached = root / "scores.json"
-    if cached.is_file():
-        return json.loads(cached.read_text())
-    started = time.time()
     source_dir, (source, target) = root / "source-supervised", domains(args).values()
-    train(config(args, source_dir, seed, source, args.source_steps,
-                 ["objective.name=supervised", "objective.supervised.target=diff", f"optim.lr={args.lr}"]))
-    scores = {"source-supervised": {args.source_steps: evaluate(load_pretrained(source_dir)[0], args, tests)}}
+
+    def source_scores() -> dict:
+        train(config(args, source_dir, seed, source, args.source_steps,
+                     ["objective.name=supervised", "objective.supervised.target=diff", f"optim.lr={args.lr}"]))
+        return {args.source_steps: evaluate(load_pretrained(source_dir)[0], args, tests)}
+
+    first = _cached(root / "source_scores.json", source_scores)
+    scores, checks, seconds = {"source-supervised": first["value"]}, {}, first["seconds"]
     sinc = ["objective.name=sinc", "objective.sinc.signal=diff", f"adapt.check_every={max(1, args.steps // 4)}"]
-    rows = {"adapted": [f"model.init={source_dir}", f"optim.lr={args.adapt_lr}"],
-            "adapted-norm": [f"model.init={source_dir}", f"optim.lr={args.adapt_lr}", "adapt.layers=norm"],
-            "scratch-sinc": [f"optim.lr={args.lr}"]}
-    checks = {}
+    adapt = [f"model.init={source_dir}", f"optim.lr={args.adapt_lr}"]
     for row in args.rows:
         run_dir = root / row
-        train(config(args, run_dir, seed, target, args.steps, [*sinc, *rows[row]]))
-        mid = max(1, args.steps // 2)
-        scores[row] = {step: evaluate(load_pretrained(run_dir / "checkpoints" / f"step_{step:07d}.pt")[0], args, tests)
-                       for step in (mid, args.steps)}
-        checks[row] = held_priors(run_dir)
-    result = {"scores": scores, "checks": checks, "seconds": time.time() - started}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(result, default=float))
-    return json.loads(cached.read_text())
+
+        def row_scores() -> dict:
+            train(config(args, run_dir, seed, target, args.steps, [*sinc, *ROWS[row](args, adapt)]))
+            return {step: evaluate(load_pretrained(run_dir / "checkpoints" / f"step_{step:07d}.pt")[0], args, tests)
+                    for step in (max(1, args.steps // 2), args.steps)}
+
+        done = _cached(root / f"{row}_scores.json", row_scores)
+        scores[row], checks[row], seconds = done["value"], held_priors(run_dir), seconds + done["seconds"]
+    return {"scores": scores, "checks": {r: {str(k): v for k, v in c.items()} for r, c in checks.items()},
+            "seconds": seconds}
 
 
 def baselines(tests: dict) -> dict:
@@ -160,13 +175,13 @@ def table(args: argparse.Namespace, per_seed: dict, base: dict) -> str:
              "|---|---|---|---|---|"]
     rows = ["source-supervised", *args.rows]
     for row in rows:
-        for step in next(iter(per_seed.values()))["scores"][row]:
+        for step in map(str, next(iter(per_seed.values()))["scores"][row]):
             cells = [_cell([s["scores"][row][step][name] for s in per_seed.values()]) for name in ("target", "source")]
             checks = [s["checks"].get(row, {}).get(step) for s in per_seed.values()]
             check = f"{np.mean(checks):.3f}" if all(c is not None for c in checks) else "-"
             lines.append(f"| {row} | {step} | {cells[0]} | {cells[1]} | {check} |")
     lines.append(f"| pos | - | {_cell([base['target']])} | {_cell([base['source']])} | - |")
-    seconds = np.mean([s["seconds"] for s in per_seed.values()])
+    seconds = np.mean([s["seconds"] for s in per_seed.values()])  # training and evaluation
     protocol = (f"Seeds {list(per_seed)}; PhysNet width {args.width} at {args.input_size} px from {args.box_size} px "
                 f"boxes, {args.frames}-frame clips, batch {args.batch_size}, DiffNormalized views, output = the "
                 f"pulse's difference (integrated). Source: {args.source_steps} supervised steps at lr {args.lr} "
@@ -186,6 +201,7 @@ def main() -> None:
     for seed in args.seeds:
         per_seed[seed] = run_seed(args, seed, tests)
         out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
         (out / "study.json").write_text(json.dumps({"args": vars(args), "pos": base, "seeds": per_seed}, indent=1,
                                                    default=float))
         (out / "study.md").write_text(table(args, per_seed, base))
