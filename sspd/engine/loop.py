@@ -229,7 +229,7 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
             checks), for a run that starts from ``model.init``, or any run.
         observers: factories of the observers that watch the run on rank 0 (e.g.
             :meth:`sspd.diagnostics.CollapseWatch.factory`); None entries are skipped. An observer may
-            stop the run (stop reason "collapse").
+            stop the run (stop reason: its ``stop_reason``, "collapse" for the collapse monitor).
         record: the run config as plain values, saved as config.yaml and in every checkpoint (default:
             the sections' values).
         resume: True continues from ``run_dir``'s newest readable checkpoint (``last.pt``, else the

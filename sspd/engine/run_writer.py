@@ -221,8 +221,8 @@ class RunWriter:
         if self.rank == 0 and (done % self.logging.every_n_steps == 0 or probed or checked):
             self.sink.log_scalars(done, logged)
             self._log_pictures(done, seen, trainer)
-        if self.stop_broadcast:
-            message = broadcast_object(message)
+        if self.stop_broadcast:  # every rank stops at the same step, for the same reason
+            message, self.stop_reason = broadcast_object((message, self.stop_reason))
         return message
 
     def _log_pictures(self, done: int, seen: CapturedOutputs | None, trainer: TrainStep) -> None:
