@@ -6,6 +6,8 @@ Rows (per seed, every run on synthetic clips rendered on the fly, the target dom
                      on unlabeled target clips, every layer, BatchNorm in train mode
   adapted-norm       the same adaptation, only the normalisation layers' affine parameters (adapt.layers=norm)
   adapted-bnfrozen   the same adaptation, every layer, BatchNorm statistics frozen (adapt.batchnorm=frozen)
+  bn-stats           no gradient step: only the BatchNorm statistics re-estimated on the target clips
+                     (adapt.layers=none), the same number of steps
   scratch-sinc       SiNC from random weights on the same target clips with the same number of steps
   pos                the training-free baseline on the same test videos
 The network is the rPPG-Toolbox's form, at toy size: a PhysNet (width --width) whose own head gives the
@@ -43,6 +45,7 @@ ROWS = {  # row -> its overrides, from the arguments and the adaptation's (model
     "adapted": lambda args, adapt: adapt,
     "adapted-norm": lambda args, adapt: [*adapt, "adapt.layers=norm"],
     "adapted-bnfrozen": lambda args, adapt: [*adapt, "adapt.batchnorm=frozen"],
+    "bn-stats": lambda args, adapt: [*adapt, "adapt.layers=none"],
     "scratch-sinc": lambda args, adapt: [f"optim.lr={args.lr}"],
 }
 
@@ -50,7 +53,8 @@ ROWS = {  # row -> its overrides, from the arguments and the adaptation's (model
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--rows", nargs="+", default=["adapted", "adapted-norm", "adapted-bnfrozen", "scratch-sinc"],
+    p.add_argument("--rows", nargs="+", default=["adapted", "adapted-norm", "adapted-bnfrozen", "bn-stats",
+                                                  "scratch-sinc"],
                    choices=list(ROWS))
     p.add_argument("--source-steps", type=int, default=120, help="supervised steps on the source domain")
     p.add_argument("--steps", type=int, default=80, help="steps of every target-domain run")

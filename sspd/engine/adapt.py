@@ -40,8 +40,9 @@ __all__ = ["AdaptConfig", "ADAPT_LAYERS", "initial_network", "apply_adaptation",
 
 log = logging.getLogger(__name__)
 
-#: which parameters adapt: every one, the normalisation layers' affine ones, or the output head's
-ADAPT_LAYERS = ("all", "norm", "head")
+#: which parameters adapt: every one, the normalisation layers' affine ones, the output head's, or none
+#: (with BatchNorm in train mode: only its statistics are re-estimated on the new domain)
+ADAPT_LAYERS = ("all", "norm", "head", "none")
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
 
 
@@ -52,7 +53,8 @@ class AdaptConfig:
     Attributes:
         layers: ``all`` (every parameter trains), ``norm`` (only the affine parameters of the BatchNorm,
             LayerNorm and GroupNorm layers, as in test-time entropy adaptation) or ``head`` (only the
-            output: the SSPD predictor, or the backbone's own head for an rPPG-Toolbox model).
+            output: the SSPD predictor, or the backbone's own head for an rPPG-Toolbox model) or ``none``
+            (no gradient step: with ``batchnorm: train`` only the BatchNorm statistics are re-estimated).
         batchnorm: ``train`` (batch statistics, running statistics updated: re-estimated on the new
             domain) or ``frozen`` (the running statistics of the start model, never updated).
         check_every: steps between label-free checks (0: none).
@@ -63,7 +65,7 @@ class AdaptConfig:
             best check, written as the final checkpoint).
     """
 
-    layers: Literal["all", "norm", "head"] = "all"
+    layers: Literal["all", "norm", "head", "none"] = "all"
     batchnorm: Literal["train", "frozen"] = "train"
     check_every: int = 0
     check_clips: int = 8
@@ -77,6 +79,9 @@ class AdaptConfig:
         if self.batchnorm not in ("train", "frozen") or self.keep not in ("last", "best"):
             raise ValueError(f"adapt.batchnorm must be 'train' or 'frozen' and adapt.keep 'last' or 'best', got "
                              f"{self.batchnorm!r}, {self.keep!r}")
+        if self.layers == "none" and self.batchnorm == "frozen":
+            raise ValueError("adapt.layers=none with adapt.batchnorm=frozen changes nothing: use adapt.batchnorm=train "
+                             "(re-estimate the BatchNorm statistics) or let some layers adapt")
         if isinstance(self.check_every, bool) or not isinstance(self.check_every, int) or self.check_every < 0:
             raise ValueError(f"adapt.check_every must be an int >= 0 (0: no checks), got {self.check_every!r}")
         require_positive_int("adapt", check_clips=self.check_clips)
@@ -133,15 +138,18 @@ def norm_parameters(network: nn.Module) -> list[nn.Parameter]:
 
 
 def apply_adaptation(network: SSPDNetwork, adapt: AdaptConfig) -> dict[str, int]:
-    """Set ``requires_grad`` as ``adapt.layers`` says (the others get no gradient and keep their values);
+    """Set ``requires_grad`` as ``adapt.layers`` says (the others get no gradient and keep their values;
+    ``none`` freezes every parameter, the steps then only run the forward);
     returns the number of trainable and frozen scalar parameters."""
     if adapt.layers == "all":
         chosen = list(network.parameters())
     elif adapt.layers == "norm":
         chosen = norm_parameters(network)
-    else:
+    elif adapt.layers == "head":
         chosen = network.output_parameters()
-    if not chosen:
+    else:
+        chosen = []
+    if not chosen and adapt.layers != "none":
         raise ValueError(f"adapt.layers={adapt.layers}: the network has no such parameters (a parameter-free "
                          "read-out has no head to adapt); choose all or norm")
     keep = {id(p) for p in chosen}

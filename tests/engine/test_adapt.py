@@ -208,3 +208,18 @@ def test_finetune_and_evaluate_from_a_toolbox_checkpoint(tmp_path, capsys):
     assert "model: MAE" in capsys.readouterr().out
     report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert report["source"]["target"] == "diff" and np.isfinite(report["results"]["model"]["metrics"]["mae"])
+
+
+def test_layers_none_only_re_estimates_the_batchnorm_statistics():
+    torch.manual_seed(0)
+    network, _ = initial_network(ModelConfig(backbone="physnet", input_size=16, output="backbone"), frames=32,
+                                 view=ViewOptions(difference="normalized").inference_view())
+    assert apply_adaptation(network, AdaptConfig(layers="none"))["trainable"] == 0
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    scalars = _trainer(network).train_step(_batch(), step=0, total_steps=2)
+    assert torch.isfinite(scalars["total"]) and float(scalars["stepped"]) == 1.0
+    for key, value in network.state_dict().items():
+        stat = "running" in key or "num_batches" in key
+        assert torch.equal(value, before[key]) != stat, key   # statistics moved, nothing else did
+    with pytest.raises(ValueError, match="changes nothing"):
+        AdaptConfig(layers="none", batchnorm="frozen")
