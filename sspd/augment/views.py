@@ -17,7 +17,7 @@ from torch import Tensor
 
 from sspd.augment._checks import check_clip
 from sspd.augment.motion import random_motion
-from sspd.augment.inference import LUMINANCE_MODES, InferenceView, remove_luminance
+from sspd.augment.inference import LUMINANCE_MODES, SCALE_MODES, InferenceView, remove_luminance, scale_by_std
 from sspd.augment.photometric import add_sensor_noise, random_illumination, random_pixel_mask
 from sspd.augment.spatial import CROP_MODES, crop_clip, random_flip, resize_clip
 from sspd.augment.temporal import DIFFERENCE_MODES, frame_difference
@@ -49,6 +49,8 @@ class ViewOptions:
         speed_range: play every clip at a random speed in this range before the views are made
             (SiNC's speed augmentation: (0.6, 1.4)); the training step applies it, with the labels.
             None = off (SSPD).
+        scale: ``"none"`` or ``"std"``: each view divided by its standard deviation after the difference
+            (with ``difference: normalized``, the rPPG-Toolbox's "DiffNormalized" input, per clip).
     """
 
     crop: str = "random"
@@ -65,6 +67,7 @@ class ViewOptions:
     motion_px: float = 0.0
     motion_hz: tuple[float, float] = (0.5, 3.0)
     speed_range: tuple[float, float] | None = None
+    scale: str = "none"
 
     def __post_init__(self) -> None:
         if self.crop not in CROP_MODES:
@@ -84,18 +87,21 @@ class ViewOptions:
             raise ValueError(f"ViewOptions.luminance must be one of {LUMINANCE_MODES}, got {self.luminance!r}")
         if self.speed_range is not None and not 0 < self.speed_range[0] <= self.speed_range[1]:
             raise ValueError(f"ViewOptions.speed_range must satisfy 0 < low <= high, got {self.speed_range}")
+        if self.scale not in SCALE_MODES:
+            raise ValueError(f"ViewOptions.scale must be one of {SCALE_MODES}, got {self.scale!r}")
 
 
     def inference_view(self) -> InferenceView:
         """The deterministic part of these views, which inference must apply too."""
         return InferenceView(difference=self.difference, difference_eps=self.difference_eps,
-                             luminance=self.luminance)
+                             luminance=self.luminance, scale=self.scale)
 
 
 def _difference(clip: Tensor, options: ViewOptions) -> Tensor:
-    """Frame difference of (B, C, T+1, h, w), then the luminance option: (B, C, T, h, w)."""
+    """Frame difference of (B, C, T+1, h, w), then the luminance and scale options: (B, C, T, h, w)."""
     diff = frame_difference(clip, options.difference, options.difference_eps)
-    return remove_luminance(diff) if options.luminance == "remove" else diff
+    diff = remove_luminance(diff) if options.luminance == "remove" else diff
+    return scale_by_std(diff) if options.scale == "std" else diff
 
 
 def _moved(clip: Tensor, generator: torch.Generator, options: ViewOptions, fs: float) -> Tensor:

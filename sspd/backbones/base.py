@@ -1,7 +1,7 @@
 """The backbone contract, shared by every registered model, and small helpers.
 
 Contract (docs/architecture.md): ``forward_features(x: (B, 3, T, H, W)) -> (B, D, T, h, w)`` at the input
-frame rate; ``forward(x) -> (B, T)``, the backbone's own supervised rPPG output; ``feature_dim`` = D;
+frame rate; ``forward(x) -> (B, T)``, the backbone's own supervised rPPG output (``forward_head`` of the feature map); ``feature_dim`` = D;
 pooled features = spatial mean (B, D, T). Every backbone checks the clip size it is given BEFORE any
 layer runs and raises a ValueError that names the valid sizes.
 """
@@ -66,6 +66,11 @@ class Backbone(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, 3, T, H, W) -> feature map (B, D, T, h, w)."""
+        raise NotImplementedError
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Feature map (B, D, T, h, w) -> the backbone's own rPPG output (B, T); ``forward`` is
+        ``forward_head(forward_features(x))``."""
         raise NotImplementedError
 
     def forward_pooled(self, x: Tensor) -> Tensor:

@@ -176,7 +176,10 @@ class PhysFormer(Backbone):
             tokens = block(tokens, grid)
         return self.upsample(_to_grid(tokens, grid))  # (B, D, T, H/32, W/32)
 
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Feature map (B, D, T, h, w) -> rPPG signal (B, T): spatial mean, then the Conv1d head."""
+        return self.head(features.mean(dim=(3, 4))).squeeze(1)  # (B, D, T) -> (B, T)
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, 3, T, H, W) -> rPPG signal (B, T)."""
-        pooled = self.forward_features(x).mean(dim=(3, 4))  # (B, D, T)
-        return self.head(pooled).squeeze(1)  # (B, T)
+        return self.forward_head(self.forward_features(x))

@@ -83,8 +83,11 @@ class PhysNet(Backbone):
         x = self.encoder(x)  # (B, D, T/4, H/16, W/16)
         return self.decoder(x)  # (B, D, T, H/16, W/16)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, 3, T, H, W) -> rPPG signal (B, T)."""
-        features = self.forward_features(x)  # (B, D, T, h, w)
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Feature map (B, D, T, h, w) -> rPPG signal (B, T): spatial mean, then the Conv3d head."""
         pooled = features.mean(dim=(3, 4), keepdim=True)  # (B, D, T, 1, 1)
         return self.head(pooled).flatten(1)  # (B, T)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 3, T, H, W) -> rPPG signal (B, T)."""
+        return self.forward_head(self.forward_features(x))

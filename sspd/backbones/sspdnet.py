@@ -84,6 +84,10 @@ class SSPDNet(Backbone):
         self.check_clip(x)
         return self.layers(x)
 
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Feature map (B, D, T, h, w) -> parameter-free read-out (B, T): mean over channels and space."""
+        return features.mean(dim=(1, 3, 4))  # (B, T)
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, 3, T, H, W) -> parameter-free read-out (B, T): mean over channels and space."""
-        return self.forward_features(x).mean(dim=(1, 3, 4))  # (B, T)
+        return self.forward_head(self.forward_features(x))

@@ -7,7 +7,8 @@ Every section is defined beside the code that uses it (:class:`sspd.engine.DataC
 :class:`sspd.engine.ModelConfig`, :class:`sspd.augment.ViewOptions`, :class:`sspd.objectives.ObjectiveConfig`,
 :class:`sspd.engine.OptimConfig`, :class:`sspd.engine.ScheduleConfig`, :class:`sspd.ema.EMAConfig`,
 :class:`sspd.engine.LoopConfig`, :class:`sspd.engine.LoggingConfig`, :class:`sspd.diagnostics.CollapseConfig`,
-:class:`sspd.engine.OnlineProbeConfig`, :class:`sspd.engine.DistributedConfig`); this module only composes
+:class:`sspd.engine.OnlineProbeConfig`, :class:`sspd.engine.DistributedConfig`,
+:class:`sspd.engine.adapt.AdaptConfig`); this module only composes
 them, so no library function takes the whole tree. Every field has a default; the defaults ARE the
 embedded synthetic demo (``experiments/synthetic_demo.yaml`` spells them out), so ``RunConfig()`` trains
 on synthetic clips generated on the fly, with no data on disk.
@@ -21,6 +22,7 @@ from sspd.augment import ViewOptions
 from sspd.configuration import config_to_dict
 from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
 from sspd.ema.pair import EMAConfig
+from sspd.engine.adapt import AdaptConfig
 from sspd.engine.data import DataConfig
 from sspd.engine.distributed import DistributedConfig
 from sspd.engine.loop import LoopConfig
@@ -31,7 +33,7 @@ from sspd.engine.sinks import LoggingConfig
 from sspd.objectives import ObjectiveConfig
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "EMAConfig", "LoopConfig",
-           "LoggingConfig", "CollapseConfig", "OnlineProbeConfig", "DistributedConfig", "RunConfig"]
+           "LoggingConfig", "CollapseConfig", "OnlineProbeConfig", "DistributedConfig", "AdaptConfig", "RunConfig"]
 
 
 @dataclass
@@ -57,6 +59,7 @@ class RunConfig:
     collapse: CollapseConfig = field(default_factory=CollapseConfig)
     probe: OnlineProbeConfig = field(default_factory=OnlineProbeConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -85,5 +88,5 @@ class RunConfig:
         return {"run_dir": self.run_dir, "seed": self.seed, "data": self.data, "model": self.model,
                 "views": self.views, "objective": self.objective.build(), "optim": self.optim,
                 "schedule": self.schedule, "ema": self.ema, "loop": self.loop, "logging": self.logging,
-                "probe": self.probe, "distributed": self.distributed,
+                "probe": self.probe, "distributed": self.distributed, "adapt": self.adapt,
                 "observers": [CollapseWatch.factory(self.collapse)], "record": config_to_dict(self)}

@@ -91,7 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "reference HR measured from the PPG with the same estimator. Writes evaluation.json, "
             "subjects.csv and PNGs (Bland-Altman, HR scatter, waveforms, loss/LR curves of a run). "
             "--compare A B ... prints a Markdown table of earlier evaluations instead."))
-    p.add_argument("source", nargs="?", help="a run directory or .pt checkpoint (omit for baselines only)")
+    p.add_argument("source", nargs="?", help="a run directory or .pt checkpoint, or an rPPG-Toolbox PhysNet/PhysFormer "
+                                                  ".pth (run on its own input convention, output integrated); "
+                                                  "omit for baselines only")
     p.add_argument("--method", nargs="+", default=[], metavar="BASELINE",
                    help="training-free baselines to evaluate too, e.g. pos chrom (see sspd.baselines)")
     p.add_argument("--which", choices=("online", "target"), default="online",
@@ -115,10 +117,11 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "band": tuple(args.band) if args.band else None, "split": "test"}
 
 
-def _model_target(args: argparse.Namespace, checkpoint: dict[str, Any]) -> str:
+def _model_target(args: argparse.Namespace, checkpoint: dict[str, Any], network: Any) -> str:
+    """--target, else a fine-tuned run's target, else what the network's signal follows (its spec's)."""
     if args.target:
         return args.target
-    return str(checkpoint.get("finetune", {}).get("target", "pulse"))
+    return str((checkpoint.get("finetune") or {}).get("target") or network.signal)
 
 
 def _default_label(source: str | None) -> str:
@@ -181,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         size = max(network.input_size)
     videos = load_videos(args, "test", size=size)
     if args.source:
-        target = _model_target(args, checkpoint)
+        target = _model_target(args, checkpoint, network)
         groups.append(network_signals(network.predict, videos, window=network.backbone.frames,
                                       input_size=network.input_size, target=target, stride=args.stride_frames,
                                       view=network.view))

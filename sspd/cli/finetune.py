@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "times the rate. --from-scratch trains the same architecture from random weights with the same "
             "steps, batch and rates: the supervised baseline. The output folder is a run directory "
             "(checkpoints/last.pt, metrics.jsonl) that sspd evaluate reads."))
-    p.add_argument("source", help="a run directory or .pt checkpoint (for --from-scratch: its architecture)")
+    p.add_argument("source", help="a run directory or .pt checkpoint, or an rPPG-Toolbox PhysNet/PhysFormer "
+                                        ".pth (for --from-scratch: its architecture)")
     p.add_argument("--from-scratch", action="store_true", help="random weights, same budget")
     p.add_argument("--config", help="YAML mapping of FinetuneConfig fields; the flags below override it")
     p.add_argument("--steps", type=int, help="optimiser steps (default 200)")

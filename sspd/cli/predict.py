@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 _FACE_FLAGS = ("strategy", "every_n", "no_face", "enlarge", "detect_width")
-_CHECKPOINT_FLAGS = {"which": "online", "checkpoint_file": "last", "device": "auto"}  # name → default
+_CHECKPOINT_FLAGS = {"which": "online", "checkpoint_file": "last", "device": "auto",
+                     "format": "auto"}  # name → default
 #: The library's argument names in error messages → this command's flags (pattern, replacement).
 _FLAG_WORDS = ((r"\bskin=None\b", "--skin all"), (r"\bno_face='(\w+)' or '(\w+)'", r"--no-face \1 or \2"),
                (r"\bno_face='(\w+)'", r"--no-face \1"), (r"\bmethod='(\w+)' or '(\w+)'", r"--method \1 or \2"),
@@ -47,12 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--checkpoint", metavar="RUN_DIR|CKPT",
                         help="a trained SSPD network instead: a run directory of sspd pretrain or sspd "
                              "finetune, or one of their .pt checkpoints. It runs on clips of its training "
-                             "length; the face crop is the run's data.box_size (else the network's input)")
+                             "length; the face crop is the run's data.box_size (else the network's input). "
+                             "An rPPG-Toolbox PhysNet or PhysFormer .pth is recognised by its keys and runs on "
+                             "the toolbox's input (128 frames at 72x72 or 160 at 128x128, DiffNormalized, "
+                             "output integrated)")
     p.add_argument("--which", choices=("online", "target"),
                    help="with --checkpoint: the online network (default, trained by gradients) or its EMA "
                         "target")
     p.add_argument("--checkpoint-file", choices=("last", "best"),
                    help="with --checkpoint RUN_DIR: checkpoints/last.pt (default) or best.pt")
+    p.add_argument("--format", choices=("auto", "sspd", "rppg-toolbox"),
+                   help="with --checkpoint: what the file is (default auto: recognised by its contents)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"),
                    help="with --checkpoint: where the network runs (default auto: CUDA when available)")
     p.add_argument("--fps", type=float, help="frame rate in Hz: required for image folders and for videos "
@@ -174,9 +180,10 @@ def _predictor(args: argparse.Namespace):
         return None
     from sspd.infer.checkpoint_predictor import CheckpointPredictor
 
-    which, which_file, device = (getattr(args, name) or default for name, default in _CHECKPOINT_FLAGS.items())
+    which, which_file, device, format = (getattr(args, name) or default
+                                         for name, default in _CHECKPOINT_FLAGS.items())
     try:
-        return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device)
+        return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device, format=format)
     except ValueError as err:
         raise ValueError(in_flags(str(err))) from None
 

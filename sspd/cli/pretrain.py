@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "views remove each pixel's luminance (views.luminance=remove, with views.difference=normalized), a "
             "colour prior without which SSPD follows light and motion changes; views.difference=raw "
             "views.luminance=keep are the release's. "
+            "To adapt a trained model to unlabeled videos of a new domain, start from it with model.init=FILE "
+            "(a run directory or checkpoint of sspd, or an rPPG-Toolbox PhysNet/PhysFormer .pth) and choose "
+            "what adapts in the adapt section (adapt.layers all/norm/head, adapt.batchnorm train/frozen, "
+            "label-free stopping with adapt.check_every and adapt.patience). "
             "Multi-process: torchrun --nproc_per_node N -m sspd pretrain CONFIG (gloo on CPU, NCCL on GPUs)."))
     p.add_argument("config", nargs="?", default=None,
                    help="YAML run config, e.g. experiments/synthetic_demo.yaml (unknown keys are errors)")
@@ -220,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     if state.get("bar") is not None:
         state["bar"].close()
     if get_rank() != 0:
-        return 0 if result.stop_reason in ("completed", "interrupted") else 1  # rank 0 reports the status
+        return 0 if result.stop_reason in ("completed", "interrupted", "early-stop") else 1  # rank 0 reports the status
     print(f"\n{result.steps}/{result.total_steps} steps in {result.wall_time_s:.0f} s: {result.stop_reason}"
           + (f"\n{result.message}" if result.message else ""))
     print(f"run directory: {result.run_dir} (checkpoints/, metrics.jsonl, tb/ for TensorBoard, summary.json)")

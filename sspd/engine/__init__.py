@@ -11,7 +11,7 @@ paper's recipe is a run config, ``experiments/ubfc_sspdnet_paper.yaml``. Each se
 defined here beside the code that uses it; ``sspd.cli.config.RunConfig`` composes them.
 """
 from sspd.engine.network import (SSPD_BACKBONE_DEFAULTS, ModelConfig, SSPDNetwork, SSPDOutputs, build_network,
-                                 create_sspd_network, network_spec)
+                                 create_sspd_network, network_signal, network_spec)
 from sspd.objectives.sspd import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
                                    predictor_loss, predictor_loss_terms, sspd_objective)
 from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
@@ -72,6 +72,6 @@ __all__ = [
     # the loop and the run directory
     "run_pretraining", "run_length", "LoopResult", "STOP_REASONS", "resolve_device", "load_pretrained",
     "CHECKPOINT_FORMAT",
-    "build_network", "network_spec", "build_train_dataset", "RunWriter", "RunObserver", "RunContext",
+    "build_network", "network_spec", "network_signal", "build_train_dataset", "RunWriter", "RunObserver", "RunContext",
     "load_run", "RunRecord", "Snapshot",
 ]

@@ -32,7 +32,8 @@ from sspd.engine.data import (DataConfig, build_train_dataset, check_dataset_lab
 from sspd.engine.distributed import (DistributedConfig, barrier, get_rank, get_world_size, init_distributed_from_env,
                                      maybe_convert_sync_batchnorm)
 from sspd.engine.guards import NonFiniteLossError
-from sspd.engine.network import ModelConfig, build_network, network_spec
+from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, check_objective_signal, initial_network
+from sspd.engine.network import ModelConfig
 from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig, batch_labels
 from sspd.engine.optimiser import PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_trainer, lr_schedule
 from sspd.engine.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
@@ -47,7 +48,7 @@ __all__ = ["LoopConfig", "LoopResult", "run_pretraining", "run_length", "resolve
 
 log = logging.getLogger(__name__)
 
-STOP_REASONS = ("completed", "collapse", "non-finite", "interrupted")
+STOP_REASONS = ("completed", "collapse", "non-finite", "interrupted", "early-stop")
 #: the message of a run the user interrupted (Ctrl-C, SIGINT), as opposed to one stopped by loop.stop_after
 USER_INTERRUPT = "interrupted by the user (Ctrl-C): resume with --resume RUN_DIR"
 
@@ -195,7 +196,7 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
             if on_step is not None and run.rank == 0:
                 on_step(done, run.total_steps, scalars)
             if stop:
-                return done, "collapse", stop
+                return done, run.writer.stop_reason, stop
     except NonFiniteLossError as err:
         return done, "non-finite", str(err)
     except KeyboardInterrupt:
@@ -231,7 +232,8 @@ def _claimed(run_dir: str | Path, rank: int) -> Iterator[None]:
 def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, model: ModelConfig,
                     views: ViewOptions, objective: Objective, optim: OptimConfig, schedule: ScheduleConfig,
                     ema: EMAConfig, loop: LoopConfig, logging: LoggingConfig, probe: OnlineProbeConfig,
-                    distributed: DistributedConfig, observers: Sequence[ObserverFactory | None] = (),
+                    distributed: DistributedConfig, adapt: AdaptConfig | None = None,
+                    observers: Sequence[ObserverFactory | None] = (),
                     record: Mapping[str, Any] | None = None, resume: bool | str | Path = False,
                     dataset: Dataset | None = None, on_step: StepCallback | None = None) -> LoopResult:
     """Pretrain as the sections say, writing ``run_dir``; returns how the run ended.
@@ -240,9 +242,12 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
         run_dir, seed: the run directory and the run seed.
         data, model, views, objective, optim, schedule, ema, loop, logging, probe, distributed: the typed
             sections (``objective`` built: :meth:`sspd.objectives.ObjectiveConfig.build`).
+        adapt: which layers train, BatchNorm statistics and the label-free checks
+            (:class:`sspd.engine.adapt.AdaptConfig`; default: everything trains, batch statistics, no
+            checks), for a run that starts from ``model.init``, or any run.
         observers: factories of the observers that watch the run on rank 0 (e.g.
             :meth:`sspd.diagnostics.CollapseWatch.factory`); None entries are skipped. An observer may
-            stop the run (stop reason "collapse").
+            stop the run (stop reason: its ``stop_reason``, "collapse" for the collapse monitor).
         record: the run config as plain values, saved as config.yaml and in every checkpoint (default:
             the sections' values).
         resume: True continues from ``run_dir``'s newest readable checkpoint (``last.pt``, else the
@@ -257,11 +262,13 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
     started = time.time()
     if get_rank() == 0:
         check_run_dir(run_dir)   # before any work: a folder of the user's files is refused at once
-    factories = [f for f in observers if f is not None]
+    adapt = adapt if adapt is not None else AdaptConfig()
+    factories = [f for f in (*observers, HeldPriorsCheck.factory(adapt)) if f is not None]
     if record is None:
         record = _record(run_dir, seed, {"data": data, "model": model, "views": views, "objective": objective,
                                          "optim": optim, "schedule": schedule, "ema": ema, "loop": loop,
-                                         "logging": logging, "probe": probe, "distributed": distributed})
+                                         "logging": logging, "probe": probe, "distributed": distributed,
+                                         "adapt": adapt})
     dataset = dataset if dataset is not None else build_train_dataset(data, seed=seed)
     check_dataset_labels(dataset, objective=objective.spec.name, needs_labels=objective.spec.needs_labels, data=data)
     init_distributed_from_env(distributed.backend, timeout_s=distributed.timeout_s)
@@ -269,10 +276,15 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
     device = resolve_device(loop.device, loop.precision)
     total, per_epoch = run_length(loop, len(dataset), world_size * optim.accumulation)
     torch.manual_seed(derive_seed(seed, "init"))   # the same initial weights on every rank
-    spec = network_spec(model, frames=data.frames, view=views.inference_view())
-    network = maybe_convert_sync_batchnorm(build_network(spec), distributed.sync_batchnorm).to(device)
+    network, spec = initial_network(model, frames=data.frames, view=views.inference_view())  # model.init's weights
+    check_objective_signal(network, objective)
+    counts = apply_adaptation(network, adapt)
+    log.info("adapt: %s layers (%d trainable, %d frozen parameters), BatchNorm %s", adapt.layers,
+             counts["trainable"], counts["frozen"], adapt.batchnorm)
+    network = maybe_convert_sync_batchnorm(network, distributed.sync_batchnorm).to(device)
     trainer = build_trainer(network, optim=optim, ema=ema, objective=objective, views=views, seed=seed,
                             channels_last=loop.channels_last)
+    trainer.frozen_batchnorm = adapt.batchnorm == "frozen"
     stepper = OptimiserStep(trainer, total_steps=total, lr_of=lr_schedule(optim, schedule, total),
                             grad_clip=optim.grad_clip, precision=loop.precision, max_nonfinite=loop.max_nonfinite,
                             seed=seed)

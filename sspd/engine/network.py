@@ -24,7 +24,7 @@ from sspd.objectives.outputs import NetworkOutputs
 from sspd.ssm import TSStack
 
 __all__ = ["ModelConfig", "SSPDOutputs", "SSPDNetwork", "create_sspd_network", "SSPD_BACKBONE_DEFAULTS",
-           "network_spec", "build_network"]
+           "OUTPUTS", "network_spec", "build_network", "network_signal"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,13 @@ class ModelConfig:
         backbone_options: further keyword options of the backbone (e.g. PhysFormer's depth).
         kernel_sizes, num_heads, attention, resample: the TS stack (SSPD: 9, 7, 5; 2 heads).
         predictor_hidden: hidden width of the predictor (SSPD: 64).
+        output: what gives the rPPG signal: ``"predictor"`` (the SSPD predictor on the feature map) or
+            ``"backbone"`` (the backbone's own head, e.g. a PhysNet trained elsewhere; no SSPD predictor).
+        signal: what that signal follows: ``"pulse"`` or ``"diff"`` (the pulse's first difference,
+            integrated before any HR; the rPPG-Toolbox's models).
+        init: a file the weights start from (a run directory or checkpoint of sspd, or an rPPG-Toolbox
+            PhysNet/PhysFormer .pth): its architecture, output, signal and view are the network's, which
+            the other fields must then agree with (:func:`sspd.engine.adapt.initial_network`).
     """
 
     backbone: str = "sspdnet"
@@ -51,17 +58,26 @@ class ModelConfig:
     attention: str = "tokens"
     resample: str = "nearest"
     predictor_hidden: int = 64
+    output: str = "predictor"
+    signal: str = "pulse"
+    init: str | None = None
 
     def __post_init__(self) -> None:
         require_positive_int("model", input_size=self.input_size, num_heads=self.num_heads,
                              predictor_hidden=self.predictor_hidden)
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
+        if self.output not in OUTPUTS or self.signal not in ("pulse", "diff"):
+            raise ValueError(f"model.output must be one of {OUTPUTS} and model.signal 'pulse' or 'diff', got "
+                             f"{self.output!r}, {self.signal!r}")
 
 # Backbone options SSPD uses unless the caller sets them. PhysFormer's dropout (0.1, ViT's custom) is
 # switched off: the target network runs in train mode (batch statistics, as in the release), so a
 # dropout in it would make the distillation target itself random; SSPD-Net and PhysNet have none.
 SSPD_BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {"physformer": {"dropout": 0.0}}
+
+#: what produces the network's rPPG signal from the feature map
+OUTPUTS = ("predictor", "backbone")
 
 
 #: the outputs of one view (the objectives' :class:`sspd.objectives.NetworkOutputs`)
@@ -82,19 +98,28 @@ class SSPDNetwork(nn.Module):
         num_heads: TS block heads (SSPD: 2).
         attention, resample: TS block options, see :class:`sspd.ssm.TSBlock` (faithful defaults).
         predictor_hidden: the predictor's hidden width (SSPD: 64).
+        output: ``"predictor"`` (the SSPD predictor gives the rPPG) or ``"backbone"`` (the backbone's own
+            head does, :meth:`sspd.backbones.Backbone.forward_head`, with the same gradient routing; no
+            SSPD predictor is built: a network trained elsewhere, e.g. an rPPG-Toolbox PhysNet).
     """
 
     def __init__(self, backbone: Backbone, *, kernel_sizes: Sequence[int] = (9, 7, 5), num_heads: int = 2,
-                 attention: str = "tokens", resample: str = "nearest", predictor_hidden: int = 64) -> None:
+                 attention: str = "tokens", resample: str = "nearest", predictor_hidden: int = 64,
+                 output: str = "predictor") -> None:
         super().__init__()
         if not isinstance(backbone, Backbone):
             raise ValueError(f"SSPDNetwork needs a sspd.backbones.Backbone, got {type(backbone).__name__}: "
                              "build one with sspd.backbones.create_backbone")
+        if output not in OUTPUTS:
+            raise ValueError(f"SSPDNetwork output must be one of {OUTPUTS}, got {output!r}")
         self.backbone = backbone
+        self.output = output
         self.ts_stack = TSStack(backbone.feature_dim, kernel_sizes=tuple(kernel_sizes), num_heads=num_heads,
                                 attention=attention, resample=resample)
-        self.predictor = SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden)
+        self.predictor = (SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden) if output == "predictor"
+                          else None)
         self.view = InferenceView()  # the inference view it expects (set from the run's views when built)
+        self.signal = "pulse"  # what the rPPG follows, "pulse" or "diff" (set from the spec when built)
 
     @property
     def min_frames(self) -> int:
@@ -118,17 +143,30 @@ class SSPDNetwork(nn.Module):
         features = self.backbone.forward_features(x)          # (B, D, T, h, w)
         pooled = pool_features(features)                      # (B, D, T)
         hs = self.ts_stack(pooled).hs if with_ts else []      # [(B, T'_l, D)]
-        rppg = self.predictor(features.detach() if detach_predictor else features)  # (B, T)
+        rppg = self.read_out(features.detach() if detach_predictor else features)  # (B, T)
         return SSPDOutputs(hs=hs, rppg=rppg, pooled=pooled)
 
+    def read_out(self, features: Tensor) -> Tensor:
+        """The rPPG of a feature map (B, D, T, h, w) → (B, T): the predictor's, or the backbone head's."""
+        return self.predictor(features) if self.predictor is not None else self.backbone.forward_head(features)
+
+    def output_parameters(self) -> list[nn.Parameter]:
+        """The parameters that turn the feature map into the rPPG: the predictor's, or the backbone
+        head's (``backbone.head``; none for a parameter-free read-out)."""
+        if self.predictor is not None:
+            return list(self.predictor.parameters())
+        head = getattr(self.backbone, "head", None)
+        return list(head.parameters()) if isinstance(head, nn.Module) else []
+
     def predict(self, x: Tensor) -> Tensor:
-        """The inference network, backbone + predictor: (B, 3, T, h, w) → rPPG (B, T)."""
-        return self.predictor(self.backbone.forward_features(x))
+        """The inference network, backbone + predictor (or its own head): (B, 3, T, h, w) → rPPG (B, T)."""
+        return self.read_out(self.backbone.forward_features(x))
 
 
 def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int] = (9, 7, 5),
                         num_heads: int = 2, attention: str = "tokens", resample: str = "nearest",
-                        predictor_hidden: int = 64, **backbone_kwargs: Any) -> SSPDNetwork:
+                        predictor_hidden: int = 64, output: str = "predictor",
+                        **backbone_kwargs: Any) -> SSPDNetwork:
     """Build the backbone registered as ``backbone`` and wrap it in an :class:`SSPDNetwork`.
 
     ``backbone_kwargs`` go to :func:`sspd.backbones.create_backbone`, on top of
@@ -138,12 +176,13 @@ def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int
     net = create_backbone(backbone, **options)
     log.debug("SSPD network on %s with %s", backbone, options)
     return SSPDNetwork(net, kernel_sizes=kernel_sizes, num_heads=num_heads, attention=attention,
-                       resample=resample, predictor_hidden=predictor_hidden)
+                       resample=resample, predictor_hidden=predictor_hidden, output=output)
 
 
 def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dict[str, Any]:
     """What rebuilds the network with :func:`build_network` (a checkpoint's ``"network"`` entry): the
-    backbone, its kwargs, the TS-stack kwargs and the inference view the network is trained on.
+    backbone, its kwargs, the TS-stack kwargs (and the output), the inference view the network is trained
+    on and what its signal follows (``"signal"``).
 
     Args:
         model: the run's model section; frames: difference frames T per clip; view: the views section's
@@ -154,19 +193,34 @@ def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dic
     stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,
              "attention": model.attention, "resample": model.resample,
              "predictor_hidden": model.predictor_hidden}
-    return {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack,
+    if model.output != "predictor":
+        stack["output"] = model.output
+    spec = {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack,
             "view": dataclasses.asdict(view)}
+    if model.signal != "pulse":
+        spec["signal"] = model.signal
+    return spec
 
 
 def build_network(spec: dict[str, Any]) -> SSPDNetwork:
     """An :class:`SSPDNetwork` from a checkpoint's ``"network"`` entry (or :func:`network_spec`).
 
     The spec's ``"view"`` (the inference view the network was trained on) becomes ``network.view``;
-    checkpoints without one had SSPD's raw difference view.
+    checkpoints without one had SSPD's raw difference view. Its ``"signal"`` becomes ``network.signal``
+    (``"pulse"`` when absent).
     """
     missing = {"backbone", "backbone_kwargs", "stack"} - set(spec)
     if missing:
         raise ValueError(f"network spec lacks {sorted(missing)}; it needs backbone, backbone_kwargs and stack")
     network = create_sspd_network(spec["backbone"], **spec["stack"], **spec["backbone_kwargs"])
     network.view = InferenceView.from_dict(spec.get("view"))
+    network.signal = network_signal(spec)
     return network
+
+
+def network_signal(spec: dict[str, Any]) -> str:
+    """What a network spec's signal follows: ``"pulse"`` (the default) or ``"diff"``."""
+    signal = str(spec.get("signal", "pulse"))
+    if signal not in ("pulse", "diff"):
+        raise ValueError(f"network spec signal must be 'pulse' or 'diff', got {signal!r}")
+    return signal

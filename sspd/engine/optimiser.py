@@ -181,7 +181,8 @@ class OptimiserStep:
                 with capture_outputs(self.trainer) as seen, self._autocast():
                     total, terms = self.trainer.forward(batch)
                 loss = total.float() / accumulation
-                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+                if loss.requires_grad:  # no parameter trains (adapt.layers=none): the forward alone
+                    (loss if self.scaler is None else self.scaler.scale(loss)).backward()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float().cpu() / accumulation
         names = list(sums)

@@ -59,10 +59,13 @@ class RunObserver:
     ``after_step`` sees every step's captured outputs and returns (scalars to log, a stop message or "");
     ``at_checkpoint`` runs at every checkpoint step and at the last step and returns scalars to log;
     ``state_dict``/``load_state_dict`` go to the checkpoint under :attr:`state_key` (None: no state);
-    ``on_resume`` runs after a resumed run's checkpoint is loaded.
+    ``on_resume`` runs after a resumed run's checkpoint is loaded. A run an observer stops ends with the
+    observer's :attr:`stop_reason`.
     """
 
     state_key: str | None = None
+    #: the run's stop reason when this observer ends it
+    stop_reason: str = "collapse"
 
     def after_step(self, step: int, seen: CapturedOutputs | None, labels_hr: torch.Tensor | None,
                    trainer: TrainStep) -> tuple[dict[str, float], str]:
@@ -125,6 +128,7 @@ class RunWriter:
         self.sink: Sink = Sink()
         self.last_scalars: dict[str, float] = {}
         self._best_window: list[float] = []
+        self.stop_reason = "collapse"  # the stop reason of the observer that ended the run
         self.manager = None
         if rank == 0:
             self.manager = CheckpointManager(self.run_dir / CHECKPOINTS, loop.checkpoint_every,
@@ -222,7 +226,8 @@ class RunWriter:
         for observer in self.observers:
             observed, stop = observer.after_step(done, seen, labels_hr, trainer)
             logged.update(observed)
-            message = message or stop
+            if stop and not message:
+                message, self.stop_reason = stop, observer.stop_reason
         probed = self.probe.step(done, seen.pooled if seen is not None else None, ppg) if self.probe else {}
         logged.update(probed)
         checked = {}
@@ -233,8 +238,8 @@ class RunWriter:
         if self.rank == 0 and (done % self.logging.every_n_steps == 0 or probed or checked):
             self.sink.log_scalars(done, logged)
             self._log_pictures(done, seen, trainer)
-        if self.stop_broadcast:
-            message = broadcast_object(message)
+        if self.stop_broadcast:  # every rank stops at the same step, for the same reason
+            message, self.stop_reason = broadcast_object((message, self.stop_reason))
         return message
 
     def _log_pictures(self, done: int, seen: CapturedOutputs | None, trainer: TrainStep) -> None:

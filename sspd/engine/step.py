@@ -118,6 +118,8 @@ class TrainStep:
         #: what the online forward calls: the network, or its DistributedDataParallel wrapper
         self.online_forward: torch.nn.Module = network
         self._stepper = None   # train_step's OptimiserStep, built at its first call
+        #: keep every BatchNorm layer in eval mode while training (adapt.batchnorm=frozen)
+        self.frozen_batchnorm = False
 
     @property
     def objective(self) -> Objective:
@@ -143,11 +145,18 @@ class TrainStep:
         return self.pair.target if self.pair is not None else None
 
     def train(self, mode: bool = True) -> "TrainStep":
-        """Training (or eval) mode of the online network and, per its mode policy, the target."""
+        """Training (or eval) mode of the online network and, per its mode policy, the target; with
+        :attr:`frozen_batchnorm` every BatchNorm layer stays in eval mode (its running statistics are
+        used and never updated)."""
         if self.pair is not None:
             self.pair.train(mode)
         else:
             self._online.train(mode)
+        if self.frozen_batchnorm:
+            networks = [self._online] + ([self.pair.target] if self.pair is not None else [])
+            for module in (m for net in networks for m in net.modules()):
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         return self
 
     def _speed(self, video: Tensor, ppg: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:

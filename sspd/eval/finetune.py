@@ -82,10 +82,13 @@ class FinetuneResult:
 
 
 def finetune_parameter_groups(network: SSPDNetwork, backbone_lr_scale: float) -> list[dict[str, Any]]:
-    """Adam param groups: the backbone (``lr_scale`` = backbone_lr_scale) and the predictor (1.0)."""
-    return [{"params": list(network.backbone.parameters()), "lr_scale": float(backbone_lr_scale),
-             "name": "backbone"},
-            {"params": list(network.predictor.parameters()), "lr_scale": 1.0, "name": "predictor"}]
+    """Adam param groups: the backbone (``lr_scale`` = backbone_lr_scale) and the predictor (1.0); for a
+    network whose rPPG is the backbone's own head (an rPPG-Toolbox model), that head is the "predictor"."""
+    head = network.output_parameters()
+    held = {id(p) for p in head}
+    return [{"params": [p for p in network.backbone.parameters() if id(p) not in held],
+             "lr_scale": float(backbone_lr_scale), "name": "backbone"},
+            {"params": head, "lr_scale": 1.0, "name": "predictor"}]
 
 
 def sample_windows(videos: Sequence[Any], clip_length: int, batch_size: int,

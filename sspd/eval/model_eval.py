@@ -178,12 +178,14 @@ def checkpoint_network_spec(checkpoint: dict[str, Any], source: str | Path) -> d
     return spec
 
 
-def load_network(path: str | Path, *, which: str = "online", which_file: str = "last") -> tuple[Any, dict]:
+def load_network(path: str | Path, *, which: str = "online", which_file: str = "last",
+                 format: str = "auto") -> tuple[Any, dict]:
     """An :class:`sspd.engine.SSPDNetwork` in eval mode, and its checkpoint, from a run directory
-    (``checkpoints/<which_file>.pt``) or a checkpoint file: :func:`sspd.engine.load_pretrained`."""
+    (``checkpoints/<which_file>.pt``), a checkpoint file or an rPPG-Toolbox state dict:
+    :func:`sspd.engine.load_pretrained`."""
     from sspd.engine import load_pretrained
 
-    return load_pretrained(path, which=which, which_file=which_file, map_location="cpu")
+    return load_pretrained(path, which=which, which_file=which_file, map_location="cpu", format=format)
 
 
 def merge_signals(*groups: Sequence[VideoSignals]) -> list[VideoSignals]:

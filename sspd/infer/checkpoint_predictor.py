@@ -11,8 +11,13 @@ frame 0 (which has no earlier frame), so value i of the video's signal belongs t
 
 Clips are ``backbone.frames + 1`` frames (the T difference frames the network was trained on). What the
 signal follows comes from the checkpoint: the pulse itself (pretraining, or fine-tuning with target
-``"pulse"``), or its first difference (fine-tuning with target ``"diff"``), which is integrated within
-each clip. Each clip's signal is then z-scored, as :func:`sspd.eval.model_eval.network_signals` does
+``"pulse"``), or its first difference (fine-tuning with target ``"diff"``, or a network whose spec says
+``signal: diff``, e.g. an rPPG-Toolbox model), which is integrated within each clip.
+
+An rPPG-Toolbox PhysNet/PhysFormer state dict (:mod:`sspd.engine.toolbox`) runs the same way, on the
+toolbox's input: each frame resized to the input with area interpolation, the normalised difference
+divided by its standard deviation (:func:`sspd.augment.inference.prepare_video`; over each clip here,
+as the video is streamed, where the toolbox takes the whole video's). Each clip's signal is then z-scored, as :func:`sspd.eval.model_eval.network_signals` does
 with its windows: a network's output has no set scale, and clips are concatenated as they are.
 """
 from __future__ import annotations
@@ -27,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sspd.engine import load_pretrained, resolve_device
-from sspd.augment.inference import TARGETS, prepare_view
+from sspd.engine import load_pretrained, network_signal, resolve_device
+from sspd.augment.inference import TARGETS, prepare_video, prepare_view
 from sspd.signal import zscore
 
 __all__ = ["CheckpointPredictor", "checkpoint_file", "checkpoint_crop_size", "checkpoint_target"]
@@ -45,8 +50,10 @@ def checkpoint_file(path: str | os.PathLike, which_file: str = "last") -> Path:
 
 
 def checkpoint_target(checkpoint: dict[str, Any], source: str | os.PathLike) -> str:
-    """What the network's signal follows: ``"pulse"`` (pretraining) or a fine-tuned run's target."""
-    target = str(checkpoint.get("finetune", {}).get("target", "pulse"))
+    """What the network's signal follows: a fine-tuned run's target, else the network spec's ``signal``
+    (``"pulse"`` for pretraining runs, ``"diff"`` for rPPG-Toolbox models)."""
+    spec = checkpoint.get("network") if isinstance(checkpoint.get("network"), dict) else {}
+    target = str((checkpoint.get("finetune") or {}).get("target") or network_signal(spec))
     if target not in TARGETS:
         raise ValueError(f"{source}: the checkpoint's finetune target is {target!r}, not one of {TARGETS}; "
                          "it was not written by sspd finetune")
@@ -86,7 +93,12 @@ def _check_recorded_frames(backbone: Any, file: Path) -> None:
 
 
 def _describe_view(view: Any) -> str:
-    """The inference view in words (what :func:`prepare_view` applies for ``view``)."""
+    """The inference view in words (what :func:`prepare_view` or, for ``scale="std"``, :func:`prepare_video`
+    applies for ``view``)."""
+    if getattr(view, "scale", None) == "std":
+        return ("face crop resized to the input (area interpolation), normalised frame difference divided by its "
+                "standard deviation over the clip; sample i follows frame i (frame 0 of each clip repeats frame "
+                "1's sample)")
     if view is None or getattr(view, "difference", "raw") == "raw":
         text = "raw frame difference"
     else:
@@ -108,6 +120,8 @@ class CheckpointPredictor:
         clip_frames: frames per call (default ``backbone.frames + 1``, the network's training clip).
         crop_size: face-crop side S in pixels (default :func:`checkpoint_crop_size`).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+        format: ``"auto"`` (recognise the file), ``"sspd"`` or ``"rppg-toolbox"``
+            (:func:`sspd.engine.load_pretrained`).
 
     Raises:
         FileNotFoundError: no such run directory or file, or no checkpoint in it (the message names it).
@@ -115,17 +129,19 @@ class CheckpointPredictor:
     """
 
     def __init__(self, path: str | os.PathLike, *, which: str = "online", which_file: str = "last",
-                 clip_frames: int | None = None, crop_size: int | None = None, device: str = "cpu") -> None:
+                 clip_frames: int | None = None, crop_size: int | None = None, device: str = "cpu",
+                 format: str = "auto") -> None:
         self.device = resolve_device(device, "fp32")
         self.file = checkpoint_file(path, which_file)
         try:
             self.network, checkpoint = load_pretrained(path, which=which, which_file=which_file,
-                                                       map_location=self.device)
+                                                       map_location=self.device, format=format)
         except RuntimeError as err:  # load_state_dict: the weights do not fit the recorded architecture
             raise ValueError(f"{self.file}: its {which} weights do not fit the network it describes ({err}); "
                              "the file is corrupt or was edited") from err
         backbone = self.network.backbone
         self.which, self.step = which, checkpoint.get("step")
+        self.format = str(checkpoint.get("format"))
         self.target = checkpoint_target(checkpoint, self.file)
         _check_recorded_frames(backbone, self.file)
         self.clip_frames = self._check_frames(clip_frames or backbone.frames + 1)
@@ -146,7 +162,7 @@ class CheckpointPredictor:
     def describe(self) -> dict[str, Any]:
         """Which model produced the signal, and how (goes into the prediction's protocol)."""
         backbone = self.network.backbone
-        return {"checkpoint": str(self.file), "which": self.which, "step": self.step,
+        return {"checkpoint": str(self.file), "format": self.format, "which": self.which, "step": self.step,
                 "backbone": type(backbone).__name__, "input_size": list(self.network.input_size),
                 "clip_frames": self.clip_frames, "crop_size": self.crop_size,
                 "crop_size_from": self.crop_size_from, "target": self.target,
@@ -162,9 +178,13 @@ class CheckpointPredictor:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 2:
             raise ValueError(f"{self.name}: expects a clip (T, S, S, 3) of at least 2 RGB frames, got shape "
                              f"{frames.shape}")
-        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None]  # (1, C, T, S, S)
-        view = prepare_view(video.to(self.device), self.network.input_size,
-                            getattr(self.network, "view", None))  # (1, C, T-1, h, w)
+        if self.network.view.scale == "std":  # scaled by the clip's statistics, prepared as a whole
+            prepared = prepare_video(frames, self.network.input_size, self.network.view)  # (C, T-1, h, w)
+            view = torch.from_numpy(prepared)[None].to(self.device)  # (1, C, T-1, h, w)
+        else:
+            video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None]  # (1, C, T, S, S)
+            view = prepare_view(video.to(self.device), self.network.input_size,
+                                self.network.view)  # (1, C, T-1, h, w)
         signal = self._forward(view)  # (T-1,)
         signal = zscore(np.cumsum(signal) if self.target == "diff" else signal)
         return np.concatenate([signal[:1], signal])  # (T,)
