@@ -6,7 +6,8 @@ model takes frame differences: 301 frames give 300 differences). Each item is a 
 - ``video``: (C, T, S, S) clip, T = window + extra_frames, RGB, ``uint8`` (default: the raw 0–255 values;
   the augmentations convert) or ``float32`` (the same 0–255 values as floats, not normalised);
 - ``label``: (T,) float32 PPG at the clip's frames;
-- ``fps`` (float), ``name`` (the cached video) and ``start`` (first frame index).
+- ``fps`` (float), ``name`` (the cached video), ``start`` (first frame index) and ``video_id`` (int, the
+  video's index among the dataset's eligible videos: clips of one video share it).
 
 Two datasets share one design: a *plan* of ``(video, start)`` pairs, of which rank ``r`` of ``world_size``
 takes every ``world_size``-th entry from ``r`` (the shards partition the plan, as ``DistributedSampler``).
@@ -100,7 +101,8 @@ class _CacheWindows(Dataset):
         if self.dtype == "float32":
             clip = clip.float()
         label = torch.from_numpy(np.array(video.label[start:stop], dtype=np.float32))  # (T,)
-        return {"video": clip, "label": label, "fps": video.fps, "name": video.name, "start": start}
+        return {"video": clip, "label": label, "fps": video.fps, "name": video.name, "start": start,
+                "video_id": video_index}
 
 
 class RandomWindows(_CacheWindows):

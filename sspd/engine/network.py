@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from torch import Tensor, nn
 
 from sspd.augment.inference import InferenceView
 from sspd.backbones import Backbone, create_backbone, pool_features
 from sspd.configuration import require_positive_int
-from sspd.heads import SSPDPredictor
+from sspd.heads import SSPDPredictor, STRPPGHead
 from sspd.objectives.outputs import NetworkOutputs
 from sspd.ssm import TSStack
 
@@ -40,6 +40,10 @@ class ModelConfig:
         backbone_options: further keyword options of the backbone (e.g. PhysFormer's depth).
         kernel_sizes, num_heads, attention, resample: the TS stack (SSPD: 9, 7, 5; 2 heads).
         predictor_hidden: hidden width of the predictor (SSPD: 64).
+        head: the rPPG head on the feature map: ``sspd`` (the SSPD predictor) or ``st_rppg``
+            (Contrast-Phys's ST-rPPG block: the map pooled to T × grid × grid, one signal per cell,
+            their mean the rPPG signal).
+        head_grid: cells per side of the ST-rPPG block (Contrast-Phys: 2, four spatial signals).
     """
 
     backbone: str = "sspdnet"
@@ -51,12 +55,19 @@ class ModelConfig:
     attention: str = "tokens"
     resample: str = "nearest"
     predictor_hidden: int = 64
+    head: Literal["sspd", "st_rppg"] = "sspd"
+    head_grid: int = 2
 
     def __post_init__(self) -> None:
         require_positive_int("model", input_size=self.input_size, num_heads=self.num_heads,
-                             predictor_hidden=self.predictor_hidden)
+                             predictor_hidden=self.predictor_hidden, head_grid=self.head_grid)
+        if self.head not in HEADS:
+            raise ValueError(f"model.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
+
+#: the rPPG heads a network can carry (``ModelConfig.head``)
+HEADS = ("sspd", "st_rppg")
 
 # Backbone options SSPD uses unless the caller sets them. PhysFormer's dropout (0.1, ViT's custom) is
 # switched off: the target network runs in train mode (batch statistics, as in the release), so a
@@ -69,7 +80,7 @@ SSPDOutputs = NetworkOutputs
 
 
 class SSPDNetwork(nn.Module):
-    """Backbone + TS stack (width D = backbone.feature_dim) + SSPD predictor on the detached features.
+    """Backbone + TS stack (width D = backbone.feature_dim) + an rPPG head (the SSPD predictor by default).
 
     Gradient routing (SSPD_METHOD.md §4) is built in: the predictor reads ``features.detach()``, so a
     loss on ``rppg`` reaches the predictor only, and losses on ``hs`` reach the TS stack and backbone.
@@ -82,10 +93,14 @@ class SSPDNetwork(nn.Module):
         num_heads: TS block heads (SSPD: 2).
         attention, resample: TS block options, see :class:`sspd.ssm.TSBlock` (faithful defaults).
         predictor_hidden: the predictor's hidden width (SSPD: 64).
+        head: ``"sspd"`` (:class:`sspd.heads.SSPDPredictor`) or ``"st_rppg"`` (:class:`sspd.heads.STRPPGHead`,
+            Contrast-Phys: its spatial signals fill ``outputs.spatial``, their mean ``outputs.rppg``).
+        head_grid: the ST-rPPG block's cells per side (2).
     """
 
     def __init__(self, backbone: Backbone, *, kernel_sizes: Sequence[int] = (9, 7, 5), num_heads: int = 2,
-                 attention: str = "tokens", resample: str = "nearest", predictor_hidden: int = 64) -> None:
+                 attention: str = "tokens", resample: str = "nearest", predictor_hidden: int = 64,
+                 head: str = "sspd", head_grid: int = 2) -> None:
         super().__init__()
         if not isinstance(backbone, Backbone):
             raise ValueError(f"SSPDNetwork needs a sspd.backbones.Backbone, got {type(backbone).__name__}: "
@@ -93,7 +108,11 @@ class SSPDNetwork(nn.Module):
         self.backbone = backbone
         self.ts_stack = TSStack(backbone.feature_dim, kernel_sizes=tuple(kernel_sizes), num_heads=num_heads,
                                 attention=attention, resample=resample)
-        self.predictor = SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden)
+        if head not in HEADS:
+            raise ValueError(f"SSPDNetwork: head must be one of {', '.join(HEADS)}, got {head!r}")
+        self.head = head
+        self.predictor = (SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden) if head == "sspd"
+                          else STRPPGHead(backbone.feature_dim, grid=head_grid))
         self.view = InferenceView()  # the inference view it expects (set from the run's views when built)
 
     @property
@@ -107,7 +126,8 @@ class SSPDNetwork(nn.Module):
         return self.backbone.input_size
 
     def forward(self, x: Tensor, *, with_ts: bool = True, detach_predictor: bool = True) -> SSPDOutputs:
-        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T), pooled (B, D, T)).
+        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T), pooled (B, D, T);
+        with the ST-rPPG head also spatial (B, S², T), whose mean is rppg).
 
         ``with_ts=False`` skips the TS stack (``hs`` empty) for objectives that do not use it;
         ``detach_predictor=False`` lets the predictor's loss reach the backbone (SiNC, supervised).
@@ -118,8 +138,11 @@ class SSPDNetwork(nn.Module):
         features = self.backbone.forward_features(x)          # (B, D, T, h, w)
         pooled = pool_features(features)                      # (B, D, T)
         hs = self.ts_stack(pooled).hs if with_ts else []      # [(B, T'_l, D)]
-        rppg = self.predictor(features.detach() if detach_predictor else features)  # (B, T)
-        return SSPDOutputs(hs=hs, rppg=rppg, pooled=pooled)
+        head_input = features.detach() if detach_predictor else features
+        if isinstance(self.predictor, STRPPGHead):
+            spatial = self.predictor.spatial(head_input)     # (B, S², T)
+            return SSPDOutputs(hs=hs, rppg=spatial.mean(dim=1), pooled=pooled, spatial=spatial)
+        return SSPDOutputs(hs=hs, rppg=self.predictor(head_input), pooled=pooled)  # rppg (B, T)
 
     def predict(self, x: Tensor) -> Tensor:
         """The inference network, backbone + predictor: (B, 3, T, h, w) → rPPG (B, T)."""
@@ -128,7 +151,8 @@ class SSPDNetwork(nn.Module):
 
 def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int] = (9, 7, 5),
                         num_heads: int = 2, attention: str = "tokens", resample: str = "nearest",
-                        predictor_hidden: int = 64, **backbone_kwargs: Any) -> SSPDNetwork:
+                        predictor_hidden: int = 64, head: str = "sspd", head_grid: int = 2,
+                        **backbone_kwargs: Any) -> SSPDNetwork:
     """Build the backbone registered as ``backbone`` and wrap it in an :class:`SSPDNetwork`.
 
     ``backbone_kwargs`` go to :func:`sspd.backbones.create_backbone`, on top of
@@ -138,7 +162,7 @@ def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int
     net = create_backbone(backbone, **options)
     log.debug("SSPD network on %s with %s", backbone, options)
     return SSPDNetwork(net, kernel_sizes=kernel_sizes, num_heads=num_heads, attention=attention,
-                       resample=resample, predictor_hidden=predictor_hidden)
+                       resample=resample, predictor_hidden=predictor_hidden, head=head, head_grid=head_grid)
 
 
 def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dict[str, Any]:
@@ -153,7 +177,7 @@ def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dic
                        "width": model.width}
     stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,
              "attention": model.attention, "resample": model.resample,
-             "predictor_hidden": model.predictor_hidden}
+             "predictor_hidden": model.predictor_hidden, "head": model.head, "head_grid": model.head_grid}
     return {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack,
             "view": dataclasses.asdict(view)}
 
