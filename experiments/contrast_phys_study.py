@@ -134,6 +134,11 @@ def table(args: argparse.Namespace, learned: dict, base: dict) -> str:
     return "\n".join(lines) + "\n\n" + protocol + "\n"
 
 
+def _done(args: argparse.Namespace, row: str, seed: int) -> bool:
+    ls.ROWS[row] = ROWS[row]
+    return (Path(ls.row_config(args, row, seed).run_dir) / "study_scores.json").is_file()
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -150,6 +155,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test-videos", type=int, default=6)
     p.add_argument("--test-seconds", type=float, default=20.0)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--only-done", action="store_true",
+                   help="tabulate the rows and seeds already scored; train nothing")
     p.add_argument("--out", default="runs/contrast_phys_study")
     return p.parse_args()
 
@@ -165,7 +172,10 @@ def main() -> None:
     base = ls.baselines(tests)
     learned: dict = {}
     for row in args.rows:
-        learned[row] = {seed: run_row(args, row, seed, tests) for seed in args.seeds}
+        seeds = [seed for seed in args.seeds if not args.only_done or _done(args, row, seed)]
+        if not seeds:
+            continue
+        learned[row] = {seed: run_row(args, row, seed, tests) for seed in seeds}
         out.mkdir(parents=True, exist_ok=True)
         (out / f"study_t{args.threads}.json").write_text(
             json.dumps({"args": vars(args), "baselines": base, "learned": learned}, indent=1, default=float))
