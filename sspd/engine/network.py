@@ -29,6 +29,10 @@ __all__ = ["ModelConfig", "SSPDOutputs", "SSPDNetwork", "create_sspd_network", "
 log = logging.getLogger(__name__)
 
 
+#: the rPPG heads a network can carry (``ModelConfig.head``)
+HEADS = ("sspd", "st_rppg")
+
+
 @dataclass
 class ModelConfig:
     """The SSPD network: backbone, TS stack, predictor (:func:`sspd.engine.create_sspd_network`).
@@ -65,9 +69,6 @@ class ModelConfig:
             raise ValueError(f"model.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
-
-#: the rPPG heads a network can carry (``ModelConfig.head``)
-HEADS = ("sspd", "st_rppg")
 
 # Backbone options SSPD uses unless the caller sets them. PhysFormer's dropout (0.1, ViT's custom) is
 # switched off: the target network runs in train mode (batch statistics, as in the release), so a
