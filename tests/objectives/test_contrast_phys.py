@@ -153,3 +153,15 @@ def test_the_engine_step_trains_the_st_rppg_head_and_the_backbone(tmp_path):
     assert grads[first] is not None and float(grads[first].abs().sum()) > 0
     with pytest.raises(ValueError, match="at least 2 different videos"):
         trainer.forward({**batch, "video_id": torch.tensor([1, 1, 1])})
+
+
+def test_the_loops_config_record_reads_back_into_the_underscored_section():
+    from sspd.cli.config import RunConfig
+    from sspd.configuration import load_config
+    from sspd.engine.loop import _record
+
+    objective = build_objective("contrast-phys", ContrastPhysConfig(windows=2, n_fft=128))
+    record = _record("runs/x", 0, {"objective": objective})
+    assert record["objective"]["name"] == "contrast-phys" and "contrast_phys" in record["objective"]
+    back = load_config(RunConfig, {"objective": record["objective"]}).objective.build()
+    assert back.config == objective.config
