@@ -1,4 +1,5 @@
-"""Heads on a backbone's feature map: the SSPD predictor and a linear-probe head.
+"""Heads on a backbone's feature map: the SSPD predictor, Contrast-Phys's ST-rPPG block and a linear-probe
+head.
 
 Shape symbols as in :mod:`sspd`: B batch, D feature width, T frames, h×w feature-map size.
 """
@@ -12,7 +13,7 @@ from torch import Tensor, nn
 
 from sspd.backbones.layers import conv_bn_act, init_xavier_
 
-__all__ = ["SSPDPredictor", "LinearProbeHead", "halve_mean", "pad_to_min_size"]
+__all__ = ["SSPDPredictor", "STRPPGHead", "LinearProbeHead", "halve_mean", "pad_to_min_size"]
 
 _VALID_KERNEL = 3  # the predictor's spatially valid 3×3 conv
 
@@ -83,6 +84,36 @@ class SSPDPredictor(nn.Module):
         x = F.interpolate(x, size=(frames, *x.shape[3:]), mode="nearest")  # (B, 64, T, h', w')
         x = self.refine(x).mean(dim=(3, 4), keepdim=True)  # (B, 64, T, 1, 1)
         return rearrange(self.out(x), "b 1 t 1 1 -> b t")  # (B, 1, T, 1, 1) -> (B, T)
+
+
+class STRPPGHead(nn.Module):
+    """Contrast-Phys's spatiotemporal rPPG block: feature map (B, D, T, h, w) -> S×S spatial signals.
+
+    The map is average-pooled to T × S × S (S = 2: four spatial signals, one per quadrant of the face
+    box), then a Conv3d D→1 k1 with bias gives one signal per cell. :meth:`spatial` returns them all
+    (B, S², T); :meth:`forward` returns their mean (B, T), the rPPG signal used at inference (the same as
+    the conv of the spatial mean, since the conv is linear). D + 1 parameters; xavier-normal init.
+
+    Maps smaller than S×S are upsampled to it by the adaptive pooling (each cell then repeats a pixel).
+    """
+
+    def __init__(self, in_channels: int, *, grid: int = 2) -> None:
+        super().__init__()
+        if in_channels < 1 or grid < 1:
+            raise ValueError(f"STRPPGHead needs in_channels, grid >= 1, got {in_channels}, {grid}")
+        self.in_channels, self.grid = in_channels, grid
+        self.out = nn.Conv3d(in_channels, 1, 1)
+        init_xavier_(self)
+
+    def spatial(self, features: Tensor) -> Tensor:
+        """(B, D, T, h, w) -> (B, S², T), the cells in row-major order."""
+        _check_feature_map("STRPPGHead", features, self.in_channels)
+        pooled = F.adaptive_avg_pool3d(features, (features.shape[2], self.grid, self.grid))  # (B, D, T, S, S)
+        return rearrange(self.out(pooled), "b 1 t s r -> b (s r) t")  # (B, S², T)
+
+    def forward(self, features: Tensor) -> Tensor:
+        """(B, D, T, h, w) -> (B, T), the mean of the spatial signals."""
+        return self.spatial(features).mean(dim=1)
 
 
 class LinearProbeHead(nn.Module):

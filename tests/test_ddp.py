@@ -67,3 +67,30 @@ def _rebuilt(checkpoint: dict, which: str, initial: bool = False) -> torch.nn.Mo
     if not initial:
         network.load_state_dict(checkpoint[which])
     return network
+
+
+def test_contrast_phys_under_two_ranks_equals_one_process_with_accumulation(tmp_path):
+    """Contrast-Phys (no target) under torchrun: each rank pairs the videos of its own share of the batch and
+    draws its windows from the slot's reseeded generator, as the accumulating single process does."""
+    objective = ["objective.name=contrast-phys", "model.head=st_rppg"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    config = str(Path(__file__).resolve().parents[1] / "experiments" / "synthetic_contrast_phys.yaml")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "sspd", "pretrain", config, "--no-progress",
+               *[arg for item in [*TINY, *objective, f"run_dir={tmp_path / 'ddp'}"] for arg in ("--set", item)]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    torch.set_num_threads(1)
+    single = load_config(RunConfig, config, [*TINY, *objective, "optim.accumulation=2", f"run_dir={tmp_path / 'one'}"])
+    assert pretrain(single).stop_reason == "completed"
+    ddp = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
+    one = load_checkpoint(tmp_path / "one" / "checkpoints" / "last.pt")
+    assert ddp["target"] is None and one["target"] is None
+    params = dict(torch.nn.Module.named_parameters(_rebuilt(ddp, "online")))
+    start = dict(_rebuilt(one, "online", initial=True).named_parameters())
+    moved = 0
+    for name, value in _rebuilt(one, "online").named_parameters():
+        torch.testing.assert_close(params[name], value, rtol=1e-4, atol=1e-6, msg=name)
+        moved += not torch.equal(value, start[name])
+    assert moved

@@ -96,3 +96,43 @@ def test_linear_probe_rejects_bad_input():
         head(torch.zeros(6, 10))
     with pytest.raises(ValueError, match="in_channels"):
         LinearProbeHead(in_channels=0)
+
+
+def test_st_rppg_head_pools_each_quadrant_to_one_signal_and_predicts_their_mean():
+    from sspd.heads import STRPPGHead
+
+    head = STRPPGHead(in_channels=3)
+    assert count_parameters(head) == 3 + 1
+    with torch.no_grad():
+        head.out.weight.copy_(torch.tensor([1.0, 2.0, 0.0]).view(1, 3, 1, 1, 1))
+        head.out.bias.fill_(0.5)
+    features = torch.randn(2, 3, 5, 6, 4)                          # (B, D, T, h, w): quadrants of 3×2 pixels
+    spatial = head.spatial(features)
+    assert spatial.shape == (2, 4, 5)
+    quadrants = [features[..., :3, :2], features[..., :3, 2:], features[..., 3:, :2], features[..., 3:, 2:]]
+    for cell, quadrant in enumerate(quadrants):                   # row-major: top-left, top-right, ...
+        mean = quadrant.mean(dim=(3, 4))                           # (B, D, T)
+        torch.testing.assert_close(spatial[:, cell], mean[:, 0] + 2 * mean[:, 1] + 0.5)
+    torch.testing.assert_close(head(features), spatial.mean(dim=1))
+    with pytest.raises(ValueError, match=r"feature map \(B, 3, T, h, w\)"):
+        head(torch.randn(2, 4, 5, 6, 4))
+
+
+def test_networks_carry_the_head_their_spec_names():
+    from sspd.engine import ModelConfig, build_network, network_spec
+    from sspd.augment.inference import InferenceView
+    from sspd.heads import STRPPGHead
+
+    spec = network_spec(ModelConfig(backbone="physnet", input_size=16, head="st_rppg"), frames=16,
+                        view=InferenceView())
+    network = build_network(spec).eval()
+    assert isinstance(network.predictor, STRPPGHead)
+    outputs = network(torch.rand(2, 3, 16, 16, 16), with_ts=False, detach_predictor=False)
+    assert outputs.spatial.shape == (2, 4, 16)
+    torch.testing.assert_close(outputs.rppg, outputs.spatial.mean(dim=1))
+    torch.testing.assert_close(network.predict(torch.ones(1, 3, 16, 16, 16)),
+                               network(torch.ones(1, 3, 16, 16, 16), with_ts=False).rppg)
+    old = {**spec, "stack": {k: v for k, v in spec["stack"].items() if k not in ("head", "head_grid")}}
+    assert isinstance(build_network(old).predictor, SSPDPredictor)   # checkpoints from before the option
+    with pytest.raises(ValueError, match="model.head must be one of sspd, st_rppg"):
+        ModelConfig(head="st-rppg")

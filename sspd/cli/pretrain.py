@@ -9,7 +9,8 @@ from typing import Any
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "pretrain", help="self-supervised pretraining (SSPD, SiNC) or the supervised control, from a run config",
+        "pretrain", help="self-supervised pretraining (SSPD, SiNC, Contrast-Phys) or the supervised control, "
+                         "from a run config",
         description=(
             "Pretrain a network without labels. CONFIG is a YAML run config (experiments/*.yaml; "
             "omit it with --resume to reuse the run's own config.yaml, or with --videos to start from the "
@@ -17,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "RUN_DIR/cache, then trained on). Writes RUN_DIR/config.yaml, "
             "checkpoints/, metrics.jsonl, tb/ (TensorBoard), snapshots/, collapse.json, summary.json. "
             "The objective is objective.name: sspd (default; EMA target, self-similarity distillation), sinc "
-            "(spectral priors, no target) or supervised (the labelled control, needs labels). The default "
+            "(spectral priors, no target), contrast-phys (spectral contrast of clips within and across videos, "
+            "with model.head=st_rppg; batches of at least 2 videos) or supervised (the labelled control, needs "
+            "labels). The default "
             "views remove each pixel's luminance (views.luminance=remove, with views.difference=normalized), a "
             "colour prior without which SSPD follows light and motion changes; views.difference=raw "
             "views.luminance=keep are the release's. "

@@ -8,7 +8,8 @@ model takes frame differences: 301 frames give 300 differences). Each item is a 
 - ``label``: (T,) float32 PPG at the clip's frames, only when every video of the dataset is labelled
   (``labelled``): a batch must not mix items with and without labels, and a cache of unlabeled videos
   (the ``videos`` reader) trains self-supervised objectives all the same;
-- ``fps`` (float), ``name`` (the cached video) and ``start`` (first frame index).
+- ``fps`` (float), ``name`` (the cached video), ``start`` (first frame index) and ``video_id`` (int, the
+  video's index among the dataset's eligible videos: clips of one video share it).
 
 Two datasets share one design: a *plan* of ``(video, start)`` pairs, of which rank ``r`` of ``world_size``
 takes every ``world_size``-th entry from ``r`` (the shards partition the plan, as ``DistributedSampler``).
@@ -106,7 +107,7 @@ class _CacheWindows(Dataset):
         clip = torch.from_numpy(frames).permute(3, 0, 1, 2).contiguous()  # (C, T, S, S)
         if self.dtype == "float32":
             clip = clip.float()
-        item = {"video": clip, "fps": video.fps, "name": video.name, "start": start}
+        item = {"video": clip, "fps": video.fps, "name": video.name, "start": start, "video_id": video_index}
         if self.labelled:
             item["label"] = torch.from_numpy(np.array(video.label[start:stop], dtype=np.float32))  # (T,)
         return item

@@ -35,8 +35,9 @@ class CapturedOutputs:
 
 def _detached(outputs: SSPDOutputs) -> SSPDOutputs:
     pooled = None if outputs.pooled is None else outputs.pooled.detach().float()
+    spatial = None if outputs.spatial is None else outputs.spatial.detach().float()
     return SSPDOutputs(hs=[h.detach().float() for h in outputs.hs], rppg=outputs.rppg.detach().float(),
-                       pooled=pooled)
+                       pooled=pooled, spatial=spatial)
 
 
 @contextlib.contextmanager

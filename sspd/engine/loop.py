@@ -41,7 +41,7 @@ from sspd.engine.run_writer import ObserverFactory, RunContext, RunWriter
 from sspd.engine.seeding import derive_seed, seed_everything
 from sspd.engine.sinks import LoggingConfig
 from sspd.engine.step import TrainStep
-from sspd.objectives import Objective
+from sspd.objectives import Objective, section_name
 
 __all__ = ["LoopConfig", "LoopResult", "run_pretraining", "run_length", "resolve_device", "STOP_REASONS",
            "USER_INTERRUPT"]
@@ -211,7 +211,7 @@ def _record(run_dir: str | Path, seed: int, sections: Mapping[str, Any]) -> dict
     record: dict[str, Any] = {"seed": seed, "run_dir": str(run_dir)}
     for name, section in sections.items():
         if isinstance(section, Objective):   # as an ObjectiveConfig reads it: the name and its own section
-            record[name] = {"name": section.name, section.name: config_to_dict(section.config)}
+            record[name] = {"name": section.name, section_name(section.name): config_to_dict(section.config)}
         else:
             record[name] = config_to_dict(section)
     return record

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from torch import Tensor, nn
 
 from sspd.augment.inference import InferenceView
 from sspd.backbones import Backbone, create_backbone, pool_features
 from sspd.configuration import require_positive_int
-from sspd.heads import SSPDPredictor
+from sspd.heads import SSPDPredictor, STRPPGHead
 from sspd.objectives.outputs import NetworkOutputs
 from sspd.ssm import TSStack
 
@@ -27,6 +27,10 @@ __all__ = ["ModelConfig", "SSPDOutputs", "SSPDNetwork", "create_sspd_network", "
            "OUTPUTS", "network_spec", "build_network", "network_signal"]
 
 log = logging.getLogger(__name__)
+
+
+#: the rPPG heads a network can carry (``ModelConfig.head``)
+HEADS = ("sspd", "st_rppg")
 
 
 @dataclass
@@ -47,6 +51,10 @@ class ModelConfig:
         init: a file the weights start from (a run directory or checkpoint of sspd, or an rPPG-Toolbox
             PhysNet/PhysFormer .pth): its architecture, output, signal and view are the network's, which
             the other fields must then agree with (:func:`sspd.engine.adapt.initial_network`).
+        head: the rPPG head on the feature map: ``sspd`` (the SSPD predictor) or ``st_rppg``
+            (Contrast-Phys's ST-rPPG block: the map pooled to T × grid × grid, one signal per cell,
+            their mean the rPPG signal).
+        head_grid: cells per side of the ST-rPPG block (Contrast-Phys: 2, four spatial signals).
     """
 
     backbone: str = "sspdnet"
@@ -61,10 +69,14 @@ class ModelConfig:
     output: str = "predictor"
     signal: str = "pulse"
     init: str | None = None
+    head: Literal["sspd", "st_rppg"] = "sspd"
+    head_grid: int = 2
 
     def __post_init__(self) -> None:
         require_positive_int("model", input_size=self.input_size, num_heads=self.num_heads,
-                             predictor_hidden=self.predictor_hidden)
+                             predictor_hidden=self.predictor_hidden, head_grid=self.head_grid)
+        if self.head not in HEADS:
+            raise ValueError(f"model.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
         if self.output not in OUTPUTS or self.signal not in ("pulse", "diff"):
@@ -85,7 +97,7 @@ SSPDOutputs = NetworkOutputs
 
 
 class SSPDNetwork(nn.Module):
-    """Backbone + TS stack (width D = backbone.feature_dim) + SSPD predictor on the detached features.
+    """Backbone + TS stack (width D = backbone.feature_dim) + an rPPG head (the SSPD predictor by default).
 
     Gradient routing (docs/method.md §4) is built in: the predictor reads ``features.detach()``, so a
     loss on ``rppg`` reaches the predictor only, and losses on ``hs`` reach the TS stack and backbone.
@@ -101,11 +113,14 @@ class SSPDNetwork(nn.Module):
         output: ``"predictor"`` (the SSPD predictor gives the rPPG) or ``"backbone"`` (the backbone's own
             head does, :meth:`sspd.backbones.Backbone.forward_head`, with the same gradient routing; no
             SSPD predictor is built: a network trained elsewhere, e.g. an rPPG-Toolbox PhysNet).
+        head: ``"sspd"`` (:class:`sspd.heads.SSPDPredictor`) or ``"st_rppg"`` (:class:`sspd.heads.STRPPGHead`,
+            Contrast-Phys: its spatial signals fill ``outputs.spatial``, their mean ``outputs.rppg``).
+        head_grid: the ST-rPPG block's cells per side (2).
     """
 
     def __init__(self, backbone: Backbone, *, kernel_sizes: Sequence[int] = (9, 7, 5), num_heads: int = 2,
                  attention: str = "tokens", resample: str = "nearest", predictor_hidden: int = 64,
-                 output: str = "predictor") -> None:
+                 output: str = "predictor", head: str = "sspd", head_grid: int = 2) -> None:
         super().__init__()
         if not isinstance(backbone, Backbone):
             raise ValueError(f"SSPDNetwork needs a sspd.backbones.Backbone, got {type(backbone).__name__}: "
@@ -116,8 +131,18 @@ class SSPDNetwork(nn.Module):
         self.output = output
         self.ts_stack = TSStack(backbone.feature_dim, kernel_sizes=tuple(kernel_sizes), num_heads=num_heads,
                                 attention=attention, resample=resample)
-        self.predictor = (SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden) if output == "predictor"
-                          else None)
+        if head not in HEADS:
+            raise ValueError(f"SSPDNetwork: head must be one of {', '.join(HEADS)}, got {head!r}")
+        if output == "backbone" and head != "sspd":
+            raise ValueError(f"SSPDNetwork: head={head!r} needs output='predictor' (the backbone's own head has no "
+                             "spatial signals)")
+        self.head = head
+        if output != "predictor":
+            self.predictor = None
+        elif head == "sspd":
+            self.predictor = SSPDPredictor(backbone.feature_dim, hidden=predictor_hidden)
+        else:
+            self.predictor = STRPPGHead(backbone.feature_dim, grid=head_grid)
         self.view = InferenceView()  # the inference view it expects (set from the run's views when built)
         self.signal = "pulse"  # what the rPPG follows, "pulse" or "diff" (set from the spec when built)
 
@@ -132,7 +157,8 @@ class SSPDNetwork(nn.Module):
         return self.backbone.input_size
 
     def forward(self, x: Tensor, *, with_ts: bool = True, detach_predictor: bool = True) -> SSPDOutputs:
-        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T), pooled (B, D, T)).
+        """x: (B, 3, T, h, w) view → :class:`SSPDOutputs` (hs per level, rppg (B, T), pooled (B, D, T);
+        with the ST-rPPG head also spatial (B, S², T), whose mean is rppg).
 
         ``with_ts=False`` skips the TS stack (``hs`` empty) for objectives that do not use it;
         ``detach_predictor=False`` lets the predictor's loss reach the backbone (SiNC, supervised).
@@ -143,8 +169,11 @@ class SSPDNetwork(nn.Module):
         features = self.backbone.forward_features(x)          # (B, D, T, h, w)
         pooled = pool_features(features)                      # (B, D, T)
         hs = self.ts_stack(pooled).hs if with_ts else []      # [(B, T'_l, D)]
-        rppg = self.read_out(features.detach() if detach_predictor else features)  # (B, T)
-        return SSPDOutputs(hs=hs, rppg=rppg, pooled=pooled)
+        head_input = features.detach() if detach_predictor else features
+        if isinstance(self.predictor, STRPPGHead):
+            spatial = self.predictor.spatial(head_input)     # (B, S², T)
+            return SSPDOutputs(hs=hs, rppg=spatial.mean(dim=1), pooled=pooled, spatial=spatial)
+        return SSPDOutputs(hs=hs, rppg=self.read_out(head_input), pooled=pooled)  # rppg (B, T)
 
     def read_out(self, features: Tensor) -> Tensor:
         """The rPPG of a feature map (B, D, T, h, w) → (B, T): the predictor's, or the backbone head's."""
@@ -165,7 +194,8 @@ class SSPDNetwork(nn.Module):
 
 def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int] = (9, 7, 5),
                         num_heads: int = 2, attention: str = "tokens", resample: str = "nearest",
-                        predictor_hidden: int = 64, output: str = "predictor",
+                        predictor_hidden: int = 64, output: str = "predictor", head: str = "sspd",
+                        head_grid: int = 2,
                         **backbone_kwargs: Any) -> SSPDNetwork:
     """Build the backbone registered as ``backbone`` and wrap it in an :class:`SSPDNetwork`.
 
@@ -176,7 +206,8 @@ def create_sspd_network(backbone: str = "sspdnet", *, kernel_sizes: Sequence[int
     net = create_backbone(backbone, **options)
     log.debug("SSPD network on %s with %s", backbone, options)
     return SSPDNetwork(net, kernel_sizes=kernel_sizes, num_heads=num_heads, attention=attention,
-                       resample=resample, predictor_hidden=predictor_hidden, output=output)
+                       resample=resample, predictor_hidden=predictor_hidden, output=output, head=head,
+                       head_grid=head_grid)
 
 
 def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dict[str, Any]:
@@ -192,7 +223,7 @@ def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dic
                        "width": model.width}
     stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,
              "attention": model.attention, "resample": model.resample,
-             "predictor_hidden": model.predictor_hidden}
+             "predictor_hidden": model.predictor_hidden, "head": model.head, "head_grid": model.head_grid}
     if model.output != "predictor":
         stack["output"] = model.output
     spec = {"backbone": model.backbone, "backbone_kwargs": backbone_kwargs, "stack": stack,

@@ -12,7 +12,8 @@ What the step builds follows the objective's :class:`sspd.objectives.ObjectiveSp
 second view only for objectives that declare a target (SSPD); the TS stack only when it is used; the
 predictor on the detached feature map (SSPD) or on the live one (SiNC, supervised). With speed
 augmentation each clip is played at a random speed first; its factor reaches the objective as
-``batch["speed"]`` and its label is resampled with it. Everything that changes while training (the
+``batch["speed"]`` and its label is resampled with it; an objective that draws random numbers of its own
+(Contrast-Phys's windows) draws them from ``batch["generator"]``, the step's view generator. Everything that changes while training (the
 networks, the optimiser, the view generator) is in :meth:`TrainStep.state_dict`, so a resumed run draws
 the same views as an uninterrupted one.
 """
@@ -200,7 +201,7 @@ class TrainStep:
         online_outputs = self.online_forward(online_view, with_ts=spec.uses_ts,
                                              detach_predictor=self._detach_predictor())
         target_outputs = self.forward_target(target_view) if target_view is not None else None
-        extras = {"ppg": ppg, "speed": speeds}
+        extras = {"ppg": ppg, "speed": speeds, "generator": self.generator}  # objectives that draw (Contrast-Phys)
         return self.objective(online_outputs, target_outputs, fs, {**batch, **extras})
 
     def forward_target(self, view: Tensor) -> SSPDOutputs:

@@ -151,11 +151,12 @@ def variance_loss(freqs: Tensor, psd: Tensor, low: Tensor, high: Tensor, eps: fl
     return (q.cumsum(0) - u.cumsum(0))[union].square().mean()
 
 
-def single_rate(fs: Tensor) -> float:
-    """The one frame rate of a batch's (B,) rates; raises when they differ (spectra are compared bin by bin)."""
+def single_rate(fs: Tensor, *, who: str = "SiNC") -> float:
+    """The one frame rate of a batch's (B,) rates; raises (naming the objective ``who``) when they differ,
+    since the clips' spectra are compared bin by bin."""
     rates = torch.unique(torch.as_tensor(fs, dtype=torch.float64).flatten())
     if rates.numel() != 1:
-        raise ValueError(f"SiNC compares the clips' spectra bin by bin, so a batch needs one frame rate; got "
+        raise ValueError(f"{who} compares the clips' spectra bin by bin, so a batch needs one frame rate; got "
                          f"{rates.tolist()}: train on clips of one frame rate")
     return float(rates[0])
 

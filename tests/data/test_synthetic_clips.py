@@ -15,6 +15,7 @@ def test_items_have_the_documented_shapes_types_and_ranges():
     assert 0.0 <= float(item["video"].min()) and float(item["video"].max()) <= 255.0
     assert item["ppg"].shape == (10,) and item["ppg"].dtype == torch.float32
     assert item["fps"] == 25.0 and item["index"] == 2 and item["has_pulse"] is True
+    assert item["video_id"] == 2  # each clip is its own video (Contrast-Phys pairs clips by it)
     assert 40.0 < item["hr"] < 165.0
     as_bytes = SyntheticClipDataset(4, frames=10, size=(40, 32), fps=25.0, seed=1, dtype="uint8")[2]
     assert as_bytes["video"].dtype == torch.uint8

@@ -42,6 +42,7 @@ def assert_aligned(item):
     np.testing.assert_array_equal(video[:, :, 3, 4].numpy(), np.tile(expected, (3, 1)))  # (C, T) every channel
     np.testing.assert_array_equal(label.numpy(), expected.astype(np.float32))
     assert item["fps"] == 25.0
+    assert item["video_id"] == ("a", "b", "c").index(name)  # the eligible videos' order ("tiny" is skipped)
 
 
 def reference_starts(n, clip, stride, tail):

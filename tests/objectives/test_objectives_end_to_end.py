@@ -18,18 +18,20 @@ TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "da
         "logging.images_every_n_steps=2", "logging.histograms_every_n_steps=2", "loop.channels_last=false",
         "probe.every_n_steps=2"]
 TERMS = {"sspd": ("rpd", "pyr/l0", "sd/l2", "snr/l1"), "sinc": ("bandwidth", "sparsity", "variance"),
-         "supervised": ("np",)}
+         "supervised": ("np",), "contrast-phys": ("positive", "negative", "ipr")}
+EXTRA = {"contrast-phys": ("model.head=st_rppg",)}  # Contrast-Phys on its ST-rPPG head
 
 
 def _config(run_dir: Path, name: str, *overrides: str) -> RunConfig:
-    return load_config(RunConfig, None, [*TINY, f"objective.name={name}", f"run_dir={run_dir}", *overrides])
+    return load_config(RunConfig, None, [*TINY, f"objective.name={name}", *EXTRA.get(name, ()), f"run_dir={run_dir}",
+                                         *overrides])
 
 
 def _lines(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("name", ["sspd", "sinc", "supervised"])
+@pytest.mark.parametrize("name", ["sspd", "sinc", "supervised", "contrast-phys"])
 def test_objective_runs_and_resumes_bitwise(tmp_path, name):
     full = pretrain(_config(tmp_path / "full", name, "loop.max_steps=4"))
     assert (full.steps, full.stop_reason) == (4, "completed")

@@ -18,7 +18,7 @@ def test_the_three_objectives_are_registered_with_their_needs():
 
 
 def test_unknown_name_raises_listing_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown objective 'simclr'; valid objectives: sinc, sspd, supervised"):
+    with pytest.raises(ValueError, match="unknown objective 'simclr'; valid objectives: contrast-phys, sinc, sspd, supervised"):
         get_objective("simclr")
     with pytest.raises(ValueError, match="valid objectives"):
         ObjectiveConfig(name="simclr")
@@ -44,3 +44,10 @@ def test_sspd_objective_refuses_a_missing_target():
     outputs = NetworkOutputs(hs=[torch.randn(2, 8, 4)], rppg=torch.randn(2, 16))
     with pytest.raises(ValueError, match="needs the target network's outputs"):
         build_objective("sspd")(outputs, None, torch.full((2,), 30.0, dtype=torch.float64), {})
+
+
+def test_a_hyphenated_objective_reads_its_underscored_section():
+    config = load_config(RunConfig, {"objective": {"name": "contrast-phys", "contrast_phys": {"windows": 2}}})
+    assert config.objective.build().config.windows == 2
+    with pytest.raises(ValueError, match="objective.contrast_phys.*windows must be an int >= 1"):
+        load_config(RunConfig, {"objective": {"name": "contrast-phys", "contrast_phys": {"windows": 0}}})

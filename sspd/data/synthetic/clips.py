@@ -41,7 +41,8 @@ class SyntheticClipDataset(Dataset):
         ``video`` (C, T, H, W) tensor of ``dtype``, RGB;
         ``ppg`` (T,) float32 label p(t) at the frame times (unit variance; zeros for a no-pulse clip);
         ``hr`` float, the clip's mean HR in bpm (0.0 for a no-pulse clip);
-        ``fps`` float; ``has_pulse`` bool; ``index`` int.
+        ``fps`` float; ``has_pulse`` bool; ``index`` int; ``video_id`` int, the video the clip came from
+        (each clip is its own video: its index).
     """
 
     def __init__(self, n_clips: int, *, frames: int = 160, size: tuple[int, int] | int | str = 128,
@@ -76,4 +77,4 @@ class SyntheticClipDataset(Dataset):
         return {"video": clip.to(_DTYPES[self.dtype]),
                 "ppg": torch.from_numpy(video.ppg(times).astype(np.float32)),
                 "hr": video.mean_hr, "fps": self.fps, "has_pulse": video.has_pulse,
-                "index": index % self.n_clips}
+                "index": index % self.n_clips, "video_id": index % self.n_clips}
