@@ -103,7 +103,10 @@ def _fail(pending: PendingRecord, err: Exception) -> LoadFailure:
 
 
 def _checked(record: VideoRecord) -> VideoRecord:
-    """The record, its label checked for a pulse (a constant one is warned about, naming the file)."""
+    """The record, its label checked for a pulse (a constant one is warned about, naming the file); an
+    unlabeled record (no ppg) has nothing to check."""
+    if record.ppg is None:
+        return record
     source = record.metadata.get("label_file", record.source)
     record.metadata.setdefault("label_has_pulse", check_label_pulse(record.ppg, source=source))
     return record
