@@ -17,7 +17,8 @@ the clip itself carries, each measured without labels and without the network:
 
 The verdict is "learning" when most clips with a chrominance pulse get the predictor's rate at that
 pulse; "collapsed" when the predictions are flat or the same for every clip; otherwise "not learning",
-with what the predicted rates follow. Labels, when a caller has them, give :class:`LabelCheck`, shown
+with what the predicted rates follow. Clips that carry no signal at all (constant colour, brightness and
+position: a constant video without a face) are "not learning" too: there is no pulse to learn. Labels, when a caller has them, give :class:`LabelCheck`, shown
 beside the verdict and never used by it. Thresholds: :class:`HealthThresholds`, set on the calibration
 runs of ``experiments/health_study.py``.
 """
@@ -259,8 +260,13 @@ def _collapse_probes(predictions: np.ndarray) -> dict[str, float]:
 
 
 def _trace_rates(traces: Sequence[ClipTraces], fs: float) -> dict[str, np.ndarray]:
-    """Per clip: POS, light and motion (the stronger axis) rates and SNRs."""
-    pos_hr, pos_snr = rates(np.stack([pos(t.rgb, fs) for t in traces]), fs)
+    """Per clip: POS, light and motion (the stronger axis) rates and SNRs. A clip whose mean colour does
+    not change (a constant video) has no POS pulse: NaN rate, -inf SNR."""
+    rgb = np.stack([t.rgb for t in traces])  # (N, 3, T)
+    varying = np.ptp(rgb, axis=-1).max(axis=-1) > 0  # (N,) POS needs a colour that changes
+    pos_hr, pos_snr = np.full(len(traces), np.nan), np.full(len(traces), -np.inf)
+    if varying.any():
+        pos_hr[varying], pos_snr[varying] = rates(pos(rgb[varying], fs), fs)
     light_hr, light_snr = rates(np.stack([t.light for t in traces]), fs)
     mx_hr, mx_snr = rates(np.stack([t.motion[0] for t in traces]), fs)
     my_hr, my_snr = rates(np.stack([t.motion[1] for t in traces]), fs)
@@ -284,7 +290,9 @@ def _evidence(pred_hr: np.ndarray, pred_snr: np.ndarray, tr: dict[str, np.ndarra
     other_than_pulse = ~(pulse & at_pulse)
     share_fixed, fixed_at = _pileup(pred_hr, 3.0)
     pos_fixed, _ = _pileup(tr["pos_hr"][pulse], 3.0) if pulse.any() else (math.nan, math.nan)
+    carries = np.isfinite(tr["pos_snr"]) | np.isfinite(tr["light_snr"]) | np.isfinite(tr["motion_snr"])
     return {
+        "signal_clips": _share(carries),
         "pulse_evidence": _share(pulse),
         "chroma_agreement": _share(at_pulse, pulse),
         "self_snr_db": float(np.median(pred_snr[np.isfinite(pred_snr)])) if np.isfinite(pred_snr).any() else -math.inf,
@@ -353,6 +361,11 @@ def judge_rates(clip_rates: dict[str, Any], collapse_probes: dict[str, float], *
     def make(verdict: str, probe: str, follows: str | None, reason: str) -> Health:
         return Health(verdict, probe, float(probes[probe]), follows, reason, probes, clips, labels)
 
+    if not probes["signal_clips"] > 0:  # before the collapse rules: constant clips give a flat output
+        return make("not learning", "signal_clips", "nothing (the clips carry no signal)",
+                    f"none of the {len(tr['pos_snr'])} clips carries a signal: their mean colour, brightness and "
+                    "position never change (a constant video, no face?), so there is no pulse to learn and "
+                    "nothing to judge the predictions against")
     if probes["pred_temporal_std"] < th.collapsed_temporal_std:
         return make("collapsed", "pred_temporal_std", "nothing (a flat output)",
                     f"the predictions are flat (std over time {probes['pred_temporal_std']:.3g} of their RMS)")
@@ -387,7 +400,8 @@ def label_check(pred_hr: Any, pos_hr: Any, labels_hr: Any) -> LabelCheck:
     mae = float(np.mean(np.abs(pred_hr[ok] - labels[ok]))) if ok.any() else math.nan
     r = (float(np.corrcoef(pred_hr[ok], labels[ok])[0, 1])
          if ok.sum() > 2 and pred_hr[ok].std() > 0 and labels[ok].std() > 0 else math.nan)
-    pos_mae = float(np.nanmean(np.abs(pos_hr[keep] - labels[keep]))) if keep.any() else math.nan
+    pos_ok = keep & np.isfinite(pos_hr)  # POS has no rate on a constant clip
+    pos_mae = float(np.mean(np.abs(pos_hr[pos_ok] - labels[pos_ok]))) if pos_ok.any() else math.nan
     return LabelCheck(mae, r, pos_mae, int(keep.sum()))
 
 
