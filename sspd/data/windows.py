@@ -67,6 +67,14 @@ class _CacheWindows(Dataset):
                      sum(not v.labelled for v in self.videos), len(self.videos))
         self._shard = np.zeros((0, 2), dtype=np.int64)
 
+    @property
+    def fps(self) -> float:
+        """The frame rate of the run's clips (Hz): the videos' common rate, or the median of their rates when
+        they differ (each item still carries its own ``fps``, which the losses use; this one rate is for
+        whatever watches the run as a whole: the collapse monitor, the online probe, the snapshots)."""
+        rates = np.array([float(v.fps) for v in self.videos])
+        return float(np.median(rates))
+
     def _eligible(self, videos: list[CachedVideo]) -> tuple[list[CachedVideo], list[tuple[str, str]]]:
         if not videos:
             raise ValueError("no cached videos given; open them with sspd.data.cache.open_cache(out_dir)")
