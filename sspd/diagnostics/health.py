@@ -18,8 +18,9 @@ the clip itself carries, each measured without labels and without the network:
 The verdict is "learning" when most clips with a chrominance pulse get the predictor's rate at that
 pulse; "collapsed" when the predictions are flat or the same for every clip; otherwise "not learning",
 with what the predicted rates follow. Clips that carry no signal at all (constant colour, brightness and
-position: a constant video without a face) are "not learning" too: there is no pulse to learn. Labels, when a caller has them, give :class:`LabelCheck`, shown
-beside the verdict and never used by it. Thresholds: :class:`HealthThresholds`, set on the calibration
+position: a constant video without a face) are "not learning" too: there is no pulse to learn. Labels,
+when a caller has them, give :class:`LabelCheck`, shown beside the verdict and never used by it. The
+traces and their rates are :mod:`sspd.diagnostics.clip_traces` (re-exported here). Thresholds: :class:`HealthThresholds`, set on the calibration
 runs of ``experiments/health_study.py``.
 """
 from __future__ import annotations
@@ -31,10 +32,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from sspd.baselines import pos
+from sspd.diagnostics.clip_traces import ClipTraces, clip_traces, frame_shifts, rates
 from sspd.diagnostics.hr_probes import pileup
 from sspd.diagnostics.signal_probes import cross_clip_correlation, temporal_std
-from sspd.signal import estimate_hr, snr_db
-from sspd.signal.detrend import detrend
 
 __all__ = ["HEALTH_LEVELS", "ClipTraces", "HealthThresholds", "DEFAULT_HEALTH", "LabelCheck", "Health",
            "frame_shifts", "clip_traces", "rates", "assess_health", "judge_rates", "label_check", "health_json",
@@ -42,85 +42,6 @@ __all__ = ["HEALTH_LEVELS", "ClipTraces", "HealthThresholds", "DEFAULT_HEALTH", 
 
 #: the verdicts, best first ("unknown": nothing to judge yet)
 HEALTH_LEVELS = ("learning", "not learning", "collapsed", "unknown")
-
-#: the band the rates are searched in (45-150 bpm, the signal package's default)
-_BAND = (0.75, 2.5)
-
-
-@dataclass(frozen=True)
-class ClipTraces:
-    """The label-free traces of one clip, all (T,) or (k, T) at the clip's frame rate.
-
-    Attributes:
-        rgb: (3, T) mean R, G, B of every frame (grey levels).
-        light: (T,) mean over the channels of each channel's value relative to its own clip mean, minus 1:
-            a change of the light scales every channel alike and appears here in full.
-        motion: (2, T) translation (x, y) in pixels of each frame against the clip's mean frame.
-    """
-
-    rgb: np.ndarray
-    light: np.ndarray
-    motion: np.ndarray
-
-
-def frame_shifts(gray: np.ndarray) -> np.ndarray:
-    """(2, T) sub-pixel translation (x, y) of each frame of ``gray`` (T, H, W) against their mean frame.
-
-    Phase correlation with a Hann taper, refined by a parabola through the peak and its neighbours; a
-    head that moves by a fraction of a pixel still gives a trace at its rate.
-    """
-    gray = np.asarray(gray, dtype=np.float64)
-    if gray.ndim != 3 or min(gray.shape[1:]) < 4:
-        raise ValueError(f"frame_shifts needs (T, H, W) frames of at least 4x4 pixels, got {gray.shape}")
-    taper = np.outer(np.hanning(gray.shape[1]), np.hanning(gray.shape[2]))
-    frames = (gray - gray.mean(axis=(1, 2), keepdims=True)) * taper
-    reference = np.conj(np.fft.fft2(frames.mean(axis=0)))
-    cross = np.fft.fft2(frames) * reference  # (T, H, W)
-    surface = np.fft.ifft2(cross / np.maximum(np.abs(cross), 1e-12)).real
-    out = np.zeros((2, gray.shape[0]))
-    for t, plane in enumerate(surface):
-        iy, ix = np.unravel_index(np.argmax(plane), plane.shape)
-        out[0, t] = _signed(ix, plane.shape[1]) + _vertex(plane[iy, (ix - 1) % plane.shape[1]], plane[iy, ix],
-                                                          plane[iy, (ix + 1) % plane.shape[1]])
-        out[1, t] = _signed(iy, plane.shape[0]) + _vertex(plane[(iy - 1) % plane.shape[0], ix], plane[iy, ix],
-                                                          plane[(iy + 1) % plane.shape[0], ix])
-    return out
-
-
-def _signed(index: int, size: int) -> float:
-    return float(index - size if index > size // 2 else index)
-
-
-def _vertex(left: float, centre: float, right: float) -> float:
-    """Offset in (-0.5, 0.5) of the vertex of the parabola through three neighbouring samples."""
-    curvature = left - 2.0 * centre + right
-    return 0.0 if curvature >= 0 else float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
-
-
-def clip_traces(frames: Any) -> ClipTraces:
-    """The :class:`ClipTraces` of (T, H, W, 3) RGB frames (0-255, any dtype)."""
-    frames = np.asarray(frames, dtype=np.float64)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"clip_traces needs (T, H, W, 3) RGB frames, got {frames.shape}")
-    rgb = frames.mean(axis=(1, 2)).T  # (3, T)
-    light = (rgb / np.maximum(rgb.mean(axis=1, keepdims=True), 1e-6)).mean(axis=0) - 1.0  # (T,)
-    return ClipTraces(rgb=rgb, light=light, motion=frame_shifts(frames.mean(axis=3)))
-
-
-def rates(x: Any, fs: float, band: tuple[float, float] = _BAND) -> tuple[np.ndarray, np.ndarray]:
-    """(hr_bpm (N,), snr_db (N,)) of (N, T) signals: the spectral peak in ``band`` after a detrend, and
-    the SNR of each signal at its own peak (de Haan & Jeanne: ±0.1 Hz of the peak and of its harmonic
-    against the rest of the band). A constant row gets NaN rate and -inf SNR."""
-    rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    hr = np.full(rows.shape[0], np.nan)
-    snr = np.full(rows.shape[0], -np.inf)
-    varying = rows.std(axis=1) > 1e-12 * np.maximum(np.abs(rows).max(axis=1), 1e-300)
-    if varying.any():
-        clean = detrend(rows[varying], 100.0)
-        hr[varying] = estimate_hr(clean, fs, band=band)
-        snr[varying] = snr_db(clean, fs, hr[varying], band=band)
-    return hr, snr
-
 
 @dataclass(frozen=True)
 class HealthThresholds:
