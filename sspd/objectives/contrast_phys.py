@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from sspd.losses import float32_region
+from sspd.losses import band_mask, float32_region
 from sspd.objectives.outputs import NetworkOutputs
 from sspd.objectives.registry import ObjectiveSpec, register_objective
 from sspd.objectives.sinc import single_rate
@@ -140,10 +140,11 @@ def window_psds(signals: Tensor, starts: Tensor, length: int, fs: float, band: t
                          f"leaves the {frames}-frame clip")
     n = max(length, n_fft or length)
     freqs = torch.fft.rfftfreq(n, d=1.0 / fs, device=signals.device)               # (F_all,)
-    inside = (freqs >= band[0]) & (freqs <= band[1])
-    if not bool(inside.any()):
+    try:
+        inside = band_mask(freqs, *band)                                             # (F_all,)
+    except ValueError:
         raise ValueError(f"Contrast-Phys: the band {band} Hz holds no frequency bin of a {n}-point FFT at "
-                         f"{fs} Hz: use longer clips or set objective.contrast_phys.n_fft")
+                         f"{fs} Hz: use longer clips or set objective.contrast_phys.n_fft") from None
     index = starts.to(signals.device)[..., None] + torch.arange(length, device=signals.device)  # (B, N, K, L)
     with float32_region(signals.device):
         x = signals.float()
