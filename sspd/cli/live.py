@@ -165,10 +165,10 @@ def _estimator(args: argparse.Namespace, fps: float):
 
     predictor = None
     if args.checkpoint is not None:
-        from sspd.infer.checkpoint_predictor import CheckpointPredictor
+        from sspd.infer.checkpoint_predictor import build_predictor
 
-        predictor = CheckpointPredictor(args.checkpoint, which=args.which, which_file=args.checkpoint_file,
-                                        device=args.device)
+        predictor = build_predictor(args.checkpoint, which=args.which, which_file=args.checkpoint_file,
+                                    device=args.device)
     return RollingHR(fps=fps, method=args.method, predictor=predictor, window_s=args.window, update_s=args.every,
                      band=tuple(args.band), hrv_window_s=args.hrv_window or None, hrv_every_s=args.hrv_every)
 

@@ -178,12 +178,12 @@ def _predictor(args: argparse.Namespace):
             raise ValueError(f"{', '.join(given)}: these options choose a checkpoint's network; use them with "
                              "--checkpoint RUN_DIR|CKPT, or drop them for --method")
         return None
-    from sspd.infer.checkpoint_predictor import CheckpointPredictor
+    from sspd.infer.checkpoint_predictor import build_predictor
 
     which, which_file, device, format = (getattr(args, name) or default
                                          for name, default in _CHECKPOINT_FLAGS.items())
     try:
-        return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device, format=format)
+        return build_predictor(args.checkpoint, which=which, which_file=which_file, device=device, format=format)
     except ValueError as err:
         raise ValueError(in_flags(str(err))) from None
 

@@ -16,9 +16,9 @@ from sspd.configuration import load_config
 from sspd.engine import build_optimizer, load_checkpoint, load_pretrained
 from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, initial_network, norm_parameters
 from sspd.engine.data import build_train_dataset
-from sspd.engine.network import ModelConfig
+from sspd.models.network import ModelConfig
 from sspd.engine.optimiser import OptimConfig, build_trainer
-from sspd.engine.toolbox import TOOLBOX_VIEW
+from sspd.models.toolbox import TOOLBOX_VIEW
 from sspd.ema.pair import EMAConfig
 from sspd.augment import ViewOptions
 from sspd.objectives import build_objective
