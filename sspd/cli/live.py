@@ -195,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
     source = open_live_source(args.source, realtime=args.realtime, fps=args.fps)
     try:
         estimator = _estimator(args, source.fps)
-        cropper = FaceCropper(size=estimator.crop_size, every_n=args.every_n, detect_width=args.detect_width)
+        trained = getattr(estimator.predictor, "input", None)  # the model's own face-box enlargement, if recorded
+        cropper = FaceCropper(size=estimator.crop_size, every_n=args.every_n, detect_width=args.detect_width,
+                              **({"enlarge": trained.enlarge} if trained is not None and trained.enlarge else {}))
         writers = _Writers(args.csv, args.jsonl)
     except BaseException:
         source.close()
