@@ -2,8 +2,8 @@
 format, an rPPG-Toolbox state dict), and one line naming the file for anything else.
 
 The files are real ``torch.save`` files; the toolbox one is an sspd PhysNet's weights under the toolbox's
-key names (renamed here with a table written for the test), the sspd one a checkpoint of a small SSPD-Net
-with its InputSpec.
+key names (renamed here with a table written for the test), the sspd one a checkpoint of a small PhysNet
+with the SSPD predictor and its InputSpec.
 """
 import numpy as np
 import pytest
@@ -33,9 +33,9 @@ def files(tmp_path_factory):
     toolbox = save_checkpoint(root / "UBFC_PhysNet_DiffNormalized.pth",
                               {"module." + _toolbox_name(k): v for k, v in physnet.state_dict().items()})
     view = InferenceView(difference="normalized", luminance="remove")
-    spec = network_spec(ModelConfig(backbone="sspdnet", input_size=66, width=0.125), frames=32, view=view)
+    spec = network_spec(ModelConfig(backbone="physnet", input_size=16, width=0.25), frames=32, view=view)
     network = build_network(spec)
-    inputs = InputSpec(frames=32, input_size=66, box_size=80, enlarge="sspd", view=view, fps=25.0)
+    inputs = InputSpec(frames=32, input_size=16, box_size=20, enlarge="sspd", view=view, fps=25.0)
     sspd = save_checkpoint(root / "sspd.pt", {"format": CHECKPOINT_FORMAT, "step": 3, "config": {}, "network": spec,
                                               "input": inputs.as_dict(), "online": network.state_dict(),
                                               "target": None})
@@ -45,10 +45,11 @@ def files(tmp_path_factory):
 def test_an_sspd_checkpoint_gives_its_network_on_its_input_spec(files):
     predictor = build_predictor(files["sspd"])
     assert isinstance(predictor, CheckpointPredictor) and predictor.format == CHECKPOINT_FORMAT
-    assert type(predictor.network.backbone).__name__ == "SSPDNet" and predictor.step == 3
-    assert (predictor.clip_frames, predictor.crop_size, predictor.target) == (33, 80, "pulse")
+    assert type(predictor.network.backbone).__name__ == "PhysNet" and predictor.step == 3
+    assert predictor.network.predictor is not None  # the SSPD predictor, not the toolbox's own head
+    assert (predictor.clip_frames, predictor.crop_size, predictor.target) == (33, 20, "pulse")
     assert predictor.input.enlarge == "sspd" and predictor.input.fps == 25.0
-    out = predictor(np.random.default_rng(0).integers(0, 255, (33, 80, 80, 3), dtype=np.uint8), 25.0)
+    out = predictor(np.random.default_rng(0).integers(0, 255, (33, 20, 20, 3), dtype=np.uint8), 25.0)
     assert out.shape == (33,) and np.isfinite(out).all()
 
 
@@ -79,18 +80,15 @@ def test_an_unknown_format_is_one_line_naming_the_file(files, contents, held, ca
 
 
 def test_predict_crops_faces_as_the_model_was_trained_unless_told(files, capsys):
-    """The sspd file's InputSpec says its crops were enlarged "sspd": sspd predict uses that box unless
-    --enlarge is given; the toolbox file records none, so the default square1.5 stays."""
+    """The sspd file's InputSpec says its crops were enlarged "sspd" (not the default square1.5): sspd
+    predict cuts its face boxes that way when --enlarge is not given."""
     import json
 
     from sspd.data.synthetic import generate_dataset
 
-    generate_dataset(files["root"] / "video", subjects=1, seconds=3.0, fps=25.0, size="96x72", seed=2)
+    generate_dataset(files["root"] / "video", subjects=1, seconds=2.0, fps=25.0, size="96x72", seed=2)
     video = files["root"] / "video" / "subject1" / "vid.avi"
-    for checkpoint, flags, enlarge in ((files["sspd"], [], "sspd"), (files["sspd"], ["--enlarge", "square1.5"],
-                                                                     "square1.5")):
-        out = files["root"] / f"p_{enlarge}"
-        assert main(["predict", str(video), "--checkpoint", str(checkpoint), "--window", "2", "--json",
-                     "--no-progress", "--out", str(out), *flags]) == 0
-        face = json.loads(capsys.readouterr().out)["protocol"]["face"]
-        assert (face["enlarge"], face["size"]) == (enlarge, 80)
+    assert main(["predict", str(video), "--checkpoint", str(files["sspd"]), "--window", "2", "--json",
+                 "--no-progress", "--out", str(files["root"] / "p")]) == 0
+    face = json.loads(capsys.readouterr().out)["protocol"]["face"]
+    assert (face["enlarge"], face["size"]) == ("sspd", 20)
