@@ -31,8 +31,8 @@ from sspd.engine.seeding import derive_seed
 from sspd.models import InputSpec, network_signal
 from sspd.signal import check_fs
 
-__all__ = ["DataConfig", "build_train_dataset", "training_input_spec", "check_dataset_labels", "epoch_order", "steps_per_epoch",
-           "micro_batch_indices", "epoch_loader", "set_dataset_epoch"]
+__all__ = ["DataConfig", "build_train_dataset", "training_input_spec", "check_dataset_labels", "epoch_order",
+           "steps_per_epoch", "micro_batch_indices", "epoch_loader", "set_dataset_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +202,8 @@ def training_input_spec(spec: dict[str, Any], *, data: DataConfig, dataset: Any,
     """The :class:`sspd.models.InputSpec` a run's network is trained on: its recipe's frames, input size,
     view and signal (:func:`sspd.models.network_spec`), the face box ``data.box_size``, the face-box
     enlargement the cache was made with (None for synthetic clips) and the run's frame rate ``fps``."""
-    videos = getattr(dataset, "videos", None) or []
-    config = getattr(videos[0], "manifest", {}).get("config", {}) if videos else {}
+    videos = getattr(dataset, "videos", None) or []  # a cache's (sspd.data.cache.CachedVideo)
     kwargs = spec["backbone_kwargs"]
     return InputSpec(frames=kwargs["frames"], input_size=kwargs["input_size"], box_size=data.box_size,
-                     enlarge=config.get("enlarge") if isinstance(config, dict) else None,
+                     enlarge=getattr(videos[0], "enlarge", None) if videos else None,
                      view=InferenceView.from_dict(spec.get("view")), signal=network_signal(spec), fps=float(fps))

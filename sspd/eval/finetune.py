@@ -169,9 +169,8 @@ def finetuned_input_spec(start: InputSpec, videos: Sequence[Any], *, target: str
     side (at least the input side) and frame rate (the median), the cache's face-box enlargement when they
     come from one, and ``target`` as what the output follows; the clip length and view stay the start's."""
     sides = [int(v.size) for v in videos]
-    config = getattr(videos[0], "manifest", {}).get("config", {}) if videos else {}
     return dataclasses.replace(start, box_size=max([max(start.input_size), *sides]), signal=target,
-                               enlarge=config.get("enlarge") if isinstance(config, dict) else None,
+                               enlarge=getattr(videos[0], "enlarge", None) if videos else None,
                                fps=float(np.median([float(v.fps) for v in videos])) if videos else start.fps)
 
 
