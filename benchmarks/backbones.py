@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from sspd.backbones import count_parameters, create_backbone, list_backbones
-from sspd.heads import SSPDPredictor
+from sspd.models.heads import SSPDPredictor
 
 QUICK = {"physnet": dict(frames=16, input_size=32, width=0.25),
          "physformer": dict(frames=16, input_size=32, width=0.25),

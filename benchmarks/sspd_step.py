@@ -37,7 +37,7 @@ import torch
 
 from sspd.engine import TrainStep, create_sspd_network
 from sspd.objectives import Objective, ObjectiveSpec
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.sspd import SSPDObjectiveConfig, predictor_loss_terms
 from sspd.ssm import (band_ratio_loss, diagonal_std_loss, pyramid_loss, self_similarity_map,
                       self_similarity_wave)

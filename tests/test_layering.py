@@ -1,6 +1,6 @@
 """The dependency direction of docs/architecture.md, checked on the source with ``ast`` (nothing is imported).
 
-    signal <- losses <- {backbones, ssm, ema, augment} <- objectives <- engine <- {infer, eval, diagnostics}
+    signal <- losses <- {backbones, ssm, ema, augment} <- models <- objectives <- engine <- {infer, eval, diagnostics}
     <- cli; data depends on signal only. Nothing imports upward.
 
 Every import counts: module level and inside functions, ``from x import y`` (an edge to the module
@@ -40,7 +40,7 @@ RANKS: dict[str, float] = {
     "ssm": 2,
     "ema": 2,
     "augment": 2,
-    "heads": 2.5,  # the predictor and probe heads, built on backbones
+    "models": 2.5,  # the network, its heads and input spec, checkpoint reading: backbones, ssm, ema, augment
     "objectives": 3,
     "engine": 4,
     "infer": 5,
@@ -86,7 +86,7 @@ MODULES = _module_files()
 
 
 def unit(module: str) -> str:
-    """``sspd.eval.metrics`` -> ``eval``; ``sspd.heads`` -> ``heads``; ``sspd`` -> ``sspd``."""
+    """``sspd.eval.metrics`` -> ``eval``; ``sspd.models.heads`` -> ``models``; ``sspd`` -> ``sspd``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else parts[0]
 

@@ -12,7 +12,7 @@ import torch
 from sspd.cli.config import RunConfig
 from sspd.configuration import load_config
 from sspd.engine import run_length
-from sspd.engine.network import build_network
+from sspd.models.network import build_network
 
 PRESET = Path(__file__).resolve().parents[1] / "experiments" / "ubfc_sspdnet_paper.yaml"
 UBFC_TRAINING_SUBJECTS = 30   # SSPD_METHOD §6: the paper's UBFC-rPPG training split

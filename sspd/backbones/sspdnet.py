@@ -40,7 +40,7 @@ class SSPDNet(Backbone):
     """SSPD-Net backbone; feature map (B, 256·width, T, h, w), (B, 256, T, 8, 8) for 128×128 input.
 
     SSPD-Net has no supervised head of its own: in the paper its rPPG output comes from the separate
-    :class:`sspd.heads.SSPDPredictor` (172,481 parameters; 786,079 together). ``forward`` here is a
+    :class:`sspd.models.heads.SSPDPredictor` (172,481 parameters; 786,079 together). ``forward`` here is a
     parameter-free read-out, the mean of the feature map over channels and space, (B, T): usable with
     a scale-invariant loss (negative Pearson), and keeping the 613,598 figure the backbone's alone.
     For the paper's inference network, feed ``forward_features`` to an ``SSPDPredictor``.

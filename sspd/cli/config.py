@@ -26,7 +26,7 @@ from sspd.engine.adapt import AdaptConfig
 from sspd.engine.data import DataConfig
 from sspd.engine.distributed import DistributedConfig
 from sspd.engine.loop import LoopConfig
-from sspd.engine.network import ModelConfig, network_spec
+from sspd.models.network import ModelConfig, network_spec
 from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.optimiser import OptimConfig, ScheduleConfig
 from sspd.engine.sinks import LoggingConfig
@@ -72,7 +72,7 @@ class RunConfig:
                              f"({self.model.input_size}): the online view is a crop of the box")
 
     def network_spec(self) -> dict[str, Any]:
-        """The spec that rebuilds this run's network (:func:`sspd.engine.network_spec`)."""
+        """The spec that rebuilds this run's network (:func:`sspd.models.network_spec`)."""
         return network_spec(self.model, frames=self.data.frames, view=self.views.inference_view())
 
     def build_trainer(self, network: Any) -> Any:

@@ -117,11 +117,10 @@ def evaluation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "band": tuple(args.band) if args.band else None, "split": "test"}
 
 
-def _model_target(args: argparse.Namespace, checkpoint: dict[str, Any], network: Any) -> str:
-    """--target, else a fine-tuned run's target, else what the network's signal follows (its spec's)."""
-    if args.target:
-        return args.target
-    return str((checkpoint.get("finetune") or {}).get("target") or network.signal)
+def _model_target(args: argparse.Namespace, predictor: Any) -> str:
+    """--target, else what the model's output follows (its input spec's signal: a fine-tuned run's target,
+    a toolbox model's difference, else the pulse)."""
+    return args.target or predictor.input.signal
 
 
 def _default_label(source: str | None) -> str:
@@ -174,21 +173,23 @@ def run(args: argparse.Namespace) -> int:
     from sspd.cli.paths import check_out_folder
     from sspd.eval.baseline_eval import baseline_signals
     from sspd.engine.run_dir import METRICS
-    from sspd.eval.model_eval import load_network, merge_signals, network_signals, write_evaluation
+    from sspd.eval.model_eval import merge_signals, network_signals, write_evaluation
+    from sspd.infer.checkpoint_predictor import build_predictor
 
     if args.out:
         check_out_folder(args.out)  # before any video is read
     groups, source_info, size = [], {"data": args.cache or "synthetic"}, 72
     if args.source:
-        network, checkpoint = load_network(args.source, which=args.which)
-        size = max(network.input_size)
+        predictor = build_predictor(args.source, which=args.which)
+        spec = predictor.input
+        size = max(spec.input_size)
     videos = load_videos(args, "test", size=size)
     if args.source:
-        target = _model_target(args, checkpoint, network)
-        groups.append(network_signals(network.predict, videos, window=network.backbone.frames,
-                                      input_size=network.input_size, target=target, stride=args.stride_frames,
-                                      view=network.view))
-        source_info.update(model=str(args.source), which=args.which, target=target, step=checkpoint.get("step"))
+        target = _model_target(args, predictor)
+        groups.append(network_signals(predictor.network.predict, videos, window=spec.frames,
+                                      input_size=spec.input_size, target=target, stride=args.stride_frames,
+                                      view=spec.view))
+        source_info.update(model=str(args.source), which=args.which, target=target, step=predictor.step)
     if args.method:
         groups.append([baseline_signals(v, args.method) for v in videos])
     signals = merge_signals(*groups)

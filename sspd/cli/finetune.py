@@ -84,10 +84,11 @@ def check_out(out: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from sspd.cli.evaluate import load_videos
     from sspd.engine import JSONLSink
-    from sspd.eval.finetune import build_from_scratch, finetune, save_finetuned
+    from sspd.eval.finetune import build_from_scratch, finetune, finetuned_input_spec, save_finetuned
     from sspd.eval.model_eval import load_network, checkpoint_network_spec
 
     from sspd.files import claim_folder
+    from sspd.models import read_input_spec
 
     out = check_out(args.out)
     network, checkpoint = load_network(args.source, which=args.which)
@@ -99,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     claim_folder(out, "finetune", outputs=_OUTPUTS, where="--out", legacy=_is_finetune_output)
     with JSONLSink(out / "metrics.jsonl") as sink:
         result = finetune(network, train, config=config, sink=sink)
+    start, _ = read_input_spec(checkpoint, args.source)
     path = save_finetuned(result, out, spec=spec, config=config,
-                          source=None if args.from_scratch else str(args.source))
+                          source=None if args.from_scratch else str(args.source),
+                          input_spec=finetuned_input_spec(start, train, target=config.target))
     print(f"{'from scratch' if args.from_scratch else 'fine-tuned'}: {config.steps} steps, final loss "
           f"{result.history[-1]['loss']:.4f}; wrote {path} (evaluate with: sspd evaluate {out})")
     return 0

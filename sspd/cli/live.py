@@ -165,10 +165,10 @@ def _estimator(args: argparse.Namespace, fps: float):
 
     predictor = None
     if args.checkpoint is not None:
-        from sspd.infer.checkpoint_predictor import CheckpointPredictor
+        from sspd.infer.checkpoint_predictor import build_predictor
 
-        predictor = CheckpointPredictor(args.checkpoint, which=args.which, which_file=args.checkpoint_file,
-                                        device=args.device)
+        predictor = build_predictor(args.checkpoint, which=args.which, which_file=args.checkpoint_file,
+                                    device=args.device)
     return RollingHR(fps=fps, method=args.method, predictor=predictor, window_s=args.window, update_s=args.every,
                      band=tuple(args.band), hrv_window_s=args.hrv_window or None, hrv_every_s=args.hrv_every)
 
@@ -195,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
     source = open_live_source(args.source, realtime=args.realtime, fps=args.fps)
     try:
         estimator = _estimator(args, source.fps)
-        cropper = FaceCropper(size=estimator.crop_size, every_n=args.every_n, detect_width=args.detect_width)
+        trained = getattr(estimator.predictor, "input", None)  # the model's own face-box enlargement, if recorded
+        cropper = FaceCropper(size=estimator.crop_size, every_n=args.every_n, detect_width=args.detect_width,
+                              **({"enlarge": trained.enlarge} if trained is not None and trained.enlarge else {}))
         writers = _Writers(args.csv, args.jsonl)
     except BaseException:
         source.close()

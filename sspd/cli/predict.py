@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 _FACE_FLAGS = ("strategy", "every_n", "no_face", "enlarge", "detect_width")
+DEFAULT_ENLARGE = "square1.5"  # --enlarge without a model's own
 _CHECKPOINT_FLAGS = {"which": "online", "checkpoint_file": "last", "device": "auto",
                      "format": "auto"}  # name → default
 #: The library's argument names in error messages → this command's flags (pattern, replacement).
@@ -89,9 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or stop with an error; the JSON counts the frames of each kind. A video with no face "
                         "at all still gives an HR (an already cropped face is fine) with a warning on stderr; "
                         "error makes it exit 2")
-    p.add_argument("--enlarge", choices=("square1.5", "sspd"), default="square1.5",
+    p.add_argument("--enlarge", choices=("square1.5", "sspd"),
                    help="crop box around the face: square1.5 = 1.5x the detection (default); sspd = 1.6x, "
-                        "moved up towards the forehead")
+                        "moved up towards the forehead. With --checkpoint the default is the enlargement the "
+                        "model's training crops were made with, when its checkpoint records one")
     p.add_argument("--detect-width", type=int, default=320,
                    help="downscale frames to this width for detection (default 320; larger finds smaller "
                         "faces, slower)")
@@ -178,12 +180,12 @@ def _predictor(args: argparse.Namespace):
             raise ValueError(f"{', '.join(given)}: these options choose a checkpoint's network; use them with "
                              "--checkpoint RUN_DIR|CKPT, or drop them for --method")
         return None
-    from sspd.infer.checkpoint_predictor import CheckpointPredictor
+    from sspd.infer.checkpoint_predictor import build_predictor
 
     which, which_file, device, format = (getattr(args, name) or default
                                          for name, default in _CHECKPOINT_FLAGS.items())
     try:
-        return CheckpointPredictor(args.checkpoint, which=which, which_file=which_file, device=device, format=format)
+        return build_predictor(args.checkpoint, which=which, which_file=which_file, device=device, format=format)
     except ValueError as err:
         raise ValueError(in_flags(str(err))) from None
 
@@ -198,7 +200,10 @@ def run(args: argparse.Namespace) -> int:
     out = _out_dir(args)
     predictor = _predictor(args)
     size = BASELINE_CROP_SIZE if predictor is None else predictor.crop_size
-    cropper = FaceCropper(size=size, **{name: getattr(args, name) for name in _FACE_FLAGS})
+    trained = None if predictor is None else predictor.input.enlarge  # the model's own crops, when recorded
+    face = {name: getattr(args, name) for name in _FACE_FLAGS}
+    face["enlarge"] = face["enlarge"] or trained or DEFAULT_ENLARGE
+    cropper = FaceCropper(size=size, **face)
     bar = tqdm(unit="frame", desc="predict", disable=args.no_progress, file=sys.stderr)
 
     def progress(done: int, total: int | None) -> None:

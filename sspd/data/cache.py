@@ -233,6 +233,13 @@ class CachedVideo:
         return int(self.manifest["config"]["size"])
 
     @property
+    def enlarge(self) -> str | None:
+        """How the face box was enlarged into the crop (:data:`sspd.data.face.ENLARGEMENTS`), None when the
+        manifest does not say."""
+        value = self.manifest["config"].get("enlarge")
+        return value if isinstance(value, str) else None
+
+    @property
     def frames(self) -> np.ndarray:
         """(T, S, S, 3) uint8 RGB face crops (memory-mapped)."""
         return self.array("frames")

@@ -1,4 +1,4 @@
-"""The engine: network assembly, one training step for any objective (sspd.objectives), the one
+"""The engine: one training step for any objective (sspd.objectives), the one
 optimiser step (guard, clipping, accumulation, DDP, EMA), the loop, checkpoints and the run directory.
 
     network = create_sspd_network("sspdnet", frames=300, input_size=128)
@@ -10,8 +10,9 @@ optimiser step (guard, clipping, accumulation, DDP, EMA), the loop, checkpoints 
 paper's recipe is a run config, ``experiments/ubfc_sspdnet_paper.yaml``. Each section of a run config is
 defined here beside the code that uses it; ``sspd.cli.config.RunConfig`` composes them.
 """
-from sspd.engine.network import (SSPD_BACKBONE_DEFAULTS, ModelConfig, SSPDNetwork, SSPDOutputs, build_network,
-                                 create_sspd_network, network_signal, network_spec)
+# the network lives in sspd.models; re-exported here, where it was first documented
+from sspd.models import (SSPD_BACKBONE_DEFAULTS, InputSpec, ModelConfig, SSPDNetwork, SSPDOutputs, build_network,
+                         create_sspd_network, network_signal, network_spec)
 from sspd.objectives.sspd import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
                                    predictor_loss, predictor_loss_terms, sspd_objective)
 from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
@@ -31,7 +32,7 @@ from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, Tensor
                                render_wave_image, scalars_to_floats)
 # the training loop and the run directory
 from sspd.engine.loop import STOP_REASONS, LoopConfig, LoopResult, resolve_device, run_length, run_pretraining
-from sspd.engine.pretrained import load_pretrained
+from sspd.engine.pretrained import load_model, load_pretrained, load_toolbox_checkpoint
 from sspd.engine.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
 from sspd.engine.run_writer import RunContext, RunObserver, RunWriter
 
@@ -71,6 +72,7 @@ __all__ = [
     "all_reduce_mean", "all_ranks_true", "broadcast_object", "maybe_convert_sync_batchnorm", "shard_indices",
     # the loop and the run directory
     "run_pretraining", "run_length", "LoopResult", "STOP_REASONS", "resolve_device", "load_pretrained",
+    "load_model", "load_toolbox_checkpoint", "InputSpec",
     "CHECKPOINT_FORMAT",
     "build_network", "network_spec", "network_signal", "build_train_dataset", "RunWriter", "RunObserver", "RunContext",
     "load_run", "RunRecord", "Snapshot",

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from torch import Tensor
 
-from sspd.engine.network import SSPDOutputs
+from sspd.models.network import SSPDOutputs
 from sspd.engine.step import SSPDTrainStep
 from sspd.ssm import self_similarity_map, self_similarity_wave
 

@@ -23,14 +23,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sspd.augment.inference import InferenceView
 from sspd.configuration import require_positive_int
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.engine.distributed import shard_indices
 from sspd.engine.seeding import derive_seed
+from sspd.models import InputSpec, network_signal
 from sspd.signal import check_fs
 
-__all__ = ["DataConfig", "build_train_dataset", "check_dataset_labels", "epoch_order", "steps_per_epoch",
-           "micro_batch_indices", "epoch_loader", "set_dataset_epoch"]
+__all__ = ["DataConfig", "build_train_dataset", "training_input_spec", "check_dataset_labels", "epoch_order",
+           "steps_per_epoch", "micro_batch_indices", "epoch_loader", "set_dataset_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +196,14 @@ def epoch_loader(dataset: Dataset, order: list[int], *, first_step: int, last_st
         if len(micro) == accumulation:
             yield micro
             micro = []
+
+
+def training_input_spec(spec: dict[str, Any], *, data: DataConfig, dataset: Any, fps: float) -> InputSpec:
+    """The :class:`sspd.models.InputSpec` a run's network is trained on: its recipe's frames, input size,
+    view and signal (:func:`sspd.models.network_spec`), the face box ``data.box_size``, the face-box
+    enlargement the cache was made with (None for synthetic clips) and the run's frame rate ``fps``."""
+    videos = getattr(dataset, "videos", None) or []  # a cache's (sspd.data.cache.CachedVideo)
+    kwargs = spec["backbone_kwargs"]
+    return InputSpec(frames=kwargs["frames"], input_size=kwargs["input_size"], box_size=data.box_size,
+                     enlarge=getattr(videos[0], "enlarge", None) if videos else None,
+                     view=InferenceView.from_dict(spec.get("view")), signal=network_signal(spec), fps=float(fps))

@@ -28,12 +28,12 @@ from sspd.configuration import config_to_dict, require_positive_int
 from sspd.data.cache_lock import folder_lock
 from sspd.ema.pair import EMAConfig
 from sspd.engine.data import (DataConfig, build_train_dataset, check_dataset_labels, epoch_loader, epoch_order,
-                              set_dataset_epoch, steps_per_epoch)
+                              set_dataset_epoch, steps_per_epoch, training_input_spec)
 from sspd.engine.distributed import (DistributedConfig, barrier, get_rank, get_world_size, init_distributed_from_env,
                                      maybe_convert_sync_batchnorm)
 from sspd.engine.guards import NonFiniteLossError
 from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, check_objective_signal, initial_network
-from sspd.engine.network import ModelConfig
+from sspd.models.network import ModelConfig
 from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig, batch_labels
 from sspd.engine.optimiser import PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_trainer, lr_schedule
 from sspd.engine.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
@@ -298,7 +298,8 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                                 seed=seed) if rank == 0 and probe.every_n_steps else None)
         writer = RunWriter(run_dir, record=record, network=spec, loop=loop, logging=logging, fps=fps,
                            total_steps=total, steps_per_epoch=per_epoch, rank=rank, probe=loop_probe,
-                           observers=watching, stop_broadcast=bool(factories) and world_size > 1)
+                           observers=watching, stop_broadcast=bool(factories) and world_size > 1,
+                           input_spec=training_input_spec(spec, data=data, dataset=dataset, fps=fps))
         run = _Run(loop, trainer, stepper, writer, total, per_epoch, seed, loop.batch_size, optim.accumulation,
                    data.workers, rank, world_size)
         if not resume:

@@ -25,7 +25,7 @@ from torch import Tensor
 from sspd.augment.inference import TARGETS, clip_target
 from sspd.configuration import require_positive_int
 from sspd.engine.seeding import derive_seed
-from sspd.heads import LinearProbeHead
+from sspd.models.heads import LinearProbeHead
 from sspd.losses import neg_pearson
 from sspd.signal import check_fs
 

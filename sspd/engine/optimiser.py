@@ -37,7 +37,7 @@ from sspd.ema.pair import EMAConfig
 from sspd.engine.capture import CapturedOutputs, capture_outputs
 from sspd.engine.distributed import all_ranks_true, all_reduce_mean, get_rank, get_world_size
 from sspd.engine.guards import NonFiniteGuard
-from sspd.engine.network import SSPDNetwork
+from sspd.models.network import SSPDNetwork
 from sspd.engine.schedules import lr_at, set_lr
 from sspd.engine.seeding import derive_seed
 from sspd.engine.step import TrainStep

@@ -1,5 +1,8 @@
 """Load a pretrained SSPD network from a run directory or a checkpoint file (or an rPPG-Toolbox
-PhysNet/PhysFormer state dict, recognised by its keys: :mod:`sspd.engine.toolbox`).
+PhysNet/PhysFormer state dict, recognised by its keys: :mod:`sspd.models.toolbox`).
+
+The file is read here (``weights_only``); what it holds becomes a network in
+:func:`sspd.models.model_from_checkpoint`, which recognises the format.
 
     network, checkpoint = load_pretrained("runs/pretrain")                 # checkpoints/last.pt, online
     network, _ = load_pretrained("runs/pretrain", which="target", which_file="best")
@@ -15,20 +18,24 @@ from typing import Any
 import torch
 
 from sspd.engine.checkpoint import load_checkpoint
-from sspd.engine.network import SSPDNetwork
-from sspd.engine.network import build_network
-from sspd.engine.run_dir import CHECKPOINT_FORMAT
-from sspd.engine.toolbox import TOOLBOX_FORMAT, load_toolbox_state_dict, toolbox_backbone
+from sspd.models.checkpoint import SSPD_FORMAT, LoadedModel, model_from_checkpoint
+from sspd.models.network import SSPDNetwork
+from sspd.models.toolbox import TOOLBOX_FORMAT
 
-__all__ = ["load_pretrained", "CHECKPOINT_FORMATS"]
+__all__ = ["load_pretrained", "load_model", "load_toolbox_checkpoint", "checkpoint_path", "CHECKPOINT_FORMATS"]
 
-_WHICH = ("online", "target")
 #: ``format`` of :func:`load_pretrained`: recognise the file, or insist on one kind
-CHECKPOINT_FORMATS = ("auto", "sspd", TOOLBOX_FORMAT)
+CHECKPOINT_FORMATS = ("auto", SSPD_FORMAT, TOOLBOX_FORMAT)
 _FILES = {"last": "last.pt", "best": "best.pt"}
 
 
-def _checkpoint_path(path: Path, which_file: str) -> Path:
+def checkpoint_path(path: str | os.PathLike, which_file: str = "last") -> Path:
+    """The checkpoint file ``path`` names: itself, or a run directory's ``checkpoints/<which_file>.pt``.
+
+    Raises:
+        FileNotFoundError: no such file or directory, or no such checkpoint in the run directory.
+    """
+    path = Path(path).expanduser()
     if which_file not in _FILES:
         raise ValueError(f"load_pretrained: which_file must be one of {', '.join(_FILES)}, got {which_file!r}")
     if path.is_file():
@@ -43,6 +50,22 @@ def _checkpoint_path(path: Path, which_file: str) -> Path:
     return candidate
 
 
+def load_model(path: str | os.PathLike, *, which: str = "online", which_file: str = "last",
+               map_location: str | torch.device = "cpu", format: str = "auto") -> LoadedModel:
+    """The model of a run directory or checkpoint file, whatever its format: its network (eval mode, on
+    ``map_location``), its :class:`sspd.models.InputSpec`, its format and the checkpoint
+    (:func:`sspd.models.model_from_checkpoint`). Arguments and errors as :func:`load_pretrained`."""
+    if which not in ("online", "target"):
+        raise ValueError(f"load_pretrained: which must be 'online' or 'target', got {which!r}")
+    if format not in CHECKPOINT_FORMATS:
+        raise ValueError(f"load_pretrained: format must be one of {', '.join(CHECKPOINT_FORMATS)}, got {format!r}")
+    file = checkpoint_path(path, which_file)
+    model = model_from_checkpoint(load_checkpoint(file, map_location=map_location), which=which, source=file,
+                                  format=format)
+    model.network = model.network.to(map_location)
+    return model
+
+
 def load_pretrained(path: str | os.PathLike, *, which: str = "online", which_file: str = "last",
                     map_location: str | torch.device = "cpu",
                     format: str = "auto") -> tuple[SSPDNetwork, dict[str, Any]]:
@@ -54,55 +77,19 @@ def load_pretrained(path: str | os.PathLike, *, which: str = "online", which_fil
         which: ``"online"`` (the network trained by gradients) or ``"target"`` (its EMA; sspd only).
         map_location: where the weights go.
         format: ``"auto"`` (recognise the file), ``"sspd"`` or ``"rppg-toolbox"``. A toolbox file gives
-            the checkpoint-like dict of :func:`sspd.engine.toolbox.load_toolbox_state_dict`.
+            the checkpoint-like dict of :func:`sspd.models.toolbox.load_toolbox_state_dict`.
 
     Raises:
         FileNotFoundError: no such run directory or file, or no checkpoint in it.
         ValueError: the file is neither an sspd checkpoint nor a toolbox state dict (one line naming it),
             or lacks what the network needs.
     """
-    if which not in _WHICH:
-        raise ValueError(f"load_pretrained: which must be 'online' or 'target', got {which!r}")
-    if format not in CHECKPOINT_FORMATS:
-        raise ValueError(f"load_pretrained: format must be one of {', '.join(CHECKPOINT_FORMATS)}, got {format!r}")
-    file = _checkpoint_path(Path(path), which_file)
-    checkpoint = load_checkpoint(file, map_location=map_location)
-    is_sspd = checkpoint.get("format") == CHECKPOINT_FORMAT
-    if format == TOOLBOX_FORMAT or (format == "auto" and not is_sspd and toolbox_backbone(checkpoint)):
-        if which != "online":
-            raise ValueError(f"{file}: an rPPG-Toolbox checkpoint holds one network, not an EMA target; use "
-                             "which='online'")
-        network, toolbox = load_toolbox_state_dict(checkpoint, file)
-        return network.to(map_location), toolbox
-    if not is_sspd:
-        raise ValueError(f"load_pretrained: {file} is not an sspd pretraining checkpoint (format "
-                         f"{checkpoint.get('format')!r}, expected {CHECKPOINT_FORMAT!r}) nor an rPPG-Toolbox "
-                         "PhysNet/PhysFormer state dict: pass a run directory of sspd pretrain or finetune, a "
-                         ".pt from its checkpoints/, or a toolbox .pth")
-    missing = {"network", which} - set(checkpoint)
-    if missing:
-        raise ValueError(f"load_pretrained: {file} lacks {sorted(missing)}")
-    if checkpoint[which] is None:
-        name = (checkpoint.get("config") or {}).get("objective", {}).get("name", "?")
-        raise ValueError(f"load_pretrained: {file} holds no {which} network: its objective ({name}) trains "
-                         "without an EMA target; load which='online'")
-    network = _build_checked(checkpoint, which, file)
-    return network.to(map_location).eval(), checkpoint
+    model = load_model(path, which=which, which_file=which_file, map_location=map_location, format=format)
+    return model.network, model.checkpoint
 
 
-def _build_checked(checkpoint: dict[str, Any], which: str, file: Path) -> SSPDNetwork:
-    """The network of the checkpoint's recipe with its ``which`` weights; one ValueError naming ``file`` when
-    the recipe cannot be built or the weights do not fit it (an edited or corrupt checkpoint)."""
-    try:
-        network = build_network(checkpoint["network"])
-    except (ValueError, TypeError, KeyError) as err:
-        raise ValueError(f"load_pretrained: {file}: its network recipe cannot be built ({err}); the checkpoint "
-                         "was edited or is corrupt") from None
-    try:
-        network.load_state_dict(checkpoint[which])
-    except (RuntimeError, TypeError, AttributeError) as err:
-        first = str(err).strip().splitlines()
-        raise ValueError(f"load_pretrained: {file}: its {which} weights do not fit the network it describes "
-                         f"({first[0] if first else type(err).__name__}; {len(first)} line(s) of detail); the "
-                         "checkpoint was edited or is corrupt") from None
-    return network
+def load_toolbox_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                            ) -> tuple[SSPDNetwork, dict[str, Any]]:
+    """An rPPG-Toolbox .pth file (tensors only, ``weights_only``) as a network and a checkpoint-like dict
+    (:func:`sspd.models.toolbox.load_toolbox_state_dict`)."""
+    return load_pretrained(path, map_location=map_location, format=TOOLBOX_FORMAT)

@@ -38,6 +38,7 @@ import yaml
 from torch import Tensor
 
 from sspd.engine.capture import CapturedOutputs, level_maps
+from sspd.models.checkpoint import CHECKPOINT_FORMAT  # the "format" entry of every checkpoint
 from sspd.files import atomic_write, atomic_write_json, atomic_write_text, check_folder, claim_folder
 
 __all__ = ["CONFIG", "CHECKPOINTS", "METRICS", "TENSORBOARD", "SNAPSHOTS", "COLLAPSE", "HEALTH", "SUMMARY",
@@ -55,8 +56,6 @@ SNAPSHOTS = "snapshots"
 COLLAPSE = "collapse.json"
 HEALTH = "health.json"
 SUMMARY = "summary.json"
-#: the ``"format"`` entry of every pretraining checkpoint
-CHECKPOINT_FORMAT = "sspd-checkpoint-1"
 
 #: held by the run writing the folder (:func:`sspd.data.cache_lock.folder_lock`)
 RUN_LOCK = ".sspd-pretrain.lock"

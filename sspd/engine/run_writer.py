@@ -28,6 +28,7 @@ from sspd.engine.seeding import rng_state, set_rng_state
 from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
                                render_wave_image)
 from sspd.engine.step import TrainStep
+from sspd.models.input_spec import INPUT_KEY, InputSpec
 
 __all__ = ["RunContext", "RunObserver", "ObserverFactory", "RunWriter"]
 
@@ -109,7 +110,8 @@ class RunWriter:
 
     Args:
         run_dir: the run directory. record: the resolved run config as plain values (config.yaml and every
-            checkpoint's ``"config"``). network: the network spec (:func:`sspd.engine.network_spec`).
+            checkpoint's ``"config"``). network: the network spec (:func:`sspd.models.network_spec`).
+        input_spec: what the network is trained on (every checkpoint's ``"input"``; None: not written).
         loop: the loop section (checkpoint_every, keep_last, best_metric). logging: the logging section.
         fps, total_steps, steps_per_epoch, rank: the run's. probe: the online probe (rank 0) or None.
         observers: the observers of rank 0 (empty on the others). stop_broadcast: whether observers may stop
@@ -119,8 +121,9 @@ class RunWriter:
     def __init__(self, run_dir: str | Path, *, record: Mapping[str, Any], network: Mapping[str, Any], loop: Any,
                  logging: LoggingConfig, fps: float, total_steps: int, steps_per_epoch: int, rank: int,
                  probe: LoopProbe | None = None, observers: Sequence[RunObserver] = (),
-                 stop_broadcast: bool = False) -> None:
+                 stop_broadcast: bool = False, input_spec: InputSpec | None = None) -> None:
         self.run_dir, self.record, self.network = Path(run_dir), dict(record), dict(network)
+        self.input_spec = input_spec
         self.loop, self.logging = loop, logging
         self.fps, self.total_steps, self.steps_per_epoch, self.rank = fps, total_steps, steps_per_epoch, rank
         self.probe, self.observers, self.stop_broadcast = probe, list(observers), stop_broadcast
@@ -157,6 +160,7 @@ class RunWriter:
         stepper_state = stepper.state_dict()
         state = {"format": CHECKPOINT_FORMAT, "step": step, "epoch": step // per_epoch,
                  "config": self.record, "network": self.network,
+                 INPUT_KEY: None if self.input_spec is None else self.input_spec.as_dict(),
                  "online": trainer.online_network.state_dict(),
                  "target": None if trainer.target_network is None else trainer.target_network.state_dict(),
                  "train_step": trainer.state_dict(), "rng": rng_state(), "guard": stepper_state["guard"],

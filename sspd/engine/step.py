@@ -27,7 +27,7 @@ from torch import Tensor
 
 from sspd.augment import ViewOptions, make_single_view, make_views, random_speed
 from sspd.ema import OnlineTargetPair, cosine_momentum, optimizer_step
-from sspd.engine.network import SSPDNetwork, SSPDOutputs
+from sspd.models.network import SSPDNetwork, SSPDOutputs
 from sspd.engine.online_probe import batch_labels
 from sspd.objectives import Objective, SSPDObjectiveConfig, build_objective, frame_rates
 

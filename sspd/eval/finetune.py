@@ -13,6 +13,7 @@ videos with one seeded generator; the only augmentation is random horizontal fli
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -26,9 +27,10 @@ from torch import Tensor
 from sspd.engine import SSPDNetwork, build_network, lr_at, save_checkpoint, set_lr
 from sspd.eval.model_eval import TARGETS, clip_target, prepare_view
 from sspd.losses import neg_pearson
+from sspd.models import CHECKPOINT_FORMAT, INPUT_KEY, InputSpec
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "finetune_parameter_groups", "sample_windows", "finetune",
-           "build_from_scratch", "save_finetuned"]
+           "build_from_scratch", "finetuned_input_spec", "save_finetuned"]
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +164,30 @@ def build_from_scratch(spec: dict[str, Any], *, seed: int) -> SSPDNetwork:
     return build_network(spec)
 
 
+def finetuned_input_spec(start: InputSpec, videos: Sequence[Any], *, target: str) -> InputSpec:
+    """The input spec of a network fine-tuned from one of input spec ``start`` on ``videos``: their crop
+    side (at least the input side) and frame rate (the median), the cache's face-box enlargement when they
+    come from one, and ``target`` as what the output follows; the clip length and view stay the start's."""
+    sides = [int(v.size) for v in videos]
+    return dataclasses.replace(start, box_size=max([max(start.input_size), *sides]), signal=target,
+                               enlarge=getattr(videos[0], "enlarge", None) if videos else None,
+                               fps=float(np.median([float(v.fps) for v in videos])) if videos else start.fps)
+
+
 def save_finetuned(result: FinetuneResult, out_dir: str | Path, *, spec: dict[str, Any],
-                   config: FinetuneConfig, source: str | None) -> Path:
+                   config: FinetuneConfig, source: str | None, input_spec: InputSpec | None = None) -> Path:
     """Write ``out_dir/checkpoints/last.pt`` in the run-directory checkpoint format (``online`` and
     ``target`` both hold the fine-tuned weights), so :func:`sspd.eval.model_eval.load_network` and
     ``sspd evaluate`` read it like a pretraining run. ``source``: the checkpoint it started from (None:
-    from scratch)."""
+    from scratch). ``input_spec``: what it was fine-tuned on (:func:`finetuned_input_spec`), the
+    checkpoint's ``"input"``. The network spec's ``signal`` becomes the fine-tuning target."""
     state = result.network.state_dict()
     steps = len(result.history)
     final = result.history[-1]["loss"] if result.history else math.nan
+    spec = {**spec, "signal": config.target}
     return save_checkpoint(Path(out_dir) / "checkpoints" / "last.pt", {
-        "format": "sspd-checkpoint-1", "step": steps, "epoch": 0, "config": asdict(config),
-        "network": spec, "online": state, "target": state,
+        "format": CHECKPOINT_FORMAT, "step": steps, "epoch": 0, "config": asdict(config),
+        "network": spec, INPUT_KEY: None if input_spec is None else input_spec.as_dict(),
+        "online": state, "target": state,
         "finetune": {"source": source, "from_scratch": source is None, "target": config.target,
                      "final_loss": final}})

@@ -10,7 +10,7 @@ Offline (after pretraining)::
 
 The backbone is frozen (eval mode, no gradients); the pooled features (B, D, T) of each training window
 are computed once (in memory, optionally saved to a ``.pt`` file and reused) and a
-:class:`sspd.heads.LinearProbeHead` is trained on them with Adam on the negative Pearson loss (+ an
+:class:`sspd.models.heads.LinearProbeHead` is trained on them with Adam on the negative Pearson loss (+ an
 optional out-of-band-energy term, :func:`sspd.losses.band_ratio`). Label fractions pick a seeded subset of
 the TRAINING SUBJECTS (subject-wise, so no subject is half in). Test windows go through
 :func:`sspd.eval.model_eval.network_signals` and the windowed HR protocol.
@@ -34,7 +34,7 @@ from sspd.backbones import pool_features
 from sspd.eval.model_eval import TARGETS, PredictFn, clip_target, prepare_view
 from sspd.engine.online_probe import OnlineProbe  # trained inside the loop; re-exported here
 from sspd.files import atomic_path
-from sspd.heads import LinearProbeHead
+from sspd.models.heads import LinearProbeHead
 from sspd.losses import band_ratio, neg_pearson
 
 __all__ = ["ProbeConfig", "FeatureSet", "extract_features", "select_subjects", "probe_loss", "train_probe",

@@ -4,8 +4,10 @@
   face crops → pulse → HR over time and overall HR (``sspd predict``), streamed so that the video is
   never held in memory; :class:`~sspd.infer.predict.ClipPredictor` is what a model must offer to run
   under it.
-- :mod:`sspd.infer.checkpoint_predictor`: :class:`~sspd.infer.checkpoint_predictor.CheckpointPredictor`,
-  a trained run's network as a ClipPredictor.
+- :mod:`sspd.infer.checkpoint_predictor`: :func:`~sspd.infer.checkpoint_predictor.build_predictor`, a model
+  file of any known format (an sspd run or checkpoint, an rPPG-Toolbox state dict) as a ClipPredictor
+  (:class:`~sspd.infer.checkpoint_predictor.CheckpointPredictor`) that runs on the model's
+  :class:`sspd.models.InputSpec`.
 - :mod:`sspd.infer.frame_source` (where the frames come from, what was decoded),
   :mod:`sspd.infer.frame_timing` (each frame's timestamp, the uniform grid the HR needs),
   :mod:`sspd.infer.window_hr` (sliding-window HR of a pulse), :mod:`sspd.infer.plots` (the HR-over-time
@@ -15,9 +17,10 @@
   :mod:`sspd.infer.live_source`: cameras, streams, files at their own pace, any frames at a fixed rate,
   each frame with its timestamps, and the bounded buffer that drops frames a slow consumer cannot take.
 
-Place in the layering: above the engine (it loads checkpoints with :mod:`sspd.engine`), beside
-:mod:`sspd.eval` and :mod:`sspd.diagnostics`, below :mod:`sspd.cli`. It may import the engine, augment,
-backbones, baselines, data and signal; it imports neither eval nor diagnostics (they may import it:
+Place in the layering: above the engine (it reads checkpoint files with :mod:`sspd.engine`, which turns
+them into networks with :mod:`sspd.models`), beside :mod:`sspd.eval` and :mod:`sspd.diagnostics`, below
+:mod:`sspd.cli`. It may import the engine, models, augment, backbones, baselines, data and signal; it
+imports neither eval nor diagnostics (they may import it:
 scoring against labels is eval's, running a model is this package's). tests/test_layering.py keeps this
 true. Submodules are imported explicitly so that this package stays light to import.
 """

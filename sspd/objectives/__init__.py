@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.contrast_phys import (ContrastPhysConfig, contrast_phys_objective, contrast_terms,
                                            irrelevant_power_ratio, window_psds)
 from sspd.objectives.registry import (Objective, ObjectiveSpec, build_objective, get_objective, list_objectives,

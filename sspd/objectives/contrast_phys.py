@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from sspd.losses import band_mask, float32_region
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.registry import ObjectiveSpec, register_objective
 from sspd.objectives.sinc import single_rate
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from torch import Tensor
 
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 
 __all__ = ["ObjectiveSpec", "Objective", "register_objective", "get_objective", "list_objectives",
            "build_objective"]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from sspd.losses import float32_region
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.registry import ObjectiveSpec, register_objective
 
 __all__ = ["SiNCConfig", "sinc_psd", "sinc_terms", "single_rate", "integrate_signal", "clip_bands", "bandwidth_loss", "sparsity_loss", "variance_loss",

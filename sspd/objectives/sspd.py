@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sspd.losses import band_mask, magnitude_spectrum, neg_pearson, reduce_loss
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.registry import ObjectiveSpec, register_objective
 from sspd.ssm import (band_ratio_loss, diagonal_std_loss, pyramid_loss, self_similarity_map,
                       self_similarity_wave)

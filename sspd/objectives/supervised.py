@@ -15,7 +15,7 @@ from torch import Tensor
 
 from sspd.augment.inference import TARGETS, clip_target
 from sspd.losses import neg_pearson
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.registry import ObjectiveSpec, register_objective
 
 __all__ = ["SupervisedConfig", "supervised_objective", "SUPERVISED"]

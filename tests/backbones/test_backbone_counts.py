@@ -5,7 +5,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sspd.backbones import count_parameters, create_backbone
 from sspd.backbones.layers import scale_width
-from sspd.heads import SSPDPredictor
+from sspd.models.heads import SSPDPredictor
 
 
 def conv(cin, cout, k, bias):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sspd.backbones import count_parameters, create_backbone
 from sspd.backbones.layers import SqueezeExcitation, TemporalDifferenceConv3d, init_xavier_, scale_width
 from sspd.backbones.physformer import TDCAttention
-from sspd.heads import SSPDPredictor
+from sspd.models.heads import SSPDPredictor
 
 
 @pytest.mark.parametrize("width, mult, divisor, expected", [

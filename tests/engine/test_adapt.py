@@ -16,9 +16,9 @@ from sspd.configuration import load_config
 from sspd.engine import build_optimizer, load_checkpoint, load_pretrained
 from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, initial_network, norm_parameters
 from sspd.engine.data import build_train_dataset
-from sspd.engine.network import ModelConfig
+from sspd.models.network import ModelConfig
 from sspd.engine.optimiser import OptimConfig, build_trainer
-from sspd.engine.toolbox import TOOLBOX_VIEW
+from sspd.models.toolbox import TOOLBOX_VIEW
 from sspd.ema.pair import EMAConfig
 from sspd.augment import ViewOptions
 from sspd.objectives import build_objective
@@ -72,6 +72,7 @@ def test_model_init_loads_the_weights_before_the_first_step(start_run, tmp_path)
     after = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert after["network"]["stack"]["output"] == "backbone"
     assert after["network"]["backbone_kwargs"]["frames"] == 32  # rebuilt for this run's clips
+    assert (after["input"]["frames"], after["input"]["signal"]) == (32, "pulse")  # the adapted run's input spec
     moved = 0
     for key, value in start.items():
         step = (after["online"][key].double() - value.double()).abs().max()
@@ -201,6 +202,10 @@ def test_finetune_and_evaluate_from_a_toolbox_checkpoint(tmp_path, capsys):
     tuned = load_checkpoint(out / "checkpoints" / "last.pt")
     assert tuned["network"]["signal"] == "diff" and tuned["finetune"]["source"] == str(path)
     assert tuned["network"]["view"]["scale"] == "std"
+    # its input spec: the toolbox's clip and view, the fine-tuning videos' crop side and rate, the target
+    assert {k: tuned["input"][k] for k in ("frames", "box_size", "signal", "fps")} == \
+        {"frames": 128, "box_size": 72, "signal": "diff", "fps": 30.0}
+    assert tuned["input"]["view"]["scale"] == "std"
     before = torch.load(path)
     assert not torch.equal(tuned["online"]["backbone.head.weight"], before["ConvBlock10.weight"])
     capsys.readouterr()

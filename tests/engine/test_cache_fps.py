@@ -28,7 +28,7 @@ def cache(tmp_path):
         write_video(root / f"{name}.avi", [rng.integers(40, 200, (SIDE, SIDE, 3), dtype=np.uint8)
                                            for _ in range(N)], FPS)
     out = tmp_path / "cache"
-    config = PreprocessConfig(size=70, no_face="centre", detect_width=96, strategy="first")
+    config = PreprocessConfig(size=70, no_face="centre", detect_width=96, strategy="first", enlarge="sspd")
     summary = preprocess_dataset(open_dataset("videos", root), out, config, workers=1)
     assert summary.done == ["a", "b"]
     return out
@@ -52,3 +52,10 @@ def test_a_run_on_a_25_fps_cache_snapshots_at_25_fps(cache, tmp_path):
     pretrain(config)
     record = load_run(tmp_path / "run")
     assert record.snapshots and all(s.fps == FPS for s in record.snapshots)
+    # the checkpoint's input spec holds the cache's rate and face-box enlargement, the run's crop side
+    from sspd.engine import load_checkpoint, load_model
+
+    spec = load_model(tmp_path / "run").input
+    assert (spec.fps, spec.enlarge, spec.box_size, spec.frames) == (FPS, "sspd", 70, 48)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["input"]["enlarge"] == "sspd"
+

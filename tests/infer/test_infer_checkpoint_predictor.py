@@ -81,7 +81,7 @@ def test_recipe_comes_from_the_checkpoint(run_dir):
     predictor = CheckpointPredictor(run_dir, which_file="best")
     model = predictor.describe()
     assert predictor.clip_frames == 48 + 1  # data.frames difference frames
-    assert predictor.crop_size == 20 and "data.box_size" in model["crop_size_from"]
+    assert predictor.crop_size == 20 and "input spec" in model["crop_size_from"]
     assert model["checkpoint"] == str(run_dir / "checkpoints" / "best.pt")
     assert (model["step"], model["backbone"], model["input_size"], model["target"]) == (2, "PhysNet", [16, 16],
                                                                                        "pulse")
@@ -89,6 +89,7 @@ def test_recipe_comes_from_the_checkpoint(run_dir):
 
 def test_finetuned_diff_target_is_integrated_and_crop_falls_back_to_the_input(run_dir, tmp_path):
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    del state["input"]  # written the way sspd finetune wrote checkpoints before the input spec
     state.update(config={"steps": 2, "window": 48}, finetune={"source": None, "target": "diff"})
     file = save_checkpoint(tmp_path / "finetuned.pt", state)
     predictor = CheckpointPredictor(file)
@@ -144,6 +145,7 @@ def test_wrong_files_are_named(run_dir, tmp_path):
     with pytest.raises(ValueError, match="edited.pt: its online weights do not fit"):
         CheckpointPredictor(edited)
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    del state["input"]
     state["finetune"] = {"target": "velocity"}
     with pytest.raises(ValueError, match="bad_target.pt.*'velocity'"):
         CheckpointPredictor(save_checkpoint(tmp_path / "bad_target.pt", state))
@@ -179,3 +181,69 @@ def test_a_checkpoint_whose_network_refuses_its_own_clip_length_is_refused(run_d
 def test_the_described_view_is_the_one_the_network_applies(run_dir):
     view = CheckpointPredictor(run_dir).describe()["view"]
     assert "normalised" in view and "luminance removed" in view and "raw" not in view
+
+
+def test_the_input_spec_round_trips_through_a_real_checkpoint(run_dir):
+    """The 2-step run's checkpoint holds its InputSpec, which reads back equal to what the run trained on."""
+    from sspd.augment.inference import InferenceView
+    from sspd.models import InputSpec, read_input_spec
+
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    spec, origin = read_input_spec(state, "last.pt")
+    view = InferenceView(difference="normalized", luminance="remove")  # RunConfig's default views
+    assert spec == InputSpec(frames=48, input_size=(16, 16), box_size=20, enlarge=None, view=view, signal="pulse",
+                             fps=30.0)
+    assert "input spec" in origin and InputSpec.from_dict(spec.as_dict()) == spec
+    predictor = CheckpointPredictor(run_dir)
+    assert predictor.input == spec and predictor.describe()["input"] == state["input"]
+
+
+def test_an_old_checkpoint_without_an_input_spec_loads_and_predicts_the_same(run_dir, tmp_path):
+    """A checkpoint written the old way (no "input": the spec is derived from the run config) gives the same
+    spec, crop and output as the new one; the crop says where it came from."""
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    del state["input"]
+    old = CheckpointPredictor(save_checkpoint(tmp_path / "old.pt", state))
+    new = CheckpointPredictor(run_dir)
+    assert old.input == new.input and (old.clip_frames, old.crop_size) == (49, 20)
+    assert old.describe()["crop_size_from"] == "the run config's data.box_size"
+    clip = random_clip(49, seed=5)
+    np.testing.assert_array_equal(old(clip, 30.0), new(clip, 30.0))
+    state["config"]["data"]["box_size"] = 8  # smaller than the input: the crop falls back to the input side
+    fallback = CheckpointPredictor(save_checkpoint(tmp_path / "old_small.pt", state))
+    assert fallback.crop_size == 16 and "input size" in fallback.describe()["crop_size_from"]
+
+
+@pytest.mark.parametrize("view, words, absent", [
+    ({"difference": "raw", "luminance": "remove", "scale": "std"},
+     ["raw frame difference", "luminance removed", "standard deviation", "area interpolation"], ["normalised"]),
+    ({"difference": "normalized", "luminance": "remove", "scale": "std"},
+     ["normalised frame difference", "luminance removed", "standard deviation"], ["raw"]),
+    ({"difference": "raw", "luminance": "keep", "scale": "none"}, ["raw frame difference"],
+     ["normalised", "luminance", "standard deviation"]),
+])
+def test_prediction_json_describes_the_view_the_input_spec_applies(run_dir, video, tmp_path, view, words, absent):
+    """prediction.json's view is the input spec's, in every combination (the old text called every
+    std-scaled view "normalised" and dropped its luminance), and the network runs on that very view."""
+    import json
+
+    from sspd.augment.inference import InferenceView, prepare_video
+    from sspd.infer.predict import write_prediction
+
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    state["input"]["view"] = {**state["input"]["view"], **view}
+    predictor = CheckpointPredictor(save_checkpoint(tmp_path / "viewed.pt", state))
+    if view["difference"] == "raw" and view["scale"] == "std":  # once through predict_video and the file
+        prediction = predict_video(video, predictor=predictor, window_s=2.0)
+        model = json.loads(write_prediction(prediction, tmp_path / "out")["json"].read_text())["protocol"]["model"]
+    else:
+        model = predictor.describe()
+    text = model["view"]
+    assert all(w in text for w in words) and not any(w in text for w in absent), text
+    assert text.startswith("20px face crop") and model["input"]["view"]["scale"] == view["scale"]
+    clip = random_clip(49, seed=6)
+    applied = InferenceView.from_dict(state["input"]["view"])
+    if applied.scale == "std":
+        with torch.no_grad():
+            raw = predictor.network.predict(torch.from_numpy(prepare_video(clip, (16, 16), applied))[None])[0]
+        np.testing.assert_allclose(predictor(clip, 30.0)[1:], zscore(raw.double().numpy()), atol=1e-5)

@@ -1,7 +1,7 @@
 """rPPG-Toolbox checkpoints: key layout, renaming, strict loading, the input convention, the CLI.
 
 The toolbox-layout state dicts are built here from sspd's own backbones with an inverse renaming
-written independently of sspd.engine.toolbox (prefix tables, toolbox names as the toolbox spells them),
+written independently of sspd.models.toolbox (prefix tables, toolbox names as the toolbox spells them),
 and random values, so every tensor's destination can be checked.
 """
 import json
@@ -16,7 +16,7 @@ from sspd.backbones import create_backbone
 from sspd.cli import main
 from sspd.data.video import write_video
 from sspd.engine import load_pretrained, save_checkpoint
-from sspd.engine.toolbox import (TOOLBOX_VIEW, load_toolbox_state_dict, map_toolbox_state_dict, physformer_key,
+from sspd.models.toolbox import (TOOLBOX_VIEW, load_toolbox_state_dict, map_toolbox_state_dict, physformer_key,
                                  physnet_key, toolbox_backbone)
 from sspd.infer.checkpoint_predictor import CheckpointPredictor
 from sspd.signal import zscore

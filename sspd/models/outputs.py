@@ -9,7 +9,7 @@ __all__ = ["NetworkOutputs"]
 
 
 class NetworkOutputs(NamedTuple):
-    """One view's outputs (:class:`sspd.engine.SSPDNetwork` builds them).
+    """One view's outputs (:class:`sspd.models.SSPDNetwork` builds them).
 
     ``hs`` is empty when the objective asks for no TS stack (SiNC, the supervised control).
     ``rppg`` comes from the DETACHED feature map for SSPD (its gradient routing) and from the live feature

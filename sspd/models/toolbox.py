@@ -2,11 +2,11 @@
 layout, rename its keys to sspd's backbones, infer the architecture from the tensors' shapes and load it
 strictly (no key left over, none missing).
 
-    network, checkpoint = load_toolbox_checkpoint("PURE_PhysNet_DiffNormalized.pth")
+    network, checkpoint = load_toolbox_state_dict(torch.load("PURE_PhysNet_DiffNormalized.pth", weights_only=True))
     pulse_diff = network.predict(view)          # (B, 3, T, 72, 72) DiffNormalized view → (B, T)
 
 The toolbox's networks are sspd's :class:`sspd.backbones.PhysNet` and :class:`sspd.backbones.PhysFormer`
-under other key names. The network is an :class:`sspd.engine.SSPDNetwork` whose rPPG is the backbone's
+under other key names. The network is an :class:`sspd.models.SSPDNetwork` whose rPPG is the backbone's
 own head (``output="backbone"``), whose signal is the pulse's first difference (``signal="diff"``, the
 toolbox's "DiffNormalized" labels: integrated before any HR) and whose inference view is the toolbox's
 input (:data:`TOOLBOX_VIEW`: normalised frame difference divided by its standard deviation over the
@@ -30,18 +30,17 @@ import dataclasses
 import os
 import re
 from functools import partial
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from torch import Tensor
 
 from sspd.augment.inference import InferenceView
-from sspd.engine.network import SSPDNetwork, build_network
+from sspd.models.input_spec import INPUT_KEY, InputSpec
+from sspd.models.network import SSPDNetwork, build_network
 
 __all__ = ["TOOLBOX_FORMAT", "TOOLBOX_VIEW", "TOOLBOX_CLIPS", "toolbox_backbone", "physnet_key",
-           "physformer_key", "map_toolbox_state_dict", "toolbox_network_spec", "load_toolbox_state_dict",
-           "load_toolbox_checkpoint"]
+           "physformer_key", "map_toolbox_state_dict", "toolbox_network_spec", "toolbox_input_spec",
+           "load_toolbox_state_dict"]
 
 #: the ``format`` name of an rPPG-Toolbox state dict (``sspd predict --format rppg-toolbox``)
 TOOLBOX_FORMAT = "rppg-toolbox"
@@ -186,16 +185,25 @@ def _backbone_options(name: str, mapped: Mapping[str, Tensor]) -> dict[str, Any]
 
 
 def toolbox_network_spec(name: str, mapped: Mapping[str, Tensor]) -> dict[str, Any]:
-    """The network spec (:func:`sspd.engine.build_network`) of a mapped toolbox state dict: the backbone
+    """The network spec (:func:`sspd.models.build_network`) of a mapped toolbox state dict: the backbone
     with its inferred options, its own head as the output, a difference signal, the toolbox's view."""
     return {"backbone": name, "backbone_kwargs": _backbone_options(name, mapped),
             "stack": {"output": "backbone"}, "view": dataclasses.asdict(TOOLBOX_VIEW), "signal": "diff"}
 
 
+def toolbox_input_spec(spec: Mapping[str, Any]) -> InputSpec:
+    """The input spec of a toolbox network spec: the toolbox's clip and input, a crop of the input's side
+    (the file records no face box), its view, a difference signal; the frame rate is not recorded."""
+    kwargs = spec["backbone_kwargs"]
+    return InputSpec(frames=kwargs["frames"], input_size=kwargs["input_size"], box_size=kwargs["input_size"],
+                     view=InferenceView.from_dict(spec["view"]), signal=spec["signal"])
+
+
 def load_toolbox_state_dict(state: Mapping[str, Any], source: str | os.PathLike = "state dict"
                             ) -> tuple[SSPDNetwork, dict[str, Any]]:
     """An :class:`SSPDNetwork` (eval mode) holding a toolbox state dict, and a checkpoint-like dict
-    (``format`` :data:`TOOLBOX_FORMAT`, ``network`` its spec, ``step`` None).
+    (``format`` :data:`TOOLBOX_FORMAT`, ``network`` its spec, ``input`` its :func:`toolbox_input_spec`,
+    ``step`` None).
 
     Raises:
         ValueError (naming ``source``): not a toolbox layout, or tensors that do not fit the network
@@ -213,16 +221,6 @@ def load_toolbox_state_dict(state: Mapping[str, Any], source: str | os.PathLike 
         first = str(err).strip().splitlines()
         raise ValueError(f"{source}: the rPPG-Toolbox {name} weights do not fit sspd's {name} with "
                          f"{spec['backbone_kwargs']} ({' '.join(first[:3])[:400]})") from err
-    checkpoint = {"format": TOOLBOX_FORMAT, "network": spec, "step": None, "config": {},
-                  "source": str(source)}
+    checkpoint = {"format": TOOLBOX_FORMAT, "network": spec, INPUT_KEY: toolbox_input_spec(spec).as_dict(),
+                  "step": None, "config": {}, "source": str(source)}
     return network.eval(), checkpoint
-
-
-def load_toolbox_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
-                            ) -> tuple[SSPDNetwork, dict[str, Any]]:
-    """:func:`load_toolbox_state_dict` of a .pth file (tensors only, ``weights_only``)."""
-    from sspd.engine.checkpoint import load_checkpoint
-
-    path = Path(path)
-    network, checkpoint = load_toolbox_state_dict(load_checkpoint(path, map_location=map_location), path)
-    return network.to(map_location), checkpoint

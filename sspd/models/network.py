@@ -19,8 +19,8 @@ from torch import Tensor, nn
 from sspd.augment.inference import InferenceView
 from sspd.backbones import Backbone, create_backbone, pool_features
 from sspd.configuration import require_positive_int
-from sspd.heads import SSPDPredictor, STRPPGHead
-from sspd.objectives.outputs import NetworkOutputs
+from sspd.models.heads import SSPDPredictor, STRPPGHead
+from sspd.models.outputs import NetworkOutputs
 from sspd.ssm import TSStack
 
 __all__ = ["ModelConfig", "SSPDOutputs", "SSPDNetwork", "create_sspd_network", "SSPD_BACKBONE_DEFAULTS",
@@ -35,7 +35,7 @@ HEADS = ("sspd", "st_rppg")
 
 @dataclass
 class ModelConfig:
-    """The SSPD network: backbone, TS stack, predictor (:func:`sspd.engine.create_sspd_network`).
+    """The SSPD network: backbone, TS stack, predictor (:func:`sspd.models.create_sspd_network`).
 
     Attributes:
         backbone: registered backbone (sspdnet, physnet, physformer).
@@ -113,7 +113,7 @@ class SSPDNetwork(nn.Module):
         output: ``"predictor"`` (the SSPD predictor gives the rPPG) or ``"backbone"`` (the backbone's own
             head does, :meth:`sspd.backbones.Backbone.forward_head`, with the same gradient routing; no
             SSPD predictor is built: a network trained elsewhere, e.g. an rPPG-Toolbox PhysNet).
-        head: ``"sspd"`` (:class:`sspd.heads.SSPDPredictor`) or ``"st_rppg"`` (:class:`sspd.heads.STRPPGHead`,
+        head: ``"sspd"`` (:class:`sspd.models.heads.SSPDPredictor`) or ``"st_rppg"`` (:class:`sspd.models.heads.STRPPGHead`,
             Contrast-Phys: its spatial signals fill ``outputs.spatial``, their mean ``outputs.rppg``).
         head_grid: the ST-rPPG block's cells per side (2).
     """

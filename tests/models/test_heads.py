@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from sspd.backbones import count_parameters, create_backbone
-from sspd.heads import LinearProbeHead, SSPDPredictor, halve_mean, pad_to_min_size
+from sspd.models.heads import LinearProbeHead, SSPDPredictor, halve_mean, pad_to_min_size
 
 
 def test_predictor_and_sspdnet_reference_counts():
@@ -99,7 +99,7 @@ def test_linear_probe_rejects_bad_input():
 
 
 def test_st_rppg_head_pools_each_quadrant_to_one_signal_and_predicts_their_mean():
-    from sspd.heads import STRPPGHead
+    from sspd.models.heads import STRPPGHead
 
     head = STRPPGHead(in_channels=3)
     assert count_parameters(head) == 3 + 1
@@ -121,7 +121,7 @@ def test_st_rppg_head_pools_each_quadrant_to_one_signal_and_predicts_their_mean(
 def test_networks_carry_the_head_their_spec_names():
     from sspd.engine import ModelConfig, build_network, network_spec
     from sspd.augment.inference import InferenceView
-    from sspd.heads import STRPPGHead
+    from sspd.models.heads import STRPPGHead
 
     spec = network_spec(ModelConfig(backbone="physnet", input_size=16, head="st_rppg"), frames=16,
                         view=InferenceView())
