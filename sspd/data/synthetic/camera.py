@@ -16,6 +16,7 @@ preset ``medium``, one thread (so the output is deterministic), at a constant ra
 """
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -84,8 +85,24 @@ def h264_round_trip(frames: Iterable[np.ndarray], *, fps: float, crf: int) -> It
     """Encode H×W×3 uint8 RGB frames to H.264 at ``crf`` and decode them again, in memory.
 
     Yields the decoded frames (same count, size and order), H×W×3 uint8 RGB, as the decoder gives them
-    (the encoder holds up to its look-ahead, about 40 frames). Width and height must be even.
+    (the encoder holds up to its look-ahead, about 40 frames). An odd width or height is padded by one
+    replicated row or column for the encoder (yuv420p needs even sizes) and cut off again.
     """
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise ValueError("h264_round_trip: no frames")
+    height, width = np.shape(first)[:2]
+    pad = ((0, height % 2), (0, width % 2), (0, 0))
+    if not any(p[1] for p in pad):
+        yield from _round_trip(itertools.chain([first], iterator), fps=fps, crf=crf)
+        return
+    padded = (np.pad(np.asarray(f), pad, mode="edge") for f in itertools.chain([first], iterator))
+    for frame in _round_trip(padded, fps=fps, crf=crf):
+        yield frame[:height, :width]
+
+
+def _round_trip(frames: Iterable[np.ndarray], *, fps: float, crf: int) -> Iterator[np.ndarray]:
     import av
 
     options, rate = _encoder_options(crf), _frame_rate(fps)

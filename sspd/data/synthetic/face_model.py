@@ -46,7 +46,7 @@ _PERFUSION = ((0.0, -0.5, 0.5, 0.2, 0.6), (-0.45, 0.2, 0.25, 0.22, 0.5), (0.45, 
 _EYELIDS = ((-0.38, -0.12, 0.15, 0.07, 1.0), (0.38, -0.12, 0.15, 0.07, 1.0))
 _MOUTH_OPENING = ((0.0, 0.58, 0.17, 0.035, 1.0),)
 _REGION_FLOOR = 0.02
-_LID_SHADE = 0.8  # the closed lid: the skin's shaded colour, a little darker
+_LID_SHADE = 0.85  # the closed lid: the skin colour under half the eye socket's shading, a little darker
 _MOUTH_INSIDE = np.array([45.0, 22.0, 22.0])
 
 _SCLERA = np.array([215.0, 210.0, 200.0])
@@ -190,7 +190,7 @@ def build_face(width: int, height: int, *, geometry: FaceGeometry, skin_rgb: np.
     specular = specular_level * np.clip(_blobs(u, v, highlights), 0, 1) * skin
     eyes = _region(_blobs(u, v, _EYELIDS) * regions["face"])
     mouth = _region(_blobs(u, v, _MOUTH_OPENING) * regions["face"])
-    eyelid = np.asarray(skin_rgb, np.float64) * (_LID_SHADE * _shading(u, v))[..., None]
+    eyelid = np.asarray(skin_rgb, np.float64) * (_LID_SHADE * np.sqrt(_shading(u, v)))[..., None]
     f32 = np.float32
     return FaceMaps(alpha=alpha.astype(f32), tone=tone.astype(f32), skin=skin.astype(f32),
                     perfusion=perfusion.astype(f32), delay=delay.astype(f32),
