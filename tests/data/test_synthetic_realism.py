@@ -244,3 +244,18 @@ def test_hr_range_reaches_40_to_180_bpm():
     rates = np.array([draw_pulse(seed, cfg)[0].hr_bpm for seed in range(200)])
     assert rates.min() >= 40.0 and rates.max() <= 180.0
     assert rates.min() < 50.0 and rates.max() > 170.0
+
+
+def test_on_the_fly_records_and_written_datasets_carry_the_compression(tmp_path):
+    from sspd.data.synthetic import generate_dataset, open_synthetic
+
+    config = SyntheticConfig(crf=30, blink_rate_per_min=(40.0, 40.0))
+    record = open_synthetic(None, subjects=1, seconds=0.5, size=(64, 48), config=config)[0]
+    lossless = open_synthetic(None, subjects=1, seconds=0.5, size=(64, 48), config=config.replace(crf=None))[0]
+    frames, clean = np.stack(list(record.read_frames())), np.stack(list(lossless.read_frames()))
+    assert frames.shape == clean.shape == (15, 48, 64, 3)
+    assert 0.2 < np.abs(frames.astype(int) - clean).mean() < 10
+    info = generate_dataset(tmp_path / "d", subjects=1, seconds=0.5, size=(64, 48), config=config)[0]
+    assert info["crf"] == 30 and info["config"]["crf"] == 30 and "blink_times_s" in info
+    read = np.stack(list(read_video_frames(tmp_path / "d" / "subject1" / "vid.avi")))
+    assert read.shape == frames.shape and np.abs(read.astype(int) - frames).mean() < 2  # the same bitstream
