@@ -6,8 +6,9 @@ per pixel x and frame t:
     RGB = I0(x)·(1+Ψ(t)) · warp_t( tone(x)·(1 + a(x)·u_p·p(t−τ(x)))
                                    + u_s·skin(x)·(s0(x)+Φ(t)) ) + noise
 
-then rounded to 8 bits. ``I0(x)`` is the scene light (a brightness and a gradient across the frame, in
-frame coordinates, so a moving head changes its own brightness as in a real room), ``Ψ`` the
+then multiplied by the camera's exposure and white-balance gains G_c(t) (1 unless ``exposure_drift`` or
+``white_balance_drift`` is set), rounded to 8 bits and, with ``crf`` set, H.264-compressed. ``I0(x)``
+is the scene light (a brightness and a gradient across the frame, in frame coordinates, so a moving head changes its own brightness as in a real room), ``Ψ`` the
 illumination drift and flicker, ``a(x)`` the relative pulsatile amplitude (zero off the skin), ``τ(x)``
 the pulse arrival delay across the face, ``s0``/``Φ`` the static and varying specular reflection along
 ``u_s = [1, 1, 1]``, and ``warp_t`` the head motion (translation, scale, rotation about the face centre).
