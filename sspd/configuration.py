@@ -260,6 +260,7 @@ def _build(cls: type, value: Any, key: str, ctx: _Context, base: Any) -> Any:
         raise ctx.error(key, f"expected a section of {cls.__name__} keys, got {value!r}", _Mismatch)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     _check_keys(value, [f.name for f in fields], key, ctx)
+    base = _section_base(cls, value, key, ctx, base)
     hints = _field_hints(cls)
     kwargs = {}
     for field in fields:
@@ -276,6 +277,19 @@ def _build(cls: type, value: Any, key: str, ctx: _Context, base: Any) -> Any:
     except (ValueError, TypeError) as err:
         where = f"{ctx.origins_under(key)}: " + (f"{key}: " if key else "")
         raise ValueError(f"{where}{cls.__name__} rejects these values: {err}") from err
+
+
+def _section_base(cls: type, value: Mapping[str, Any], key: str, ctx: _Context, base: Any) -> Any:
+    """The instance a section is built over: a dataclass may define ``_config_base(section, base)`` to pick
+    another one from the section's own keys (e.g. a named preset, whose values the other keys override)."""
+    pick = getattr(cls, "_config_base", None)
+    if pick is None:
+        return base
+    try:
+        return pick(value, base)
+    except (ValueError, TypeError) as err:
+        where = f"{ctx.origins_under(key)}: " + (f"{key}: " if key else "")
+        raise ValueError(f"{where}{err}") from err
 
 
 def _check_keys(value: Mapping[str, Any], valid: list[str], key: str, ctx: _Context) -> None:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+# the preset names, kept here so --help does not import the generator (a test checks them against
+# sspd.data.synthetic.config.PRESETS)
+PRESET_NAMES = ("realistic",)
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth", help="write a synthetic face-video dataset with a known pulse (UBFC-rPPG layout)",
@@ -16,14 +20,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each video in s (default 10; "
                                                                "POS needs about 10 s for a 2 bpm estimate)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate in Hz (default 30)")
-    p.add_argument("--size", default="320x240", help="WIDTHxHEIGHT (default 320x240; UBFC-rPPG is 640x480, "
-                                                     "4x slower to render; the face is detectable from 320x240)")
+    p.add_argument("--size", help="WIDTHxHEIGHT (default 320x240, 640x480 in the webcam framing; UBFC-rPPG is "
+                                  "640x480, 4x slower to render; the face is detectable from 320x240)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0); subject N uses child seed N")
+    p.add_argument("--preset", choices=sorted(PRESET_NAMES),
+                   help="start from a named set of knobs: realistic = webcam framing, H.264 at CRF 28, auto-exposure "
+                        "and white-balance drift, blinks and mouth motion (--config and the flags below override it)")
     p.add_argument("--config", help="YAML mapping of SyntheticConfig knobs (see sspd.data.synthetic.config); "
                                     "the flags below override it")
-    p.add_argument("--framing", choices=("scene", "crop"),
+    p.add_argument("--framing", choices=("scene", "crop", "webcam"),
                    help="scene: a face in a room, half the frame high (default; for face detection); "
-                        "crop: the face fills the frame, as an already-cropped face box")
+                        "crop: the face fills the frame, as an already-cropped face box; webcam: a 640x480 frame "
+                        "with the face 150-250 px wide, drawn per video")
+    p.add_argument("--crf", type=int,
+                   help="write H.264 (x264, yuv420p) at this constant rate factor, 0-51 (28: a typical webcam or "
+                        "phone call; higher = smaller file, more artefacts) instead of lossless FFV1")
+    p.add_argument("--exposure-drift", type=float,
+                   help="relative std of a slow auto-exposure gain on all channels (default 0; realistic 0.03)")
+    p.add_argument("--white-balance-drift", type=float,
+                   help="relative std of slow white-balance gains on red and blue (default 0; realistic 0.01)")
+    p.add_argument("--blinks-per-min", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="eye blink rate range per minute, drawn per subject (default 0 0; realistic 10 20)")
+    p.add_argument("--mouth-motion", type=float,
+                   help="how far the mouth opens and closes, 0-1 (default 0; realistic 0.5)")
     p.add_argument("--no-pulse", action="store_true",
                    help="negative clips: everything but the pulse (labels written as zeros)")
     p.add_argument("--flicker-hz", type=float,
@@ -54,13 +73,21 @@ def _synth_config(args: argparse.Namespace):
     from sspd.configuration import read_yaml
     from sspd.data.synthetic import SyntheticConfig
 
-    config = SyntheticConfig()
+    config = SyntheticConfig.from_preset(args.preset) if args.preset else SyntheticConfig()
     if args.config:
         values = read_yaml(args.config)
         if not isinstance(values, dict):
             raise ValueError(f"{args.config}: expected a mapping of SyntheticConfig knobs")
-        config = SyntheticConfig.from_dict(values)
-    flags = {"framing": args.framing, "flicker_hz": args.flicker_hz,
+        if args.preset and "preset" not in values:
+            values = {**values, "preset": args.preset}
+        try:
+            config = SyntheticConfig.from_dict(values)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{args.config}: {err}") from None
+    flags = {"framing": args.framing, "flicker_hz": args.flicker_hz, "crf": args.crf,
+             "exposure_drift": args.exposure_drift, "white_balance_drift": args.white_balance_drift,
+             "blink_rate_per_min": tuple(args.blinks_per_min) if args.blinks_per_min else None,
+             "mouth_motion": args.mouth_motion,
              "flicker_amplitude": args.flicker_amplitude, "noise_std": args.noise_std,
              "hr_bpm": tuple(args.hr_range) if args.hr_range else None,
              "pulse_amplitude": tuple(args.pulse_amplitude) if args.pulse_amplitude else None,
@@ -76,15 +103,20 @@ def run(args: argparse.Namespace) -> int:
     from sspd.data.synthetic.generate import count_frames
 
     config = _synth_config(args)
-    parse_size(args.size)  # a bad size fails before the progress bar appears
+    if args.size is None:
+        args.size = "640x480" if config.framing == "webcam" else "320x240"
+    width, height = parse_size(args.size)  # a bad size fails before the progress bar appears
+    if config.crf is not None and (width % 2 or height % 2):
+        raise ValueError(f"--size {args.size}: H.264 (--crf) needs an even width and height")
     total = args.subjects * count_frames(args.seconds, args.fps)
     with tqdm(total=total, unit="frame", desc="synth", disable=args.no_progress) as bar:
         infos = generate_dataset(args.out, subjects=args.subjects, seconds=args.seconds, fps=args.fps,
                                  size=args.size, seed=args.seed, config=config, overwrite=args.overwrite,
                                  on_progress=bar.update)
     first = infos[0]
+    codec = "lossless FFV1" if config.crf is None else f"H.264 CRF {config.crf}"
     print(f"wrote {len(infos)} synthetic video(s) of {first['n_frames']} frames, {first['width']}x"
-          f"{first['height']} at {first['fps']:g} fps, to {args.out} (UBFC-rPPG DATASET_2 layout)")
+          f"{first['height']} at {first['fps']:g} fps, {codec}, to {args.out} (UBFC-rPPG DATASET_2 layout)")
     for info in infos:
         hr = f"mean HR {info['mean_hr_bpm']:6.1f} bpm" if info["has_pulse"] else "no pulse"
         print(f"  {info['subject']:>10}  {hr}  skin {info['skin_tone']}")

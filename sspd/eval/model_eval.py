@@ -70,9 +70,12 @@ def synthetic_videos(n_videos: int, *, seconds: float = 20.0, fps: float = 30.0,
 
     Video i is :class:`sspd.data.synthetic.SyntheticVideo` of ``spawn_seed(seed, i)`` in the "crop"
     framing (the face fills the frame, as a cached face box) with the default nuisances (illumination
-    drift, specular changes, head motion, sensor noise) unless ``config`` says otherwise.
+    drift, specular changes, head motion, sensor noise) unless ``config`` says otherwise. A config with
+    ``framing="webcam"`` (e.g. ``SyntheticConfig.from_preset("realistic", hr_bpm=(40, 180))``) renders a
+    640×480 video, compresses it at its ``crf`` and cuts the face box out (:mod:`sspd.data.synthetic.capture`).
     """
-    from sspd.data.synthetic import SyntheticConfig, SyntheticVideo, spawn_seed
+    from sspd.data.synthetic import SyntheticConfig, spawn_seed
+    from sspd.data.synthetic.capture import clip_video, face_clip
 
     check_fs(fps, name="synthetic_videos: fps")
     if n_videos < 1 or seconds <= 0 or size < 1:
@@ -82,10 +85,9 @@ def synthetic_videos(n_videos: int, *, seconds: float = 20.0, fps: float = 30.0,
     n_frames = int(round(seconds * fps))
     out = []
     for i in range(n_videos):
-        video = SyntheticVideo(spawn_seed(seed, i), n_frames=n_frames, fps=fps, width=size, height=size,
-                               config=config)
+        video = clip_video(spawn_seed(seed, i), n_frames=n_frames, fps=fps, size=(size, size), config=config)
         out.append(EvalVideo(name=f"s{seed}-{i:03d}", subject=f"s{seed}-{i:03d}", fps=fps,
-                             frames=video.render(), label=video.ppg(video.frame_times)))
+                             frames=face_clip(video, (size, size)), label=video.ppg(video.frame_times)))
     return out
 
 

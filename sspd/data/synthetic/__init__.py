@@ -14,8 +14,15 @@ are documented in :mod:`.config`. Pieces, usable alone:
   the same reader without the registry's subject selection and filters.
 - :class:`SyntheticClipDataset` (:mod:`.clips`): a torch dataset of already-cropped face clips.
 
-Two framings: ``"scene"`` (a face about half the frame high in a room, detectable by OpenCV's Haar
-cascade: for the reader/preprocessing path) and ``"crop"`` (the face fills the frame: training clips).
+- :mod:`.camera`: exposure and white-balance gains, H.264 (:func:`~.camera.write_h264`,
+  :func:`~.camera.h264_round_trip`); :mod:`.expressions`: blinks and mouth motion; :mod:`.capture`: the
+  frames a camera delivers and the face clips cut from them.
+
+Three framings: ``"scene"`` (a face about half the frame high in a room, detectable by OpenCV's Haar
+cascade: for the reader/preprocessing path), ``"crop"`` (the face fills the frame: training clips) and
+``"webcam"`` (a 640×480 frame, the face 150-250 px wide; clips are cut out and resampled as on real video).
+``SyntheticConfig.from_preset("realistic")`` turns on the webcam framing, H.264 at CRF 28, camera drift,
+blinks and mouth motion together.
 """
 from sspd.data.synthetic.config import FRAMINGS, SKIN_TONES, SyntheticConfig
 from sspd.data.synthetic.generate import generate_dataset, parse_size

@@ -4,6 +4,11 @@ Clips are rendered in the "crop" framing by default: the face fills the frame as
 face box would (the box-sized crop the SSPD views are cut from, e.g. 151×151 for a 128×128 network
 input), so no face detection is needed. Pass a config with ``framing="scene"`` for a face in a room.
 Clip i is rendered from ``spawn_seed(seed, i)``: the same clip whatever the worker, epoch or order.
+
+With ``framing="webcam"`` (the ``realistic`` preset) each clip is cut as on real video: a 640×480 frame is
+rendered (and compressed when ``crf`` is set), the face box is cut out and resampled to ``size``
+(:mod:`.capture`); about 20x slower to render than a crop-framed clip. With ``crf`` set, every clip goes
+through an H.264 encode-decode round trip.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sspd.data.synthetic.capture import clip_video, face_clip
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.generate import parse_size
 from sspd.data.synthetic.render import SyntheticVideo
@@ -63,15 +69,16 @@ class SyntheticClipDataset(Dataset):
         return self.n_clips
 
     def video(self, index: int) -> SyntheticVideo:
-        """The :class:`SyntheticVideo` behind clip ``index`` (for its skin masks, HR(t), ...)."""
+        """The :class:`SyntheticVideo` behind clip ``index`` (for its skin masks, HR(t), ...); in the webcam
+        framing, the whole 640×480 video the clip is cut from."""
         if not -self.n_clips <= index < self.n_clips:
             raise IndexError(f"clip {index} out of range for {self.n_clips} clips")
-        return SyntheticVideo(spawn_seed(self.seed, index % self.n_clips), n_frames=self.frames, fps=self.fps,
-                              width=self.width, height=self.height, config=self.config)
+        return clip_video(spawn_seed(self.seed, index % self.n_clips), n_frames=self.frames, fps=self.fps,
+                          size=(self.width, self.height), config=self.config)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         video = self.video(index)
-        frames = torch.from_numpy(video.render())  # (T, H, W, C) uint8
+        frames = torch.from_numpy(face_clip(video, (self.width, self.height)))  # (T, H, W, C) uint8
         clip = frames.permute(3, 0, 1, 2).contiguous()  # (C, T, H, W)
         times = video.frame_times
         return {"video": clip.to(_DTYPES[self.dtype]),

@@ -6,8 +6,9 @@ per pixel x and frame t:
     RGB = I0(x)·(1+Ψ(t)) · warp_t( tone(x)·(1 + a(x)·u_p·p(t−τ(x)))
                                    + u_s·skin(x)·(s0(x)+Φ(t)) ) + noise
 
-then rounded to 8 bits. ``I0(x)`` is the scene light (a brightness and a gradient across the frame, in
-frame coordinates, so a moving head changes its own brightness as in a real room), ``Ψ`` the
+then multiplied by the camera's exposure and white-balance gains G_c(t) (1 unless ``exposure_drift`` or
+``white_balance_drift`` is set), rounded to 8 bits and, with ``crf`` set, H.264-compressed. ``I0(x)``
+is the scene light (a brightness and a gradient across the frame, in frame coordinates, so a moving head changes its own brightness as in a real room), ``Ψ`` the
 illumination drift and flicker, ``a(x)`` the relative pulsatile amplitude (zero off the skin), ``τ(x)``
 the pulse arrival delay across the face, ``s0``/``Φ`` the static and varying specular reflection along
 ``u_s = [1, 1, 1]``, and ``warp_t`` the head motion (translation, scale, rotation about the face centre).
@@ -23,9 +24,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from sspd.data.synthetic.face_model import WIDTH_OVER_HEIGHT
 from sspd.signal import check_fs
 
-__all__ = ["SyntheticConfig", "SKIN_TONES", "FRAMINGS"]
+__all__ = ["SyntheticConfig", "SKIN_TONES", "FRAMINGS", "PRESETS", "CRF_RANGE"]
 
 # Mean skin colours (8-bit sRGB) from light to dark; one is drawn per video unless ``skin_tone`` names it.
 SKIN_TONES: dict[str, tuple[float, float, float]] = {
@@ -39,10 +41,22 @@ SKIN_TONES: dict[str, tuple[float, float, float]] = {
 
 # "scene": a face in a room, about half the frame high, as in UBFC-rPPG (for face detection and
 # preprocessing); "crop": the face fills the frame as an already-cropped face box (for training clips).
-FRAMINGS = ("scene", "crop")
+# "webcam": a 640×480-style frame with the face 150-250 pixels wide (drawn per video), so a face crop is
+# resampled from the frame as on real webcam video.
+FRAMINGS = ("scene", "crop", "webcam")
+
+#: H.264 constant rate factors x264 accepts (0 lossless-ish, 51 the worst); 18-23 looks clean, 28 is a
+#: typical webcam or phone video call, 35+ shows blocks.
+CRF_RANGE = (0, 51)
+
+# Named starting points of :meth:`SyntheticConfig.from_preset`; other knobs keep their defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "realistic": {"framing": "webcam", "crf": 28, "exposure_drift": 0.03, "white_balance_drift": 0.01,
+                  "blink_rate_per_min": (10.0, 20.0), "mouth_motion": 0.5},
+}
 
 _RANGES = ("hr_bpm", "respiration_depth", "respiration_hz", "dicrotic_ratio", "pulse_amplitude",
-           "brightness", "motion_hz")
+           "brightness", "motion_hz", "face_width_px", "blink_rate_per_min")
 
 
 @dataclass(frozen=True)
@@ -66,9 +80,15 @@ class SyntheticConfig:
             the labels are zero (``has_pulse`` False in the metadata).
     Appearance:
         skin_tone: one of :data:`SKIN_TONES`, or None to draw one per video.
-        framing: ``"scene"`` or ``"crop"`` (see :data:`FRAMINGS`).
+        framing: ``"scene"``, ``"crop"`` or ``"webcam"`` (see :data:`FRAMINGS`).
         face_height: face height (hairline to chin) as a fraction of the frame height; None picks the
-            framing's default (0.5 for scene, 0.8 for crop).
+            framing's default (0.5 for scene, 0.8 for crop); not used by the webcam framing.
+        face_width_px: webcam framing: range of the face width (pixels of a 640-wide frame; other frame
+            widths scale it), drawn per video; 150-250 is a person at a laptop or phone camera.
+        blink_rate_per_min: eye blinks per minute, drawn per video (e.g. (10, 20) at rest); each blink
+            closes the eyes over 0.15-0.35 s, touching only the eye regions. (0, 0) (default): no blinks.
+        mouth_motion: how far the mouth opens and closes (0 = never, 1 = fully), a talking-like smooth
+            motion at 0.5-3 Hz that darkens the mouth region only. 0 (default): still mouth.
     Illumination:
         brightness: I0, the scene light level (1 = the skin tone's nominal colour).
         light_gradient: relative change of I0 across the frame, along a random direction.
@@ -86,9 +106,19 @@ class SyntheticConfig:
         motion_periodic: amplitude of a periodic head movement (nodding, talking), a fraction of
             the face height; its rotation is 30x this in degrees.
         motion_hz: frequency range of that periodic movement (Hz); it overlaps the HR band on purpose.
-    Sensor and label:
+    Camera:
         noise_std: Gaussian sensor noise (grey levels), added before rounding so a pulse under one grey
             level survives as dither.
+        exposure_drift: relative std of the camera's auto-exposure gain, one slow multiplicative gain on
+            every channel (components 0.01-0.3 Hz), applied to the sensor signal (after the noise).
+        white_balance_drift: relative std of the camera's white-balance gains on the red and blue
+            channels (green is the reference, as cameras do), slow (0.005-0.1 Hz), after the noise.
+        crf: H.264 (x264, yuv420p, preset medium) constant rate factor the frames are compressed with,
+            0-51 (28: a typical webcam or phone call); None (default): no compression. ``sspd synth``
+            writes such a video encoded at this CRF; clips and on-the-fly videos go through an
+            encode-decode round trip.
+        preset: the name of the :meth:`from_preset` these knobs started from (a record; None if none).
+    Label:
         label_fs: sample rate (Hz) of the written oximeter label, deliberately not the frame rate.
         label_jitter_s: jitter (s) of the label timestamps, as a real oximeter's clock has.
     """
@@ -120,6 +150,13 @@ class SyntheticConfig:
     noise_std: float = 1.5
     label_fs: float = 60.0
     label_jitter_s: float = 0.001
+    face_width_px: tuple[float, float] = (150.0, 250.0)
+    blink_rate_per_min: tuple[float, float] = (0.0, 0.0)
+    mouth_motion: float = 0.0
+    exposure_drift: float = 0.0
+    white_balance_drift: float = 0.0
+    crf: int | None = None
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         _check_finite(self)
@@ -132,6 +169,7 @@ class SyntheticConfig:
                              f"{sorted(SKIN_TONES)} (or None to draw one per video)")
         if self.framing not in FRAMINGS:
             raise ValueError(f"SyntheticConfig: framing {self.framing!r} must be one of {FRAMINGS}")
+        _check_camera(self)
         if self.face_height is not None and not 0.1 <= self.face_height <= 1.2:
             raise ValueError(f"SyntheticConfig: face_height {self.face_height} must be in [0.1, 1.2] "
                              "(a fraction of the frame height)")
@@ -139,11 +177,33 @@ class SyntheticConfig:
             raise ValueError(f"SyntheticConfig: flicker_hz must be > 0 or None, got {self.flicker_hz}")
         check_fs(self.label_fs, name="SyntheticConfig: label_fs")
 
+    @classmethod
+    def from_preset(cls, name: str, **changes: Any) -> "SyntheticConfig":
+        """A named starting point (:data:`PRESETS`) with ``changes`` applied over it.
+
+        ``"realistic"``: the webcam framing (face 150-250 px wide in a 640×480 frame), H.264 at CRF 28,
+        auto-exposure (3 %) and white-balance (1 %) drift, 10-20 blinks a minute and some mouth motion,
+        on top of the default pulse, light, motion and noise.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"SyntheticConfig: unknown preset {name!r}; valid: {', '.join(sorted(PRESETS))}")
+        return cls(**{**PRESETS[name], "preset": name, **changes})
+
+    @classmethod
+    def _config_base(cls, values: Any, base: Any) -> Any:
+        """The base a run config's ``synthetic`` section is built over: the named preset when the section
+        sets ``preset`` (its other keys then override the preset), else ``base``."""
+        name = values.get("preset") if hasattr(values, "get") else None
+        return base if name is None else cls.from_preset(name)
+
     @property
     def resolved_face_height(self) -> float:
-        """The face height fraction in use: ``face_height`` or the framing's default."""
+        """The face height fraction in use: ``face_height`` or the framing's default (the webcam framing
+        draws its face per video; this is the middle of ``face_width_px`` at 480 pixels high)."""
         if self.face_height is not None:
             return self.face_height
+        if self.framing == "webcam":
+            return sum(self.face_width_px) / 2.0 / WIDTH_OVER_HEIGHT / 480.0
         return 0.5 if self.framing == "scene" else 0.8
 
     def replace(self, **changes: Any) -> "SyntheticConfig":
@@ -161,7 +221,10 @@ class SyntheticConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"SyntheticConfig: unknown option(s) {unknown}; valid: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        knobs = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        if knobs.get("preset") is not None:
+            return cls.from_preset(knobs.pop("preset"), **knobs)
+        return cls(**knobs)
 
     def scale_nuisances(self, *, motion: float = 1.0, illumination: float = 1.0) -> "SyntheticConfig":
         """A copy with every motion knob times ``motion`` and every illumination/specular change knob
@@ -220,6 +283,30 @@ def _check_physiology(cfg: SyntheticConfig) -> None:
                          "of the inter-beat intervals; 0.02-0.05 at rest)")
     if cfg.respiration_hz[0] <= 0 or cfg.motion_hz[0] <= 0:
         raise ValueError("SyntheticConfig: respiration_hz and motion_hz must be > 0")
+
+
+def _check_camera(cfg: SyntheticConfig) -> None:
+    """The webcam framing, expression and camera knobs."""
+    if cfg.preset is not None and cfg.preset not in PRESETS:
+        raise ValueError(f"SyntheticConfig: unknown preset {cfg.preset!r}; valid: {', '.join(sorted(PRESETS))}")
+    if cfg.crf is not None and (isinstance(cfg.crf, bool) or not isinstance(cfg.crf, int)
+                                or not CRF_RANGE[0] <= cfg.crf <= CRF_RANGE[1]):
+        raise ValueError(f"SyntheticConfig: crf {cfg.crf!r} must be an integer in {CRF_RANGE[0]}-{CRF_RANGE[1]} "
+                         "(28: a typical webcam or phone call) or None for no compression")
+    if not (40.0 <= cfg.face_width_px[0] and cfg.face_width_px[1] <= 480.0):
+        raise ValueError(f"SyntheticConfig: face_width_px {cfg.face_width_px} must lie within 40-480 pixels "
+                         "(of a 640-wide frame; 150-250 for a webcam)")
+    if not (0.0 <= cfg.blink_rate_per_min[0] and cfg.blink_rate_per_min[1] <= 60.0):
+        raise ValueError(f"SyntheticConfig: blink_rate_per_min {cfg.blink_rate_per_min} must lie within 0-60 "
+                         "(10-20 at rest)")
+    if not 0.0 <= cfg.mouth_motion <= 1.0:
+        raise ValueError(f"SyntheticConfig: mouth_motion {cfg.mouth_motion} must lie in [0, 1]")
+    if not (0.0 <= cfg.exposure_drift < 0.3 and 0.0 <= cfg.white_balance_drift < 0.3):
+        raise ValueError(f"SyntheticConfig: exposure_drift ({cfg.exposure_drift}) and white_balance_drift "
+                         f"({cfg.white_balance_drift}) must lie in [0, 0.3) (relative gains; 0.01-0.05 is typical)")
+    if cfg.framing == "webcam" and cfg.face_height is not None:
+        raise ValueError("SyntheticConfig: face_height does not apply to the webcam framing, which draws the face "
+                         "width per video: set face_width_px instead (or face_height: null)")
 
 
 def _check_nonnegative(cfg: SyntheticConfig) -> None:

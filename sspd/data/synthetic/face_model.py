@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FaceMaps", "FaceGeometry", "build_face"]
+__all__ = ["FaceMaps", "FaceGeometry", "build_face", "WIDTH_OVER_HEIGHT"]
 
 # (u, v, su, sv, log-brightness): shading features on the skin (negative = darker).
 _SHADING = (
@@ -41,10 +41,18 @@ _MOUTH = ((0.0, 0.58, 0.24, 0.055, 1.0),)
 # (u, v, su, sv, weight): where the pulse is strongest (forehead, cheeks) relative to the rest.
 _PERFUSION = ((0.0, -0.5, 0.5, 0.2, 0.6), (-0.45, 0.2, 0.25, 0.22, 0.5), (0.45, 0.2, 0.25, 0.22, 0.5))
 
+# Where blinks and mouth motion act: the eyelids cover a little more than the eye; the open mouth is a
+# dark slit between the lips. Masks are cut to exactly 0 below _REGION_FLOOR, so nothing outside them changes.
+_EYELIDS = ((-0.38, -0.12, 0.15, 0.07, 1.0), (0.38, -0.12, 0.15, 0.07, 1.0))
+_MOUTH_OPENING = ((0.0, 0.58, 0.17, 0.035, 1.0),)
+_REGION_FLOOR = 0.02
+_LID_SHADE = 0.85  # the closed lid: the skin colour under half the eye socket's shading, a little darker
+_MOUTH_INSIDE = np.array([45.0, 22.0, 22.0])
+
 _SCLERA = np.array([215.0, 210.0, 200.0])
 _IRIS = np.array([45.0, 35.0, 30.0])
 _LIPS_FACTOR = np.array([0.62, 0.42, 0.42])  # lips: the skin tone shifted to a darker red
-_WIDTH_OVER_HEIGHT = 0.78
+WIDTH_OVER_HEIGHT = 0.78
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class FaceGeometry:
         """Centre the face (slightly high in a scene, as people sit) with the given height fraction."""
         ry = 0.5 * face_height * height
         cy = height * (0.45 if framing == "scene" else 0.5)
-        return cls(cx=width / 2.0, cy=cy, rx=_WIDTH_OVER_HEIGHT * ry, ry=ry)
+        return cls(cx=width / 2.0, cy=cy, rx=WIDTH_OVER_HEIGHT * ry, ry=ry)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,10 @@ class FaceMaps:
         delay: (H, W) float32 pulse arrival delay τ(x) in seconds (0 at the chin, largest at the top).
         specular: (H, W) float32 static specular highlight s0(x) in grey levels (on the skin).
         geometry: the face's rest position.
+        eyes: (H, W) float32 weight in [0, 1] of the eyelids' region (exactly 0 outside it).
+        mouth: (H, W) float32 weight in [0, 1] of the mouth opening (exactly 0 outside it).
+        eyelid: (H, W, 3) float32 colour of the closed eyelids (grey levels at I0 = 1).
+        mouth_inside: (3,) float32 colour of the open mouth's inside.
     """
 
     alpha: np.ndarray
@@ -86,6 +98,10 @@ class FaceMaps:
     delay: np.ndarray
     specular: np.ndarray
     geometry: FaceGeometry
+    eyes: np.ndarray
+    mouth: np.ndarray
+    eyelid: np.ndarray
+    mouth_inside: np.ndarray
 
 
 def _blobs(u: np.ndarray, v: np.ndarray, blobs: tuple[tuple[float, ...], ...]) -> np.ndarray:
@@ -172,7 +188,17 @@ def build_face(width: int, height: int, *, geometry: FaceGeometry, skin_rgb: np.
     highlights = ((0.0, -0.55, 0.25, 0.1, 1.0), (0.0, 0.18, 0.05, 0.05, 0.8),
                   (-0.45, 0.1, 0.1, 0.08, 0.4), (0.45, 0.1, 0.1, 0.08, 0.4))
     specular = specular_level * np.clip(_blobs(u, v, highlights), 0, 1) * skin
+    eyes = _region(_blobs(u, v, _EYELIDS) * regions["face"])
+    mouth = _region(_blobs(u, v, _MOUTH_OPENING) * regions["face"])
+    eyelid = np.asarray(skin_rgb, np.float64) * (_LID_SHADE * np.sqrt(_shading(u, v)))[..., None]
     f32 = np.float32
     return FaceMaps(alpha=alpha.astype(f32), tone=tone.astype(f32), skin=skin.astype(f32),
                     perfusion=perfusion.astype(f32), delay=delay.astype(f32),
-                    specular=specular.astype(f32), geometry=geometry)
+                    specular=specular.astype(f32), geometry=geometry, eyes=eyes.astype(f32),
+                    mouth=mouth.astype(f32), eyelid=eyelid.astype(f32), mouth_inside=_MOUTH_INSIDE.astype(f32))
+
+
+def _region(weight: np.ndarray) -> np.ndarray:
+    """``weight`` clipped to [0, 1] and cut to exactly 0 below the floor (a region with a hard outside)."""
+    weight = np.clip(weight, 0.0, 1.0)
+    return np.where(weight < _REGION_FLOOR, 0.0, weight)

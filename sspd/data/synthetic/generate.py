@@ -1,6 +1,7 @@
 """Write a synthetic dataset in the UBFC-rPPG DATASET_2 layout, so the real reader path is exercised.
 
-    ROOT/subject<N>/vid.avi            FFV1 (lossless) video, frames streamed to the writer
+    ROOT/subject<N>/vid.avi            FFV1 (lossless) video, frames streamed to the writer; H.264 at the
+                                       config's ``crf`` (yuv420p, x264 preset medium) when that is set
     ROOT/subject<N>/ground_truth.txt   three lines: PPG, HR (bpm), timestamps (s), sampled at the
                                        oximeter rate ``label_fs`` (60 Hz by default, with clock jitter),
                                        NOT one sample per frame: readers must resample by timestamps
@@ -20,6 +21,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 import sspd
+from sspd.data.synthetic.camera import write_h264
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.pulse import PulseModel
 from sspd.data.synthetic.render import SyntheticVideo
@@ -119,9 +121,23 @@ def describe_video(video: SyntheticVideo, *, seed: int, subject: int) -> dict[st
         "respiration_hz": float(pulse.respiration.freqs[0]),
         "respiration_depth": float(pulse.respiration.amps[0]),
         "flicker_hz": video.config.flicker_hz, "framing": video.config.framing,
+        **_realism(video),
         "config": video.config.to_dict(), "sspd_version": sspd.__version__,
         **_beat_times(video.scene.pulse, video.n_frames / video.fps),
     }
+
+
+def _realism(video: SyntheticVideo) -> dict[str, Any]:
+    """The webcam framing's face width (px), the codec's CRF and the blink times (s), where they apply."""
+    out: dict[str, Any] = {}
+    if video.config.framing == "webcam":
+        out["face_width_px"] = round(2.0 * video.scene.face.geometry.rx, 2)
+    if video.config.crf is not None:
+        out["crf"] = video.config.crf
+    if video.scene.expressions.blinking:
+        starts = video.scene.expressions.blinks.times(0.0, video.n_frames / video.fps)
+        out["blink_times_s"] = [round(float(t), 4) for t in starts]
+    return out
 
 
 def _beat_times(pulse: PulseModel, duration_s: float) -> dict[str, Any]:
@@ -141,8 +157,12 @@ def _write_subject(folder: Path, video: SyntheticVideo, info: dict[str, Any], ch
     write_ground_truth(folder / GROUND_TRUTH, video.ppg(times), video.hr(times), times)
     video_path = folder / VIDEO
     # the temporary file keeps the .avi suffix: cv2 picks the container from it
+    frames = _counted(video.iter_frames(chunk), on_progress)
     with atomic_path(video_path, suffix=TMP_SUFFIX + video_path.suffix, fsync=False) as tmp:
-        write_video(tmp, _counted(video.iter_frames(chunk), on_progress), video.fps)
+        if cfg.crf is None:
+            write_video(tmp, frames, video.fps)
+        else:
+            write_h264(tmp, frames, video.fps, crf=cfg.crf)
     atomic_write_json(folder / SIDECAR, info, fsync=False, indent=1, sort_keys=True)
 
 

@@ -7,7 +7,8 @@ folder, :func:`render_synthetic` makes the records when there is none (``open_da
 
 On the fly (``root=None``), record N (1-based, ``subject == str(N)`` as the UBFC reader names
 ``subjectN``) renders its frames when ``read_frames()`` is called, from ``spawn_seed(seed, N)``: the
-same frames ``generate_dataset`` writes with the same options. Labels are exact: ``ppg`` is p(t) at the
+same frames ``generate_dataset`` writes with the same options (with ``crf`` set, the frames of an H.264
+round trip in memory: the same bitstream as the file, decoded by PyAV). Labels are exact: ``ppg`` is p(t) at the
 frame times, ``metadata["hr"]`` HR(t). Records hold only picklable settings (no rendered maps), so a
 worker pool can take them.
 
@@ -28,6 +29,7 @@ import numpy as np
 from sspd.data.readers.loading import PendingRecord, load_pending
 from sspd.data.readers.ubfc import scan_ubfc
 from sspd.data.records import VideoRecord
+from sspd.data.synthetic.capture import captured_frames
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.data.synthetic.generate import SIDECAR, VIDEO, build_subject_video, count_frames, parse_size
 from sspd.data.synthetic.scene import draw_pulse, spawn_seed
@@ -44,7 +46,7 @@ _FOLDER_OPTIONS = ("version", "video_name", "label_tolerance_s")
 def _render_frames(seed: int, subject: int, seconds: float, fps: float, size: tuple[int, int],
                    config: SyntheticConfig, chunk: int) -> Iterator[np.ndarray]:
     video = build_subject_video(seed, subject, seconds=seconds, fps=fps, size=size, config=config)
-    return video.iter_frames(chunk)
+    return captured_frames(video, chunk)
 
 
 def _labels(seed: int, subject: int, frame_times: np.ndarray, config: SyntheticConfig, duration_s: float

@@ -7,7 +7,12 @@ Per chunk of frames (times t, shape (Tc,)):
    K delayed times, never per pixel;
 2. the head layer tone·(1 + a·u_p·p) + u_s·skin·(s0 + Φ(t)), premultiplied by its coverage alpha;
 3. the head motion: one ``cv2.warpAffine`` per frame of the 4-channel (RGB·alpha, alpha) layer;
-4. compositing over the background, the scene light I0(x)·(1+Ψ(t)), sensor noise, rounding to uint8.
+4. compositing over the background, the scene light I0(x)·(1+Ψ(t)), sensor noise, the camera's
+   exposure and white-balance gains (:mod:`.camera`), rounding to uint8.
+
+Blinks and mouth motion (:mod:`.expressions`) blend the head layer towards the closed eyelids and the
+open mouth's inside, in those regions only, before the warp. Compression is not done here: see
+:func:`sspd.data.synthetic.camera.h264_round_trip` and :func:`camera_frames`.
 
 The sensor noise of frame k comes from ``default_rng([noise_seed, k])``, so any frame range renders to
 the same pixels whatever the chunking, and a clip can start anywhere.
@@ -73,6 +78,9 @@ class SyntheticVideo:
         self._light = self.scene.lighting.field[..., None]  # (H, W, 1)
         self._delays = np.linspace(0.0, max(self.config.pulse_delay_s, 0.0), _DELAY_NODES)
         self._pulse_maps = self._delay_weights(face.delay[crop], (face.perfusion * face.skin)[crop])
+        # what a shut eye / a fully open mouth adds to the premultiplied head layer, (h, w, 3) each
+        self._eyes_shut = (face.eyelid[crop] - face.tone[crop]) * (face.eyes[crop] * alpha)[..., None]
+        self._mouth_open = (face.mouth_inside - face.tone[crop]) * (face.mouth[crop] * alpha)[..., None]
         geo = face.geometry
         self._centre = (geo.cx - 0.5, geo.cy - 0.5)  # OpenCV pixel centres are at integers
         # One frame box for the whole video: warpAffine quantises source positions to 1/32 pixel
@@ -123,12 +131,28 @@ class SyntheticVideo:
     def skin_masks(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """(N, H, W) float32 skin weight in [0, 1] of frames [start, stop), warped with the head.
         Threshold at 0.5 for a boolean mask."""
+        return self.region_masks("skin", start, stop)
+
+    def region_masks(self, region: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(N, H, W) float32 weight in [0, 1] of ``region`` (``"skin"``, ``"eyes"``: the eyelids' region,
+        or ``"mouth"``: the mouth opening) in frames [start, stop), warped with the head; exactly 0
+        where no pixel of the region reaches."""
+        maps = {"skin": self._skin_pm, "eyes": self.scene.face.eyes, "mouth": self.scene.face.mouth}
+        if region not in maps:
+            raise ValueError(f"region {region!r} must be one of {sorted(maps)}")
+        x0, y0, x1, y1 = self._roi
+        rest = np.ascontiguousarray(maps[region] if region == "skin" else maps[region][y0:y1, x0:x1])
         affines, box = self.affines(start, stop), self._box
         masks = np.zeros((len(affines), self.height, self.width), dtype=np.float32)
         for mask, m in zip(masks, _crop_affines(affines, self._roi, box)):
             mask[box[1]:box[3], box[0]:box[2]] = cv2.warpAffine(
-                self._skin_pm, m, (box[2] - box[0], box[3] - box[1]), flags=cv2.INTER_LINEAR)
+                rest, m, (box[2] - box[0], box[3] - box[1]), flags=cv2.INTER_LINEAR)
         return masks
+
+    def camera_gains(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """(N, 3) float32 RGB exposure × white-balance gains of frames [start, stop) (ones when off)."""
+        start, stop = self._check_range(start, stop)
+        return self.scene.camera(np.arange(start, stop) / self.fps)
 
     # ---- frames ----------------------------------------------------------------------------------
     def render(self, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -139,13 +163,18 @@ class SyntheticVideo:
         delayed = self._delayed_pulse(times)  # (N, K) or None
         phi = self.scene.lighting.phi(times)  # (N,) grey levels
         gain = 1.0 + self.scene.lighting.psi(times)  # (N,)
+        shut = self.scene.expressions.eyes_closed(times)  # (N,)
+        mouth = self.scene.expressions.mouth_open(times)  # (N,)
+        camera = self.scene.camera(times) if self.scene.camera.active else None  # (N, 3)
         out = np.empty((len(times), self.height, self.width, 3), dtype=np.uint8)
         buffers = _Buffers(self._alpha, box, self.height, self.width)
         for i, m in enumerate(_crop_affines(affines, self._roi, box)):
             pulse = None if delayed is None else self._pulse_term(delayed[i])
-            self._head_layer(buffers, pulse, float(phi[i]), m)
+            self._head_layer(buffers, pulse, float(phi[i]), m, float(shut[i]), float(mouth[i]))
             frame = self._composite(buffers, float(gain[i]))
             self._add_noise(frame, start + i)
+            if camera is not None:
+                frame *= camera[i]  # the camera's gains act on the sensor signal, noise included
             np.rint(frame, out=frame)
             np.clip(frame, 0, 255, out=frame)
             out[i] = frame
@@ -175,8 +204,10 @@ class SyntheticVideo:
         pulse values, over the rest head box."""
         return (delayed @ self._pulse_maps).reshape(self._alpha.shape)  # (K,) @ (K, h·w) → (h, w)
 
-    def _head_layer(self, buf: "_Buffers", pulse: np.ndarray | None, phi: float, affine: np.ndarray) -> None:
-        """Fill ``buf.rest`` with the head layer at rest and warp it into ``buf.head`` (the frame box)."""
+    def _head_layer(self, buf: "_Buffers", pulse: np.ndarray | None, phi: float, affine: np.ndarray,
+                    shut: float = 0.0, mouth: float = 0.0) -> None:
+        """Fill ``buf.rest`` with the head layer at rest (eyes ``shut`` and ``mouth`` open by those
+        fractions) and warp it into ``buf.head`` (the frame box)."""
         rgb = buf.rest[..., :3]  # (h, w, 3) premultiplied colour
         if pulse is None:
             np.copyto(rgb, self._base)
@@ -184,6 +215,10 @@ class SyntheticVideo:
             np.multiply(self._tone_pulse, pulse[..., None], out=rgb)  # tone·u_p·a·p
             rgb += self._base
         rgb += (phi * self._skin_pm)[..., None]  # u_s·Φ(t) on the skin, u_s = [1, 1, 1]
+        if shut > 0:
+            rgb += np.float32(shut) * self._eyes_shut  # zero outside the eyelids' region
+        if mouth > 0:
+            rgb += np.float32(mouth) * self._mouth_open  # zero outside the mouth opening
         cv2.warpAffine(buf.rest, affine, buf.box_size, dst=buf.head, flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 

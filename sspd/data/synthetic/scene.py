@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sspd.data.synthetic.camera import CameraGains
 from sspd.data.synthetic.config import SKIN_TONES, SyntheticConfig
 from sspd.data.synthetic.curves import SmoothCurve
-from sspd.data.synthetic.face_model import FaceGeometry, FaceMaps, build_face
+from sspd.data.synthetic.expressions import Expressions
+from sspd.data.synthetic.face_model import WIDTH_OVER_HEIGHT, FaceGeometry, FaceMaps, build_face
 from sspd.data.synthetic.pulse import PulseModel, draw_pulse_model
 
 __all__ = ["Scene", "Motion", "Lighting", "draw_scene", "draw_pulse", "spawn_seed"]
@@ -21,7 +23,10 @@ _SLOW_MOTION_HZ = (0.02, 0.4)
 _ILLUMINATION_HZ = (0.01, 0.2)
 _SPECULAR_HZ = (0.02, 0.5)
 _HAIR_COLOURS = np.array([[35, 28, 24], [60, 42, 30], [95, 70, 45], [20, 18, 18], [120, 100, 80]], float)
-_STREAMS = {"pulse": 0, "appearance": 1, "motion": 2, "light": 3, "noise": 4, "beats": 6}  # 5: label clock
+# 5: label clock. The camera, expression and framing streams are new draws: switching them on changes no
+# other draw of a video.
+_STREAMS = {"pulse": 0, "appearance": 1, "motion": 2, "light": 3, "noise": 4, "beats": 6, "camera": 7,
+            "expressions": 8, "framing": 9}
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ class Lighting:
 class Scene:
     """One video's draws. ``pulse_amplitude`` is 0 for a no-pulse clip (``has_pulse`` False); ``pulse``
     is drawn either way. ``background`` is (H, W, 3) float32 grey levels at I0 = 1. ``noise_seed`` seeds
-    each frame's sensor noise as ``default_rng([noise_seed, frame])``."""
+    each frame's sensor noise as ``default_rng([noise_seed, frame])``. ``camera``: the exposure and
+    white-balance gains; ``expressions``: blinks and mouth motion."""
 
     width: int
     height: int
@@ -77,6 +83,8 @@ class Scene:
     noise_std: float
     noise_seed: int
     skin_tone: str
+    camera: CameraGains
+    expressions: Expressions
 
 
 def spawn_seed(seed: int | np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
@@ -124,7 +132,7 @@ def _draw_background(rng: np.random.Generator, width: int, height: int, geo: Fac
         panel = across * np.clip((0.5 * h - np.abs(yn - y0)) * height, 0, 1)
         img += (rng.uniform(40, 210, 3) - img) * panel[..., None]
     shirt_rgb = rng.uniform(20, 200, 3)
-    if framing == "scene":
+    if framing != "crop":
         shirt = _shirt_mask(x, y, geo)
         img += (shirt_rgb - img) * shirt[..., None]
     return img.astype(np.float32)
@@ -138,14 +146,27 @@ def _shirt_mask(x: np.ndarray, y: np.ndarray, geo: FaceGeometry) -> np.ndarray:
     return np.clip(y - shoulder_line, 0, 1) * np.clip((2.6 - np.abs(across)) * geo.rx, 0, 1)
 
 
-def _draw_face(rng: np.random.Generator, width: int, height: int, cfg: SyntheticConfig
-               ) -> tuple[FaceMaps, str]:
+def _webcam_geometry(rng: np.random.Generator, width: int, height: int, cfg: SyntheticConfig) -> FaceGeometry:
+    """The webcam framing's face: ``face_width_px`` wide (scaled by width / 640), a little off-centre."""
+    face_width = rng.uniform(*cfg.face_width_px) * width / 640.0
+    ry = face_width / 2.0 / WIDTH_OVER_HEIGHT
+    if 2.0 * ry > 0.9 * height:
+        raise ValueError(f"SyntheticConfig: a face {face_width:.0f} pixels wide does not fit a {width}×{height} "
+                         "webcam frame; use a larger frame (640x480) or smaller face_width_px")
+    cx = width / 2.0 + rng.uniform(-0.08, 0.08) * width
+    cy = height * 0.45 + rng.uniform(-0.04, 0.04) * height
+    return FaceGeometry(cx=cx, cy=cy, rx=WIDTH_OVER_HEIGHT * ry, ry=ry)
+
+
+def _draw_face(rng: np.random.Generator, width: int, height: int, cfg: SyntheticConfig,
+               geo: FaceGeometry | None = None) -> tuple[FaceMaps, str]:
     names = sorted(SKIN_TONES)
     drawn = names[int(rng.integers(len(names)))]
     tone_name = cfg.skin_tone or drawn
     skin_rgb = np.array(SKIN_TONES[tone_name]) * rng.uniform(0.95, 1.05, 3)
     hair_rgb = _HAIR_COLOURS[int(rng.integers(len(_HAIR_COLOURS)))] * rng.uniform(0.9, 1.1)
-    geo = FaceGeometry.for_frame(width, height, cfg.resolved_face_height, cfg.framing)
+    if geo is None:
+        geo = FaceGeometry.for_frame(width, height, cfg.resolved_face_height, cfg.framing)
     face = build_face(width, height, geometry=geo, skin_rgb=skin_rgb, hair_rgb=hair_rgb,
                       hairline=float(rng.uniform(-0.78, -0.66)), delay_s=cfg.pulse_delay_s,
                       specular_level=cfg.specular_level)
@@ -203,13 +224,18 @@ def draw_scene(seed: int | np.random.SeedSequence, *, width: int, height: int,
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     pulse, amplitude = _draw_pulse(ss, config)
     rng = _stream(ss, "appearance")
-    face, tone_name = _draw_face(rng, width, height, config)
+    geo = _webcam_geometry(_stream(ss, "framing"), width, height, config) if config.framing == "webcam" else None
+    face, tone_name = _draw_face(rng, width, height, config, geo)
     background = _draw_background(rng, width, height, face.geometry, config.framing)
     field = _draw_light_field(rng, width, height, config)
     motion = _draw_motion(_stream(ss, "motion"), config, face_px=2.0 * face.geometry.ry)
     lighting = _draw_lighting(_stream(ss, "light"), config, field, motion)
     noise_seed = int(_stream(ss, "noise").integers(2**62))
+    camera = CameraGains(_stream(ss, "camera"), exposure_drift=config.exposure_drift,
+                         white_balance_drift=config.white_balance_drift)
+    expressions = Expressions(_stream(ss, "expressions"), blink_rate_per_min=config.blink_rate_per_min,
+                              mouth_motion=config.mouth_motion)
     return Scene(width=width, height=height, pulse=pulse, has_pulse=not config.no_pulse,
                  pulse_amplitude=0.0 if config.no_pulse else amplitude, face=face, background=background,
                  lighting=lighting, motion=motion, noise_std=config.noise_std, noise_seed=noise_seed,
-                 skin_tone=tone_name)
+                 skin_tone=tone_name, camera=camera, expressions=expressions)
