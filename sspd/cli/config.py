@@ -29,7 +29,7 @@ from sspd.engine.loop import LoopConfig
 from sspd.engine.network import ModelConfig, network_spec
 from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.optimiser import OptimConfig, ScheduleConfig
-from sspd.engine.sinks import LoggingConfig
+from sspd.engine.runfiles.sinks import LoggingConfig
 from sspd.objectives import ObjectiveConfig
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "EMAConfig", "LoopConfig",

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to evaluate: give a run directory or checkpoint, and/or --method pos ...")
     from sspd.cli.paths import check_out_folder
     from sspd.eval.baseline_eval import baseline_signals
-    from sspd.engine.run_dir import METRICS
+    from sspd.engine.runfiles.run_dir import METRICS
     from sspd.eval.model_eval import load_network, merge_signals, network_signals, write_evaluation
 
     if args.out:

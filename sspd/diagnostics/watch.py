@@ -4,7 +4,7 @@ health check at every checkpoint, writing ``collapse.json`` and ``health.json`` 
     watch = CollapseWatch.factory(CollapseConfig())      # an observer factory for run_pretraining
     run_pretraining(..., observers=[watch])
 
-The engine knows it only as a :class:`sspd.engine.run_writer.RunObserver` (the engine does not import
+The engine knows it only as a :class:`sspd.engine.runfiles.run_writer.RunObserver` (the engine does not import
 the diagnostics); ``sspd pretrain`` composes the two.
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sspd.diagnostics.health import health_json, health_scalars, run_verdict
 from sspd.diagnostics.health_run import HealthClips, run_health
 from sspd.diagnostics.monitor import CollapseMonitor
 from sspd.engine.capture import CapturedOutputs, level_maps
-from sspd.engine.run_dir import COLLAPSE, HEALTH, read_json, write_json
-from sspd.engine.run_writer import ObserverFactory, RunContext, RunObserver
+from sspd.engine.runfiles.run_dir import COLLAPSE, HEALTH, read_json, write_json
+from sspd.engine.runfiles.run_writer import ObserverFactory, RunContext, RunObserver
 from sspd.engine.step import TrainStep
 
 __all__ = ["CollapseConfig", "CollapseWatch"]
@@ -76,7 +76,7 @@ class CollapseWatch(RunObserver):
     (every checkpoint and the last step) of a run; its monitor state is the checkpoint's ``"monitor"``.
 
     Args:
-        collapse: the collapse section; context: the run's (:class:`sspd.engine.run_writer.RunContext`).
+        collapse: the collapse section; context: the run's (:class:`sspd.engine.runfiles.run_writer.RunContext`).
 
     Raises:
         ValueError: the clips are shorter than one period of the monitor band's low edge.

@@ -18,7 +18,7 @@ from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
 from sspd.engine.optimiser import (PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_optimizer,
                                    build_trainer, lr_schedule)
 # the training-loop infrastructure
-from sspd.engine.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
+from sspd.engine.runfiles.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
 from sspd.engine.data import DataConfig, build_train_dataset
 from sspd.engine.distributed import (DistributedConfig, all_ranks_true, all_reduce_mean, barrier, broadcast_object,
                                      get_rank, get_world_size, init_distributed_from_env, is_main_process,
@@ -27,13 +27,13 @@ from sspd.engine.guards import NonFiniteGuard, NonFiniteLossError, find_nonfinit
 from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.schedules import SCHEDULES, constant_lr, cosine_lr, lr_at, onecycle_lr, set_lr
 from sspd.engine.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
-from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
-                               render_wave_image, scalars_to_floats)
+from sspd.engine.runfiles.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
+                                        render_wave_image, scalars_to_floats)
 # the training loop and the run directory
 from sspd.engine.loop import STOP_REASONS, LoopConfig, LoopResult, resolve_device, run_length, run_pretraining
 from sspd.engine.pretrained import load_pretrained
-from sspd.engine.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
-from sspd.engine.run_writer import RunContext, RunObserver, RunWriter
+from sspd.engine.runfiles.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
+from sspd.engine.runfiles.run_writer import RunContext, RunObserver, RunWriter
 
 __all__ = [
     "SSPDNetwork",

@@ -1,6 +1,6 @@
 """What the loop sees of a step besides its loss: the online and target outputs, captured by forward
 hooks (no extra forward pass), turned into self-similarity maps and waves for the collapse monitor,
-TensorBoard images and the snapshots of the run directory (:func:`sspd.engine.run_dir.write_snapshot`).
+TensorBoard images and the snapshots of the run directory (:func:`sspd.engine.runfiles.run_dir.write_snapshot`).
 
     with capture_outputs(trainer) as seen:       # hooks on the online network, its TS stack, the target
         trainer.forward(batch)

@@ -8,7 +8,7 @@ with LR schedules, the NaN/inf guard, checkpoints, exact resume, logging sinks, 
 Each section is the typed config of the code that uses it (``sspd pretrain`` composes them into its run
 config, :class:`sspd.cli.config.RunConfig`, and calls :func:`sspd.cli.pretrain.pretrain`). Every rank
 holds the same weights after every step, so the EMA targets are identical on every rank. Rank 0 alone
-writes the run directory (layout: :mod:`sspd.engine.run_dir`).
+writes the run directory (layout: :mod:`sspd.engine.runfiles.run_dir`).
 """
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, ch
 from sspd.engine.network import ModelConfig
 from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig, batch_labels
 from sspd.engine.optimiser import PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_trainer, lr_schedule
-from sspd.engine.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
-from sspd.engine.run_writer import ObserverFactory, RunContext, RunWriter
+from sspd.engine.runfiles.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
+from sspd.engine.runfiles.run_writer import ObserverFactory, RunContext, RunWriter
 from sspd.engine.seeding import derive_seed, seed_everything
-from sspd.engine.sinks import LoggingConfig
+from sspd.engine.runfiles.sinks import LoggingConfig
 from sspd.engine.step import TrainStep
 from sspd.objectives import Objective, section_name
 

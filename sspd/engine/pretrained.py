@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from sspd.engine.checkpoint import load_checkpoint
+from sspd.engine.runfiles.checkpoint import load_checkpoint
 from sspd.engine.network import SSPDNetwork
 from sspd.engine.network import build_network
-from sspd.engine.run_dir import CHECKPOINT_FORMAT
+from sspd.engine.runfiles.run_dir import CHECKPOINT_FORMAT
 from sspd.engine.toolbox import TOOLBOX_FORMAT, load_toolbox_state_dict, toolbox_backbone
 
 __all__ = ["load_pretrained", "CHECKPOINT_FORMATS"]

@@ -221,7 +221,7 @@ def load_toolbox_state_dict(state: Mapping[str, Any], source: str | os.PathLike 
 def load_toolbox_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                             ) -> tuple[SSPDNetwork, dict[str, Any]]:
     """:func:`load_toolbox_state_dict` of a .pth file (tensors only, ``weights_only``)."""
-    from sspd.engine.checkpoint import load_checkpoint
+    from sspd.engine.runfiles.checkpoint import load_checkpoint
 
     path = Path(path)
     network, checkpoint = load_toolbox_state_dict(load_checkpoint(path, map_location=map_location), path)

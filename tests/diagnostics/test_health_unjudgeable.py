@@ -16,8 +16,8 @@ from sspd.diagnostics.health import assess_health, clip_traces, health_json, run
 from sspd.diagnostics.report import judge_run
 from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
 from sspd.engine import SSPDTrainStep, create_sspd_network
-from sspd.engine.run_dir import load_run
-from sspd.engine.run_writer import RunContext
+from sspd.engine.runfiles.run_dir import load_run
+from sspd.engine.runfiles.run_writer import RunContext
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
         "loop.batch_size=4", "loop.channels_last=false", "loop.checkpoint_every=1", "probe.every_n_steps=0",

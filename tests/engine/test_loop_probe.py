@@ -166,7 +166,7 @@ def test_unlabelled_data_skips_the_probe_with_one_note(tmp_path, caplog):
 def test_resume_switching_the_probe_on_starts_it_afresh_and_a_changed_target_fails(tmp_path, caplog):
     run_dir = tmp_path / "run"
     pretrain(_config(run_dir, "probe.every_n_steps=0", "loop.stop_after=2"))
-    with caplog.at_level(logging.INFO, logger="sspd.engine.run_writer"):
+    with caplog.at_level(logging.INFO, logger="sspd.engine.runfiles.run_writer"):
         pretrain(_config(run_dir, "probe.every_n_steps=2", "loop.stop_after=3"), resume=True)
     assert any("no online-probe state" in r.getMessage() for r in caplog.records)
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")

@@ -1,5 +1,5 @@
 """Rank 0's side of a pretraining run: the run directory's files (names and formats in
-:mod:`sspd.engine.run_dir`), the logging sinks, checkpoints, snapshots, and the observers that watch the
+:mod:`sspd.engine.runfiles.run_dir`), the logging sinks, checkpoints, snapshots, and the observers that watch the
 run (the collapse monitor and the health check of :mod:`sspd.diagnostics`, given by the caller, so the
 engine never imports what sits above it).
 
@@ -19,14 +19,14 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from sspd.engine.capture import CapturedOutputs, level_maps
-from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
+from sspd.engine.runfiles.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
 from sspd.engine.distributed import broadcast_object
 from sspd.engine.online_probe import LoopProbe
-from sspd.engine.run_dir import (CHECKPOINT_FORMAT, CHECKPOINTS, METRICS, TENSORBOARD, snapshot_path, write_config,
-                                 write_snapshot, write_summary)
+from sspd.engine.runfiles.run_dir import (CHECKPOINT_FORMAT, CHECKPOINTS, METRICS, TENSORBOARD, snapshot_path,
+                                          write_config, write_snapshot, write_summary)
 from sspd.engine.seeding import rng_state, set_rng_state
-from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
-                               render_wave_image)
+from sspd.engine.runfiles.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink,
+                                        render_map_image, render_wave_image)
 from sspd.engine.step import TrainStep
 
 __all__ = ["RunContext", "RunObserver", "ObserverFactory", "RunWriter"]
