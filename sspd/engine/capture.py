@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from torch import Tensor
 
 from sspd.engine.network import SSPDOutputs
-from sspd.engine.step import SSPDTrainStep
 from sspd.ssm import self_similarity_map, self_similarity_wave
+
+if TYPE_CHECKING:  # the step uses the capture: importing it here would be a cycle
+    from sspd.engine.step import TrainStep
 
 __all__ = ["CapturedOutputs", "capture_outputs", "level_maps"]
 
@@ -41,7 +43,7 @@ def _detached(outputs: SSPDOutputs) -> SSPDOutputs:
 
 
 @contextlib.contextmanager
-def capture_outputs(trainer: SSPDTrainStep) -> Iterator[CapturedOutputs]:
+def capture_outputs(trainer: "TrainStep") -> Iterator[CapturedOutputs]:
     """Record the outputs of the next forward passes of ``trainer``'s networks while the block runs
     (the target's only when the objective has one)."""
     seen = CapturedOutputs()
