@@ -3,9 +3,10 @@ optimiser step (guard, clipping, accumulation, DDP, EMA), the loop, checkpoints 
 
     network = create_sspd_network("sspdnet", frames=300, input_size=128)
     trainer = TrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), objective=build_objective("sspd"))
-    scalars = trainer.train_step({"video": clips, "fps": 30.0}, step=i, total_steps=n)
+    stepper = OptimiserStep(trainer, total_steps=n)          # the only way from a batch to new weights
+    scalars, seen = stepper.step([{"video": clips, "fps": 30.0}], i)
 
-``scalars`` is a dict of detached named scalars (total, rpd, pyr/l0 … snr/l2, grad_norm, momentum, lr);
+``scalars`` is a dict of float named scalars (total, rpd, pyr/l0 … snr/l2, grad_norm, momentum, lr);
 :func:`run_pretraining` runs the same optimiser step (:class:`OptimiserStep`) epoch after epoch. The
 paper's recipe is a run config, ``experiments/ubfc_sspdnet_paper.yaml``. Each section of a run config is
 defined here beside the code that uses it; ``sspd.cli.config.RunConfig`` composes them.
@@ -14,7 +15,7 @@ from sspd.engine.network import (SSPD_BACKBONE_DEFAULTS, ModelConfig, SSPDNetwor
                                  create_sspd_network, network_signal, network_spec)
 from sspd.objectives.sspd import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
                                    predictor_loss, predictor_loss_terms, sspd_objective)
-from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
+from sspd.engine.step import TrainStep, check_batch
 from sspd.engine.optimiser import (PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_optimizer,
                                    build_trainer, lr_schedule)
 # the training-loop infrastructure
@@ -47,7 +48,6 @@ __all__ = [
     "predictor_loss",
     "frame_rates",
     "sspd_objective",
-    "SSPDTrainStep",
     "TrainStep",
     "check_batch",
     # the optimiser step
