@@ -34,7 +34,8 @@ from sspd.engine.runfiles.sinks import (JSONLSink, LoggingConfig, MultiSink, Sin
 from sspd.engine.loop import STOP_REASONS, LoopConfig, LoopResult, resolve_device, run_length, run_pretraining
 from sspd.engine.pretrained import load_pretrained
 from sspd.engine.runfiles.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
-from sspd.engine.runfiles.run_writer import RunContext, RunObserver, RunWriter
+from sspd.engine.observers import RunContext, RunObserver
+from sspd.engine.runfiles.run_writer import RunWriter
 
 __all__ = [
     "SSPDNetwork",

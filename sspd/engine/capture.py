@@ -28,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CapturedOutputs:
-    """The last forward pass's outputs (detached, float32): online, target, pooled online features."""
+    """The last forward pass's outputs (detached, float32): online, target, pooled online features, and the
+    labels of the batch they came from (set by :class:`sspd.engine.OptimiserStep`)."""
 
     online: SSPDOutputs | None = None
     target: SSPDOutputs | None = None
     pooled: Tensor | None = None  # (B, D, T) the online backbone's pooled features
+    ppg: Tensor | None = None  # (B, T+1) the batch's PPG labels (sspd.engine.online_probe.batch_labels), or None
 
 
 def _detached(outputs: SSPDOutputs) -> SSPDOutputs:

@@ -38,6 +38,7 @@ from sspd.engine.capture import CapturedOutputs, capture_outputs
 from sspd.engine.distributed import all_ranks_true, all_reduce_mean, get_rank, get_world_size
 from sspd.engine.guards import NonFiniteGuard
 from sspd.engine.network import SSPDNetwork
+from sspd.engine.online_probe import batch_labels
 from sspd.engine.schedules import lr_at, set_lr
 from sspd.engine.seeding import derive_seed
 from sspd.engine.step import TrainStep
@@ -182,6 +183,7 @@ class OptimiserStep:
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()):
                 with capture_outputs(self.trainer) as seen, self._autocast():
                     total, terms = self.trainer.forward(batch, online=self.online_forward)
+                seen.ppg = batch_labels(batch)  # (B, T+1) or None: for the observers (the online probe)
                 loss = total.float() / accumulation
                 if loss.requires_grad:  # no parameter trains (adapt.layers=none): the forward alone
                     (loss if self.scaler is None else self.scaler.scale(loss)).backward()
