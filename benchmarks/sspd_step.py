@@ -9,7 +9,7 @@ forms run on one CPU thread by default (--threads).
 
 Part (b): one full SSPD-Net training step (views, online and target forward, all losses, backward,
 Adam, EMA) at batch 2, 150 frames, 128×128 from 151×151 boxes, on 2 CPU threads, every variant through
-the library's one optimiser step (``TrainStep.train_step`` → :class:`sspd.engine.OptimiserStep`); the
+the library's one optimiser step (:class:`sspd.engine.OptimiserStep`, bf16 as its precision); the
 warm-up step is excluded and the median of --steps steps is reported per variant (fp32 contiguous, fp32
 channels-last 3-D, bf16 autocast + channels-last unless --no-bf16), interleaved so every variant sees
 the same machine load. The reference is a release-style step measured in the same run: fp32 contiguous
@@ -30,12 +30,11 @@ import ctypes.util
 import os
 import statistics
 import time
-from contextlib import nullcontext
 from typing import Callable
 
 import torch
 
-from sspd.engine import TrainStep, create_sspd_network
+from sspd.engine import OptimiserStep, TrainStep, create_sspd_network
 from sspd.objectives import Objective, ObjectiveSpec
 from sspd.models.outputs import NetworkOutputs
 from sspd.objectives.sspd import SSPDObjectiveConfig, predictor_loss_terms
@@ -198,12 +197,10 @@ def _keep_freed_memory(libc: ctypes.CDLL | None, keep: bool) -> None:
         libc.malloc_trim(0)
 
 
-def _timed_step(trainer: TrainStep, batch: dict, step: int, bf16: bool) -> tuple[float, float]:
-    """(wall, process CPU) seconds of one train_step."""
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+def _timed_step(stepper: OptimiserStep, batch: dict, step: int) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one optimiser step."""
     wall, cpu = time.perf_counter(), time.process_time()
-    with autocast:
-        trainer.train_step(batch, step=step, total_steps=1000)
+    stepper.step([batch], step)
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -220,15 +217,16 @@ def run_part_b(batch: int, frames: int, size: int, box: int, steps: int, bf16: b
         variants["fp32, channels_last_3d, kept memory"] = (True, False, True)
     elif keep_memory:
         print("(--keep-memory needs glibc: its variant is skipped)")
-    trainers = {name: _make_trainer(frames, size, cl, reference=name == REFERENCE)
-                for name, (cl, _, _) in variants.items()}
+    steppers = {name: OptimiserStep(_make_trainer(frames, size, cl, reference=name == REFERENCE),
+                                    total_steps=1000, precision="bf16" if use_bf16 else "fp32")
+                for name, (cl, use_bf16, _) in variants.items()}
     clips = 255 * torch.rand(batch, 3, frames + 1, box, box, generator=torch.Generator().manual_seed(0))
     data = {"video": clips, "fps": 30.0}
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for step in range(steps + 1):  # step 0 is the warm-up
-        for name, (_, use_bf16, keep) in variants.items():
+        for name, (_, _, keep) in variants.items():
             _keep_freed_memory(libc, keep)
-            wall_cpu = _timed_step(trainers[name], data, step, use_bf16)
+            wall_cpu = _timed_step(steppers[name], data, step)
             _keep_freed_memory(libc, False)
             if step:
                 times[name].append(wall_cpu)

@@ -23,7 +23,7 @@ import torch
 
 from sspd.augment import ViewOptions
 from sspd.data.synthetic import SyntheticClipDataset, SyntheticConfig
-from sspd.engine import TrainStep, create_sspd_network
+from sspd.engine import OptimiserStep, TrainStep, create_sspd_network
 from sspd.eval.baseline_eval import evaluate_methods
 from sspd.eval.model_eval import network_signals, synthetic_videos
 from sspd.eval.probe import ProbeConfig, extract_features, probe_predictor, train_probe
@@ -91,11 +91,12 @@ def main() -> None:
     trainer = TrainStep(net, torch.optim.Adam(net.parameters(), 1e-3), objective=build_objective("sspd"),
                         views=VIEWS[args.views], seed=args.seed, channels_last=True)
     print(json.dumps(evaluate(net, tests, train, frames, size, 0)), flush=True)
+    stepper = OptimiserStep(trainer, total_steps=args.steps)
     draws = torch.Generator().manual_seed(args.seed)
     for step in range(args.steps):
         index = torch.randint(0, len(clips), (4,), generator=draws)
         video = torch.stack([clips[int(i)]["video"] for i in index])
-        trainer.train_step({"video": video, "fps": 30.0}, step=step, total_steps=args.steps)
+        stepper.step([{"video": video, "fps": 30.0}], step)
         if (step + 1) % args.every == 0:
             print(json.dumps(evaluate(net, tests, train, frames, size, step + 1)), flush=True)
 

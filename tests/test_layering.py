@@ -7,7 +7,7 @@ Every import counts: module level and inside functions, ``from x import y`` (an 
 ``x.y`` when it is one, else to ``x``), relative imports resolved against the importing file's package,
 and lazy-import tables (a string constant naming an ``sspd.`` module, e.g. ``sspd.data``'s ``_LAZY``).
 
-Two checks:
+Three checks:
 
 a. No import cycle between files of different top-level units: in the file-level graph (where importing
    ``sspd.a.b`` also runs ``sspd/a/__init__.py``, so that edge is in the graph too) no strongly connected
@@ -15,6 +15,10 @@ a. No import cycle between files of different top-level units: in the file-level
    submodules) are that unit's own business.
 b. Direction: each unit has a rank (``RANKS``); a module imports only its own unit or units of lower rank.
    Of the units of equal rank, only the pairs in ``SIBLING_IMPORTS`` may import one another, one way.
+c. No import cycle inside one unit (e.g. between sspd/engine/'s files, its sub-packages' included), in the
+   graph of the imports that can run: module level and lazy ones inside functions, not those under
+   ``if TYPE_CHECKING:``, and not the implied package ``__init__`` runs (a package re-exporting its
+   submodules).
 """
 from __future__ import annotations
 
@@ -281,3 +285,82 @@ def test_no_import_cycle_between_files_of_different_units():
 def test_every_import_points_down_the_layers():
     upward = find_upward_imports(collect_imports())
     assert not upward, f"{len(upward)} import(s) against docs/architecture.md's direction:\n" + "\n".join(upward)
+
+
+def _run_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """The import statements that can run: at module level and inside functions (a lazy import runs at
+    the first call, and a cycle through it is a cycle still), but not under ``if TYPE_CHECKING:``
+    (imports for annotations only, never run)."""
+    found, work = [], [tree]
+    while work:
+        node = work.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append(node)
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            work += node.orelse
+        else:
+            work += ast.iter_child_nodes(node)
+    return sorted(found, key=lambda n: n.lineno)
+
+
+def collect_run_imports() -> list[Import]:
+    """The explicit import edges that can run (:func:`_run_imports`), between modules. The package
+    ``__init__`` runs that importing a submodule implies are left out: a package importing its own
+    submodules from its ``__init__`` is how packages re-export (an explicit import of the package,
+    ``from sspd.engine import X`` inside sspd/engine/, is an edge)."""
+    edges = []
+    for module, (path, is_package) in MODULES.items():
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for node in _run_imports(ast.parse(source, str(path))):
+            edges += [Import(module, target, path, node.lineno, lines[node.lineno - 1].strip())
+                      for target in _targets(node, module, is_package) if target != module]
+    return edges
+
+
+def find_cycles_inside_units(edges: list[Import]) -> list[str]:
+    """One message per import cycle among the modules of one unit (e.g. sspd.engine's files and its
+    sub-packages'), in the graph of the imports that can run, the cycle spelled out."""
+    graph: dict[str, set[str]] = {m: set() for m in MODULES}
+    by_source: dict[str, list[Import]] = defaultdict(list)
+    for e in edges:
+        if unit(e.source) == unit(e.target):
+            graph[e.source].add(e.target)
+            by_source[e.source].append(e)
+    messages = []
+    for component in _components(graph):
+        if len(component) < 2:
+            continue
+        members = set(component)
+        first = min((e for m in component for e in by_source[m] if e.target in members),
+                    key=lambda e: (e.source, e.line))
+        steps = "\n".join(f"    {e.source} -> {e.target}   [{e.where()}]"
+                          for e in _cycle_through(first, members, by_source))
+        messages.append(f"import cycle inside {unit(first.source)} ({len(component)} files: "
+                        f"{', '.join(component)}), e.g.:\n{steps}")
+    return messages
+
+
+def test_the_inside_check_names_a_cycle_and_skips_type_checking_imports_only():
+    def edge(source: str, target: str, line: int = 1) -> Import:
+        return Import(source, target, MODULES[source][0], line, f"import {target}")
+
+    there, back = edge("sspd.engine.loop", "sspd.engine.step"), edge("sspd.engine.step", "sspd.engine.loop", 9)
+    (cycle,) = find_cycles_inside_units([there, back])
+    assert "inside engine (2 files: sspd.engine.loop, sspd.engine.step)" in cycle
+    assert "sspd.engine.step -> sspd.engine.loop   [sspd/engine/step.py:9" in cycle
+    assert find_cycles_inside_units([there]) == []
+    assert find_cycles_inside_units([edge("sspd.eval.metrics", "sspd.signal.hr"),
+                                     edge("sspd.signal.hr", "sspd.eval.metrics")]) == []  # across units: above
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sspd.engine.step import X\n"
+                     "else:\n    import sspd.engine.seeding\n"
+                     "try:\n    import sspd.engine.data\nexcept ImportError:\n    pass\n"
+                     "def f():\n    from sspd.engine.loop import Y\n")
+    assert [ast.unparse(node) for node in _run_imports(tree)] == [
+        "from typing import TYPE_CHECKING", "import sspd.engine.seeding", "import sspd.engine.data",
+        "from sspd.engine.loop import Y"]
+
+
+def test_no_import_cycle_inside_a_unit():
+    cycles = find_cycles_inside_units(collect_run_imports())
+    assert not cycles, f"{len(cycles)} import cycle(s) inside one package:\n\n" + "\n\n".join(cycles)

@@ -102,7 +102,7 @@ def test_pretrain_starts_again_in_its_own_run_dir_that_stopped_before_a_checkpoi
 
 def test_a_second_pretrain_into_a_busy_run_dir_is_refused_naming_the_holder(tmp_path, capsys):
     from sspd.data.cache_lock import folder_lock
-    from sspd.engine.run_dir import RUN_LOCK
+    from sspd.engine.runfiles.run_dir import RUN_LOCK
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

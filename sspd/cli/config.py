@@ -20,7 +20,7 @@ from typing import Any
 
 from sspd.augment import ViewOptions
 from sspd.configuration import config_to_dict
-from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
+from sspd.diagnostics.watch import CollapseConfig, CollapseWatch, HealthWatch
 from sspd.ema.pair import EMAConfig
 from sspd.engine.adapt import AdaptConfig
 from sspd.engine.data import DataConfig
@@ -29,7 +29,7 @@ from sspd.engine.loop import LoopConfig
 from sspd.models.network import ModelConfig, network_spec
 from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.optimiser import OptimConfig, ScheduleConfig
-from sspd.engine.sinks import LoggingConfig
+from sspd.engine.runfiles.sinks import LoggingConfig
 from sspd.objectives import ObjectiveConfig
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "EMAConfig", "LoopConfig",
@@ -84,9 +84,11 @@ class RunConfig:
 
     def sections(self) -> dict[str, Any]:
         """The keyword arguments of :func:`sspd.engine.run_pretraining`: every section (the objective
-        built), the seed and the run directory; the collapse section becomes the run's observer."""
+        built), the seed and the run directory; the collapse section becomes the run's observers (the collapse
+        monitor and the health check; the loop adds the online probe of ``probe``)."""
         return {"run_dir": self.run_dir, "seed": self.seed, "data": self.data, "model": self.model,
                 "views": self.views, "objective": self.objective.build(), "optim": self.optim,
                 "schedule": self.schedule, "ema": self.ema, "loop": self.loop, "logging": self.logging,
                 "probe": self.probe, "distributed": self.distributed, "adapt": self.adapt,
-                "observers": [CollapseWatch.factory(self.collapse)], "record": config_to_dict(self)}
+                "observers": [CollapseWatch.factory(self.collapse), HealthWatch.factory(self.collapse)],
+                "record": config_to_dict(self)}

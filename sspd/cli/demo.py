@@ -112,7 +112,7 @@ def _remove_demo_run(run_dir: Path) -> None:
     """
     import shutil
 
-    from sspd.engine import run_dir as run_files
+    from sspd.engine.runfiles import run_dir as run_files
 
     if not run_dir.exists():
         return
@@ -128,7 +128,7 @@ def _pretrain(args: argparse.Namespace, run_dir: Path):
     from sspd.cli.config import RunConfig
     from sspd.cli.pretrain import pretrain, progress_callback
     from sspd.configuration import load_config
-    from sspd.engine import run_dir as run_files
+    from sspd.engine.runfiles import run_dir as run_files
 
     done = run_files.read_json(run_dir, run_files.SUMMARY)  # a corrupt one is named
     if done is not None and done.get("stop_reason") == "completed" and done.get("total_steps") == args.pretrain_steps:
@@ -160,7 +160,7 @@ def _sspd_signals(videos, cached, run_dir: Path):
 
 def _first_loss(run_dir: Path) -> tuple[float, float]:
     """Mean total loss of the first and the last 8 logged steps."""
-    from sspd.engine import run_dir as run_files
+    from sspd.engine.runfiles import run_dir as run_files
 
     lines, _ = run_files.read_metrics(run_dir / run_files.METRICS)   # a corrupt line is named
     totals = [r["total"] for r in lines if "total" in r]

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to evaluate: give a run directory or checkpoint, and/or --method pos ...")
     from sspd.cli.paths import check_out_folder
     from sspd.eval.baseline_eval import baseline_signals
-    from sspd.engine.run_dir import METRICS
+    from sspd.engine.runfiles.run_dir import METRICS
     from sspd.eval.model_eval import merge_signals, network_signals, write_evaluation
     from sspd.infer.checkpoint_predictor import build_predictor
 

@@ -251,7 +251,7 @@ def _run_verdict(checkpoint: Path) -> dict | None:
     """The verdict of the run a checkpoint belongs to (its health.json and collapse.json), None when the
     checkpoint is not in a run directory or the run has no readable record."""
     from sspd.diagnostics.health import run_verdict
-    from sspd.engine.run_dir import COLLAPSE, HEALTH, read_json
+    from sspd.engine.runfiles.run_dir import COLLAPSE, HEALTH, read_json
 
     run_dir = checkpoint.parent.parent if checkpoint.is_file() and checkpoint.parent.name == "checkpoints" \
         else checkpoint

@@ -78,7 +78,7 @@ def load_run_config(config: str | None, overrides: list[str], resume: str | None
     run)."""
     from sspd.cli.config import RunConfig
     from sspd.configuration import load_config
-    from sspd.engine.run_dir import CONFIG
+    from sspd.engine.runfiles.run_dir import CONFIG
 
     if config is None and resume is None:
         if defaults:
@@ -117,7 +117,7 @@ def check_resume_config(run_dir: Path, config: Any) -> None:
     """
     from sspd.cli.config import RunConfig
     from sspd.configuration import config_to_dict, load_config
-    from sspd.engine.run_dir import CONFIG
+    from sspd.engine.runfiles.run_dir import CONFIG
 
     before = _flatten(config_to_dict(load_config(RunConfig, run_dir / CONFIG)))
     after = _flatten(config_to_dict(config))
@@ -157,8 +157,8 @@ def _run_cache(config: Any) -> Path:
 
 def _check_not_finished(run_dir: Path) -> None:
     """Before preprocessing for a new run: refuse a run directory that already holds checkpoints."""
-    from sspd.engine.checkpoint import latest
-    from sspd.engine.run_dir import CHECKPOINTS
+    from sspd.engine.runfiles.checkpoint import latest
+    from sspd.engine.runfiles.run_dir import CHECKPOINTS
 
     if (run_dir / CHECKPOINTS).is_dir() and latest(run_dir / CHECKPOINTS) is not None:
         raise ValueError(f"{run_dir} already holds the checkpoints of a run: continue it with --resume {run_dir} "
@@ -248,7 +248,7 @@ def _prepare_videos(config: Any, args: argparse.Namespace) -> Any:
 
     from sspd.cli.preprocess import in_flags
     from sspd.data.cache_lock import CacheBusyError
-    from sspd.engine.run_dir import check_run_dir
+    from sspd.engine.runfiles.run_dir import check_run_dir
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError(f"--videos under torchrun: preprocess once first (sspd preprocess --dataset videos --root "

@@ -18,7 +18,8 @@ SSPD has no negatives and no variance term, so collapse must be measured while t
     verdicts = assess(probes)                               # {"collapse/...": Verdict(level, ...)}
 
 or all at once, with a patience rule and a resumable state: :class:`CollapseMonitor`. The training loop
-runs both through :class:`CollapseWatch` (an observer of the run, configured by :class:`CollapseConfig`).
+runs the monitor through :class:`CollapseWatch` and the health check through :class:`HealthWatch` (observers
+of the run, each with its own checkpoint key, both configured by :class:`CollapseConfig`).
 
 Probes (each documents its inputs' shapes, meaning and healthy range): :func:`feature_std`,
 :func:`effective_rank` (features); :func:`cross_clip_correlation`, :func:`temporal_std`,
@@ -37,7 +38,7 @@ from sspd.diagnostics.signal_probes import (agreement, cross_clip_correlation, h
                                             in_band_fraction, temporal_std)
 from sspd.diagnostics.ssm_probes import toeplitz_score
 from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, LEVELS, Rule, Thresholds
-from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
+from sspd.diagnostics.watch import CollapseConfig, CollapseWatch, HealthWatch
 
 __all__ = [
     "feature_std",
@@ -71,4 +72,5 @@ __all__ = [
     "MonitorReport",
     "CollapseConfig",
     "CollapseWatch",
+    "HealthWatch",
 ]

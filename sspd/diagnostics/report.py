@@ -1,5 +1,5 @@
-"""The report of a pretraining run: judge the run directory (read by :mod:`~sspd.engine.run_dir`), write HTML
-and Markdown.
+"""The report of a pretraining run: judge the run directory (read by :mod:`~sspd.engine.runfiles.run_dir`),
+write HTML and Markdown.
 
     from sspd.diagnostics.report import write_report
     files = write_report("runs/sspd", out_dir=None)     # RUN_DIR/report/report.html, report.md, figures/
@@ -24,7 +24,7 @@ import numpy as np
 from sspd.diagnostics.alarms import Verdict, assess
 from sspd.diagnostics.health import LabelCheck, run_verdict
 from sspd.diagnostics.probe_set import PROBE_PREFIX
-from sspd.engine.run_dir import RunRecord, Snapshot, load_run, read_metrics, read_snapshot
+from sspd.engine.runfiles.run_dir import RunRecord, Snapshot, load_run, read_metrics, read_snapshot
 from sspd.diagnostics.thresholds import DEFAULT_THRESHOLDS, LEVELS, Thresholds
 from sspd.files import atomic_write_text
 

@@ -1,4 +1,4 @@
-"""The figures of the collapse report, drawn from a :class:`~sspd.engine.run_dir.RunRecord`.
+"""The figures of the collapse report, drawn from a :class:`~sspd.engine.runfiles.run_dir.RunRecord`.
 
 Every figure is its own :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot state, no display)
 and is returned as PNG bytes in a :class:`ReportFigure`, which the HTML page embeds and the Markdown
@@ -20,7 +20,7 @@ from sspd.diagnostics.probe_set import PROBE_DESCRIPTIONS, PROBE_PREFIX
 from sspd.diagnostics.thresholds import Rule, Thresholds
 
 if TYPE_CHECKING:
-    from sspd.engine.run_dir import RunRecord, Snapshot
+    from sspd.engine.runfiles.run_dir import RunRecord, Snapshot
 
 __all__ = ["ReportFigure", "figure_png", "plot_probe", "plot_losses", "plot_ssm_maps", "plot_ssw_waves",
            "plot_hr", "snapshot_hrs", "build_figures"]

@@ -17,7 +17,7 @@ from sspd.diagnostics.report_figures import ReportFigure
 
 if TYPE_CHECKING:
     from sspd.diagnostics.report import RunVerdict
-    from sspd.engine.run_dir import RunRecord
+    from sspd.engine.runfiles.run_dir import RunRecord
 
 __all__ = ["render_html", "render_markdown", "format_band"]
 

@@ -1,14 +1,18 @@
-"""The diagnostics' watch over a pretraining run: the collapse monitor on every step's outputs and the
-health check at every checkpoint, writing ``collapse.json`` and ``health.json`` of the run directory.
+"""The diagnostics' watch over a pretraining run: the collapse monitor on every step's outputs
+(:class:`CollapseWatch`) and the health check at every checkpoint (:class:`HealthWatch`), writing
+``collapse.json`` and ``health.json`` of the run directory.
 
-    watch = CollapseWatch.factory(CollapseConfig())      # an observer factory for run_pretraining
-    run_pretraining(..., observers=[watch])
+    collapse = CollapseConfig()
+    run_pretraining(..., observers=[CollapseWatch.factory(collapse), HealthWatch.factory(collapse)])
 
-The engine knows it only as a :class:`sspd.engine.run_writer.RunObserver` (the engine does not import
-the diagnostics); ``sspd pretrain`` composes the two.
+The engine knows each only as a :class:`sspd.engine.observers.RunObserver` with its own checkpoint key
+(``"monitor"``, ``"health"``); the engine does not import the diagnostics, ``sspd pretrain`` composes them.
+The two share the run's verdict in collapse.json through the run directory: the monitor's report with the
+latest health.json's verdict, whichever of them wrote last.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -21,18 +25,19 @@ from sspd.diagnostics.health import health_json, health_scalars, run_verdict
 from sspd.diagnostics.health_run import HealthClips, run_health
 from sspd.diagnostics.monitor import CollapseMonitor
 from sspd.engine.capture import CapturedOutputs, level_maps
-from sspd.engine.run_dir import COLLAPSE, HEALTH, read_json, write_json
-from sspd.engine.run_writer import ObserverFactory, RunContext, RunObserver
+from sspd.engine.runfiles.run_dir import COLLAPSE, HEALTH, read_json, write_json
+from sspd.engine.observers import ObserverFactory, RunContext, RunObserver
 from sspd.engine.step import TrainStep
 
-__all__ = ["CollapseConfig", "CollapseWatch"]
+__all__ = ["CollapseConfig", "CollapseWatch", "HealthWatch"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class CollapseConfig:
-    """Collapse monitoring while training (:class:`CollapseWatch`: the collapse monitor and the health check).
+    """Collapse monitoring while training: the collapse monitor (:class:`CollapseWatch`) and the health check
+    (:class:`HealthWatch`).
 
     Attributes:
         enabled: run the probes.
@@ -72,11 +77,11 @@ class CollapseConfig:
 
 
 class CollapseWatch(RunObserver):
-    """The collapse monitor (every step, checks every ``collapse.every_n_steps``) and the health check
-    (every checkpoint and the last step) of a run; its monitor state is the checkpoint's ``"monitor"``.
+    """The collapse monitor of a run (every step, checks every ``collapse.every_n_steps``); its state is the
+    checkpoint's ``"monitor"``.
 
     Args:
-        collapse: the collapse section; context: the run's (:class:`sspd.engine.run_writer.RunContext`).
+        collapse: the collapse section; context: the run's (:class:`sspd.engine.runfiles.run_writer.RunContext`).
 
     Raises:
         ValueError: the clips are shorter than one period of the monitor band's low edge.
@@ -95,9 +100,7 @@ class CollapseWatch(RunObserver):
             raise ValueError(f"collapse monitoring needs clips of at least {shortest} frames (one period of "
                              f"{self.monitor.band[0]} Hz at {context.fps:g} fps), data.frames is {context.frames}: "
                              "use longer clips or set collapse.enabled=false")
-        self.health: dict[str, Any] | None = None            # the latest health.json
         self.collapse_report: dict[str, Any] | None = None   # the monitor's latest report, as JSON
-        self._health_clips: HealthClips | None = None
 
     @classmethod
     def factory(cls, collapse: CollapseConfig) -> ObserverFactory | None:
@@ -121,7 +124,7 @@ class CollapseWatch(RunObserver):
                                     target_predictions=seen.target.rppg if seen.target else None,
                                     ssm=ssm, ssw=ssw, labels_hr=labels)
         self.collapse_report = _report_json(report, self.monitor.warmup_steps)
-        self._write_collapse_json()
+        _write_verdict(self.context.run_dir, self.collapse_report, read_json(self.context.run_dir, HEALTH))
         stop = report.collapse and self.collapse.stop
         return report.scalars(), (report.message if stop else "")
 
@@ -131,15 +134,48 @@ class CollapseWatch(RunObserver):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.monitor.load_state_dict(state)
 
-    def on_resume(self) -> None:
-        """The previous health.json stays the verdict of collapse.json until the next health check."""
-        self.health = read_json(self.context.run_dir, HEALTH)
 
-    # ------------------------------------------------------------------------------ the health check
+
+class HealthWatch(RunObserver):
+    """The health check of a run (every checkpoint and the last step): is the online network learning the
+    pulse? Writes health.json and the run's verdict in collapse.json; its state, the latest health.json,
+    is the checkpoint's ``"health"``.
+
+    Args:
+        collapse: the collapse section (``health``, ``health_clips``, ``health_seconds``); context: the run's.
+    """
+
+    state_key = "health"
+
+    def __init__(self, collapse: CollapseConfig, context: RunContext) -> None:
+        self.collapse, self.context = collapse, context
+        self.health: dict[str, Any] | None = None  # the latest health.json
+        self._health_clips: HealthClips | None = None
+        self._restored = False
+
+    @classmethod
+    def factory(cls, collapse: CollapseConfig) -> ObserverFactory | None:
+        """The observer factory of a collapse section (None when monitoring or the health check is off)."""
+        if not (collapse.enabled and collapse.health):
+            return None
+        return lambda context: cls(collapse, context)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The latest health.json as plain values (as on disk: a checkpoint loads with weights_only)."""
+        return None if self.health is None else json.loads(json.dumps(self.health, default=float))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.health, self._restored = dict(state), True
+
+    def on_resume(self) -> None:
+        """A checkpoint written before the health check had its own key: the run's health.json instead."""
+        if not self._restored:
+            self.health = read_json(self.context.run_dir, HEALTH)
+
     def at_checkpoint(self, step: int, trainer: TrainStep) -> dict[str, float]:
         """The health check; clips it cannot judge are one warning line (once per reason), any other failure
         is logged with its traceback; neither ends the run."""
-        if not self.collapse.health or self.context.dataset is None:
+        if self.context.dataset is None:
             return {}
         try:
             return self.check_health(step, trainer)
@@ -167,16 +203,18 @@ class CollapseWatch(RunObserver):
                             input_size=context.input_size)
         self.health = health_json(health, step=step)
         write_json(context.run_dir, HEALTH, self.health)
-        self._write_collapse_json()
+        _write_verdict(context.run_dir, read_json(context.run_dir, COLLAPSE), self.health)
         emit = log.info if health.verdict == "learning" else log.warning
         emit("step %d: %s", step, health.headline())
         return health_scalars(health)
 
-    def _write_collapse_json(self) -> None:
-        """collapse.json: the monitor's last report and the run's verdict (collapsed, learning, not learning)."""
-        report = dict(self.collapse_report or {})
-        report.update(run_verdict(report, self.health))
-        write_json(self.context.run_dir, COLLAPSE, report)
+
+def _write_verdict(run_dir: Any, report: dict[str, Any] | None, health: dict[str, Any] | None) -> None:
+    """collapse.json: the monitor's last report (None: none yet) and the run's verdict (collapsed,
+    learning, not learning) from it and the latest health check."""
+    report = dict(report or {})
+    report.update(run_verdict(report, health))
+    write_json(run_dir, COLLAPSE, report)
 
 
 def _report_json(report: Any, warmup_steps: int) -> dict[str, Any]:

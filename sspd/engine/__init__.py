@@ -3,9 +3,10 @@ optimiser step (guard, clipping, accumulation, DDP, EMA), the loop, checkpoints 
 
     network = create_sspd_network("sspdnet", frames=300, input_size=128)
     trainer = TrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), objective=build_objective("sspd"))
-    scalars = trainer.train_step({"video": clips, "fps": 30.0}, step=i, total_steps=n)
+    stepper = OptimiserStep(trainer, total_steps=n)          # the only way from a batch to new weights
+    scalars, seen = stepper.step([{"video": clips, "fps": 30.0}], i)
 
-``scalars`` is a dict of detached named scalars (total, rpd, pyr/l0 … snr/l2, grad_norm, momentum, lr);
+``scalars`` is a dict of float named scalars (total, rpd, pyr/l0 … snr/l2, grad_norm, momentum, lr);
 :func:`run_pretraining` runs the same optimiser step (:class:`OptimiserStep`) epoch after epoch. The
 paper's recipe is a run config, ``experiments/ubfc_sspdnet_paper.yaml``. Each section of a run config is
 defined here beside the code that uses it; ``sspd.cli.config.RunConfig`` composes them.
@@ -15,11 +16,11 @@ from sspd.models import (SSPD_BACKBONE_DEFAULTS, InputSpec, ModelConfig, SSPDNet
                          create_sspd_network, network_signal, network_spec)
 from sspd.objectives.sspd import (PredictorLossTerms, SSPDLossWeights, SSPDObjectiveConfig, frame_rates,
                                    predictor_loss, predictor_loss_terms, sspd_objective)
-from sspd.engine.step import SSPDTrainStep, TrainStep, check_batch
+from sspd.engine.step import TrainStep, check_batch
 from sspd.engine.optimiser import (PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_optimizer,
                                    build_trainer, lr_schedule)
 # the training-loop infrastructure
-from sspd.engine.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
+from sspd.engine.runfiles.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
 from sspd.engine.data import DataConfig, build_train_dataset
 from sspd.engine.distributed import (DistributedConfig, all_ranks_true, all_reduce_mean, barrier, broadcast_object,
                                      get_rank, get_world_size, init_distributed_from_env, is_main_process,
@@ -28,13 +29,14 @@ from sspd.engine.guards import NonFiniteGuard, NonFiniteLossError, find_nonfinit
 from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.schedules import SCHEDULES, constant_lr, cosine_lr, lr_at, onecycle_lr, set_lr
 from sspd.engine.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
-from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
-                               render_wave_image, scalars_to_floats)
+from sspd.engine.runfiles.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
+                                        render_wave_image, scalars_to_floats)
 # the training loop and the run directory
 from sspd.engine.loop import STOP_REASONS, LoopConfig, LoopResult, resolve_device, run_length, run_pretraining
 from sspd.engine.pretrained import load_model, load_pretrained, load_toolbox_checkpoint
-from sspd.engine.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
-from sspd.engine.run_writer import RunContext, RunObserver, RunWriter
+from sspd.engine.runfiles.run_dir import CHECKPOINT_FORMAT, RunRecord, Snapshot, load_run
+from sspd.engine.observers import RunContext, RunObserver
+from sspd.engine.runfiles.run_writer import RunWriter
 
 __all__ = [
     "SSPDNetwork",
@@ -48,7 +50,6 @@ __all__ = [
     "predictor_loss",
     "frame_rates",
     "sspd_objective",
-    "SSPDTrainStep",
     "TrainStep",
     "check_batch",
     # the optimiser step

@@ -31,7 +31,7 @@ from torch import nn
 from sspd.augment.inference import InferenceView, prepare_view
 from sspd.configuration import require_positive_int
 from sspd.models.network import ModelConfig, SSPDNetwork, build_network, network_spec
-from sspd.engine.run_writer import RunContext, RunObserver
+from sspd.engine.observers import RunContext, RunObserver
 from sspd.engine.step import TrainStep
 from sspd.objectives.sinc import SiNCConfig, sinc_terms
 

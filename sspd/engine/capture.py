@@ -1,6 +1,6 @@
 """What the loop sees of a step besides its loss: the online and target outputs, captured by forward
 hooks (no extra forward pass), turned into self-similarity maps and waves for the collapse monitor,
-TensorBoard images and the snapshots of the run directory (:func:`sspd.engine.run_dir.write_snapshot`).
+TensorBoard images and the snapshots of the run directory (:func:`sspd.engine.runfiles.run_dir.write_snapshot`).
 
     with capture_outputs(trainer) as seen:       # hooks on the online network, its TS stack, the target
         trainer.forward(batch)
@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from torch import Tensor
 
 from sspd.models.network import SSPDOutputs
-from sspd.engine.step import SSPDTrainStep
 from sspd.ssm import self_similarity_map, self_similarity_wave
+
+if TYPE_CHECKING:  # the step uses the capture: importing it here would be a cycle
+    from sspd.engine.step import TrainStep
 
 __all__ = ["CapturedOutputs", "capture_outputs", "level_maps"]
 
@@ -26,11 +28,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CapturedOutputs:
-    """The last forward pass's outputs (detached, float32): online, target, pooled online features."""
+    """The last forward pass's outputs (detached, float32): online, target, pooled online features, and the
+    labels of the batch they came from (set by :class:`sspd.engine.OptimiserStep`)."""
 
     online: SSPDOutputs | None = None
     target: SSPDOutputs | None = None
     pooled: Tensor | None = None  # (B, D, T) the online backbone's pooled features
+    ppg: Tensor | None = None  # (B, T+1) the batch's PPG labels (sspd.engine.online_probe.batch_labels), or None
 
 
 def _detached(outputs: SSPDOutputs) -> SSPDOutputs:
@@ -41,7 +45,7 @@ def _detached(outputs: SSPDOutputs) -> SSPDOutputs:
 
 
 @contextlib.contextmanager
-def capture_outputs(trainer: SSPDTrainStep) -> Iterator[CapturedOutputs]:
+def capture_outputs(trainer: "TrainStep") -> Iterator[CapturedOutputs]:
     """Record the outputs of the next forward passes of ``trainer``'s networks while the block runs
     (the target's only when the objective has one)."""
     seen = CapturedOutputs()

@@ -1,14 +1,16 @@
 """The pretraining loop: epochs of :class:`sspd.engine.OptimiserStep` steps over a :class:`TrainStep`,
 with LR schedules, the NaN/inf guard, checkpoints, exact resume, logging sinks, the online linear probe
 (:mod:`sspd.engine.online_probe`), the caller's observers (the collapse monitor and health check of
-:mod:`sspd.diagnostics`) and torch DistributedDataParallel under torchrun.
+:mod:`sspd.diagnostics`) and torch DistributedDataParallel under torchrun. Every watcher is an observer
+(:class:`sspd.engine.observers.RunObserver`), composed here by :func:`run_pretraining`: the caller's, the
+online probe of the ``probe`` section and the adaptation's check.
 
     result = run_pretraining(run_dir="runs/x", seed=0, data=DataConfig(), model=ModelConfig(), ...)
 
 Each section is the typed config of the code that uses it (``sspd pretrain`` composes them into its run
 config, :class:`sspd.cli.config.RunConfig`, and calls :func:`sspd.cli.pretrain.pretrain`). Every rank
 holds the same weights after every step, so the EMA targets are identical on every rank. Rank 0 alone
-writes the run directory (layout: :mod:`sspd.engine.run_dir`).
+writes the run directory (layout: :mod:`sspd.engine.runfiles.run_dir`).
 """
 from __future__ import annotations
 
@@ -34,12 +36,13 @@ from sspd.engine.distributed import (DistributedConfig, barrier, get_rank, get_w
 from sspd.engine.guards import NonFiniteLossError
 from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, check_objective_signal, initial_network
 from sspd.models.network import ModelConfig
-from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig, batch_labels
+from sspd.engine.observers import ObserverFactory, RunContext
+from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig
 from sspd.engine.optimiser import PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_trainer, lr_schedule
-from sspd.engine.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
-from sspd.engine.run_writer import ObserverFactory, RunContext, RunWriter
+from sspd.engine.runfiles.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
+from sspd.engine.runfiles.run_writer import RunWriter
 from sspd.engine.seeding import derive_seed, seed_everything
-from sspd.engine.sinks import LoggingConfig
+from sspd.engine.runfiles.sinks import LoggingConfig
 from sspd.engine.step import TrainStep
 from sspd.objectives import Objective, section_name
 
@@ -190,8 +193,7 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
             scalars, seen = run.stepper.step(micro_batches, step)
             done = step + 1
             labels_hr = _labels_hr(micro_batches[-1])
-            stop = run.writer.after_step(done, scalars, seen, labels_hr, run.trainer,
-                                         ppg=batch_labels(micro_batches[-1]))
+            stop = run.writer.after_step(done, scalars, seen, labels_hr, run.trainer)
             run.writer.save(done, run.trainer, run.stepper, seen, labels_hr)
             if on_step is not None and run.rank == 0:
                 on_step(done, run.total_steps, scalars)
@@ -246,8 +248,10 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
             (:class:`sspd.engine.adapt.AdaptConfig`; default: everything trains, batch statistics, no
             checks), for a run that starts from ``model.init``, or any run.
         observers: factories of the observers that watch the run on rank 0 (e.g.
-            :meth:`sspd.diagnostics.CollapseWatch.factory`); None entries are skipped. An observer may
-            stop the run (stop reason: its ``stop_reason``, "collapse" for the collapse monitor).
+            :meth:`sspd.diagnostics.CollapseWatch.factory`); None entries are skipped. The online probe of
+            ``probe`` and the adaptation's check join them here. Each observer saves its state in every
+            checkpoint under its own key; one may stop the run (stop reason: its ``stop_reason``,
+            "collapse" for the collapse monitor).
         record: the run config as plain values, saved as config.yaml and in every checkpoint (default:
             the sections' values).
         resume: True continues from ``run_dir``'s newest readable checkpoint (``last.pt``, else the
@@ -263,7 +267,8 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
     if get_rank() == 0:
         check_run_dir(run_dir)   # before any work: a folder of the user's files is refused at once
     adapt = adapt if adapt is not None else AdaptConfig()
-    factories = [f for f in (*observers, HeldPriorsCheck.factory(adapt)) if f is not None]
+    composed = (*observers, HeldPriorsCheck.factory(adapt), LoopProbe.factory(probe))   # every watcher of the run
+    factories = [f for f in composed if f is not None]
     if record is None:
         record = _record(run_dir, seed, {"data": data, "model": model, "views": views, "objective": objective,
                                          "optim": optim, "schedule": schedule, "ema": ema, "loop": loop,
@@ -292,13 +297,11 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
     fps = float(getattr(dataset, "fps", None) or data.fps)
     with _claimed(run_dir, rank):   # nothing is written before the network is built and the folder is ours
         context = RunContext(run_dir=Path(run_dir), fps=fps, total_steps=total, seed=seed, frames=data.frames,
-                             input_size=model.input_size, dataset=dataset)
+                             input_size=model.input_size, dataset=dataset, feature_dim=network.backbone.feature_dim)
         watching = [factory(context) for factory in factories] if rank == 0 else []
-        loop_probe = (LoopProbe(probe, feature_dim=network.backbone.feature_dim, fs=fps, frames=data.frames,
-                                seed=seed) if rank == 0 and probe.every_n_steps else None)
         writer = RunWriter(run_dir, record=record, network=spec, loop=loop, logging=logging, fps=fps,
-                           total_steps=total, steps_per_epoch=per_epoch, rank=rank, probe=loop_probe,
-                           observers=watching, stop_broadcast=bool(factories) and world_size > 1,
+                           total_steps=total, steps_per_epoch=per_epoch, rank=rank, observers=watching,
+                           stop_broadcast=bool(factories) and world_size > 1,
                            input_spec=training_input_spec(spec, data=data, dataset=dataset, fps=fps))
         run = _Run(loop, trainer, stepper, writer, total, per_epoch, seed, loop.batch_size, optim.accumulation,
                    data.workers, rank, world_size)

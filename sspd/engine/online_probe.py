@@ -2,12 +2,14 @@
 backbone's pooled features of the step's batch (detached, captured by the step's own forward pass: no
 extra forward) is scored, then trained, against the batch's PPG labels.
 
+    run_pretraining(..., probe=OnlineProbeConfig(every_n_steps=8))   # the run composes LoopProbe.factory(probe)
     probe = LoopProbe(config.probe, feature_dim=D, fs=30.0, frames=T, seed=run_seed)   # rank 0 only
     scalars = probe.step(done, seen.pooled, batch_labels(batch))   # {} unless due and labelled
     # {"probe/loss", "probe/r", "probe/hr_mae_bpm", "probe/batches", "probe/clips"} on probe steps
 
-The head and its optimiser are in :meth:`LoopProbe.state_dict` (the checkpoint's ``"probe"`` entry), so a
-resumed run's probe continues exactly. The probe draws nothing from the global RNG, so switching it on
+:class:`LoopProbe` is a :class:`sspd.engine.observers.RunObserver` of the run like the collapse monitor: the
+head and its optimiser are its state, saved under the checkpoint's ``"probe"`` key, so a resumed run's
+probe continues exactly. The probe draws nothing from the global RNG, so switching it on
 does not change the training run. :class:`OnlineProbe` (below) is built only when the probe is on
 (sspd.eval builds on sspd.engine, not the reverse).
 """
@@ -24,6 +26,8 @@ from torch import Tensor
 
 from sspd.augment.inference import TARGETS, clip_target
 from sspd.configuration import require_positive_int
+from sspd.engine.capture import CapturedOutputs
+from sspd.engine.observers import ObserverFactory, RunObserver
 from sspd.engine.seeding import derive_seed
 from sspd.models.heads import LinearProbeHead
 from sspd.losses import neg_pearson
@@ -160,8 +164,9 @@ class OnlineProbe:
         return out
 
 
-class LoopProbe:
-    """The loop's side of :class:`OnlineProbe`: when to probe, which clips, its state.
+class LoopProbe(RunObserver):
+    """The loop's side of :class:`OnlineProbe`, an observer of the run: when to probe, which clips, its
+    state (the checkpoint's ``"probe"``).
 
     Args:
         config: the run config's ``probe`` section (every_n_steps >= 1, lr, steps_per_update, target).
@@ -170,6 +175,8 @@ class LoopProbe:
         frames: difference frames T per clip; must cover one period of the HR band's low edge.
         seed: the run seed (the head's initialisation derives its own seed from it).
     """
+
+    state_key = "probe"
 
     def __init__(self, config: Any, *, feature_dim: int, fs: float, frames: int, seed: int) -> None:
         if config.every_n_steps < 1:
@@ -185,6 +192,21 @@ class LoopProbe:
                                         steps_per_update=config.steps_per_update, band=_HR_BAND,
                                         seed=derive_seed(seed, "online_probe") % 2**32)
         self._noted_unlabelled = False
+
+    @classmethod
+    def factory(cls, config: Any) -> ObserverFactory | None:
+        """The observer factory of a run's ``probe`` section (None when the probe is off)."""
+        if not config.every_n_steps:
+            return None
+        return lambda context: cls(config, feature_dim=context.feature_dim, fs=context.fps,
+                                   frames=context.frames, seed=context.seed)
+
+    def after_step(self, step: int, seen: CapturedOutputs | None, labels_hr: Tensor | None,
+                   trainer: Any) -> tuple[dict[str, float], str]:
+        """The probe's step on the step's captured features and their batch's labels (never stops the run)."""
+        if seen is None:
+            return {}, ""
+        return self.step(step, seen.pooled, seen.ppg), ""
 
     def due(self, done: int) -> bool:
         """Whether the step that brought the run to ``done`` optimiser steps is a probe step."""

@@ -1,5 +1,5 @@
-"""The one optimiser step every training path takes (the loop, ``TrainStep.train_step``, the benchmark and
-the experiments), and the optimiser and schedule sections of a run config.
+"""The one optimiser step every training path takes (the loop, the benchmark, the experiments, a script of
+one's own), and the optimiser and schedule sections of a run config.
 
     stepper = OptimiserStep(trainer, total_steps=1000, grad_clip=1.0, precision="bf16", seed=0)
     scalars, seen = stepper.step(micro_batches, step)      # one optimiser step over A micro-batches
@@ -38,6 +38,7 @@ from sspd.engine.capture import CapturedOutputs, capture_outputs
 from sspd.engine.distributed import all_ranks_true, all_reduce_mean, get_rank, get_world_size
 from sspd.engine.guards import NonFiniteGuard
 from sspd.models.network import SSPDNetwork
+from sspd.engine.online_probe import batch_labels
 from sspd.engine.schedules import lr_at, set_lr
 from sspd.engine.seeding import derive_seed
 from sspd.engine.step import TrainStep
@@ -125,7 +126,8 @@ class OptimiserStep:
         seed: the run seed the view generator is reseeded from at every micro-batch, from
             (seed, "views", step, slot); None keeps the generator running (no reseeding).
         distributed: wrap the online network in DistributedDataParallel; None: when the process group
-            has more than one rank.
+            has more than one rank. The wrapper is the step's own (:attr:`online_forward`), passed to
+            :meth:`TrainStep.forward` at every micro-batch; the trainer keeps the bare network.
     """
 
     def __init__(self, trainer: TrainStep, *, total_steps: int, lr_of: Callable[[int], float] | None = None,
@@ -139,10 +141,11 @@ class OptimiserStep:
         self.guard = NonFiniteGuard(max_nonfinite)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.rank, self.world_size = get_rank(), get_world_size()
-        self.ddp = None
-        if distributed if distributed is not None else self.world_size > 1:
-            self.ddp = _wrap_ddp(trainer.online_network)
-            trainer.online_forward = self.ddp
+        wrap = distributed if distributed is not None else self.world_size > 1
+        #: the online network inside DistributedDataParallel, or None in a single process
+        self.ddp: nn.Module | None = _wrap_ddp(trainer.online_network) if wrap else None
+        #: what the online view goes through: the DDP wrapper, else the online network itself
+        self.online_forward: nn.Module = self.ddp if self.ddp is not None else trainer.online_network
 
     # ----------------------------------------------------------------------------------------- a step
     def step(self, micro_batches: Sequence[Mapping[str, Any]], step: int
@@ -179,7 +182,8 @@ class OptimiserStep:
             sync = self.ddp is None or micro == accumulation - 1
             with (contextlib.nullcontext() if sync else self.ddp.no_sync()):
                 with capture_outputs(self.trainer) as seen, self._autocast():
-                    total, terms = self.trainer.forward(batch)
+                    total, terms = self.trainer.forward(batch, online=self.online_forward)
+                seen.ppg = batch_labels(batch)  # (B, T+1) or None: for the observers (the online probe)
                 loss = total.float() / accumulation
                 if loss.requires_grad:  # no parameter trains (adapt.layers=none): the forward alone
                     (loss if self.scaler is None else self.scaler.scale(loss)).backward()

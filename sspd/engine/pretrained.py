@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from sspd.engine.checkpoint import load_checkpoint
+from sspd.engine.runfiles.checkpoint import load_checkpoint
 from sspd.models.checkpoint import SSPD_FORMAT, LoadedModel, model_from_checkpoint
 from sspd.models.network import SSPDNetwork
 from sspd.models.toolbox import TOOLBOX_FORMAT

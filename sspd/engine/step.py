@@ -1,12 +1,13 @@
 """One training step of any registered objective: views, online (and target) forward, the objective;
 the optimiser step itself (guard, clipping, accumulation, DDP, EMA) is :class:`sspd.engine.OptimiserStep`,
-which :meth:`TrainStep.train_step` and the training loop both use.
+the only way from a batch to new weights (the training loop's too).
 
     network = create_sspd_network("sspdnet")
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     trainer = TrainStep(network, optimizer, objective=build_objective("sspd"), seed=0)
+    stepper = OptimiserStep(trainer, total_steps=len(loader) * epochs)
     for step, batch in enumerate(loader):             # batch: {"video": (B, C, T+1, S, S), "fps": ...}
-        scalars = trainer.train_step(batch, step=step, total_steps=len(loader) * epochs)
+        scalars, _ = stepper.step([batch], step)
 
 What the step builds follows the objective's :class:`sspd.objectives.ObjectiveSpec`: an EMA target and a
 second view only for objectives that declare a target (SSPD); the TS stack only when it is used; the
@@ -31,7 +32,7 @@ from sspd.models.network import SSPDNetwork, SSPDOutputs
 from sspd.engine.online_probe import batch_labels
 from sspd.objectives import Objective, SSPDObjectiveConfig, build_objective, frame_rates
 
-__all__ = ["TrainStep", "SSPDTrainStep", "check_batch"]
+__all__ = ["TrainStep", "check_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,6 @@ class TrainStep:
         self.speed_frames = speed_frames
         device = next(network.parameters()).device
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        #: what the online forward calls: the network, or its DistributedDataParallel wrapper
-        self.online_forward: torch.nn.Module = network
-        self._stepper = None   # train_step's OptimiserStep, built at its first call
         #: keep every BatchNorm layer in eval mode while training (adapt.batchnorm=frozen)
         self.frozen_batchnorm = False
 
@@ -183,9 +181,12 @@ class TrainStep:
         fmt = self.memory_format
         return online.contiguous(memory_format=fmt), None if target is None else target.contiguous(memory_format=fmt)
 
-    def forward(self, batch: Mapping[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, batch: Mapping[str, Any], *, online: torch.nn.Module | None = None
+                ) -> tuple[Tensor, dict[str, Tensor]]:
         """Views, online forward (with graph), target forward (no graph) and the objective.
 
+        ``online`` is what the online view goes through: the online network (None, the default) or the
+        :class:`sspd.engine.OptimiserStep`'s DistributedDataParallel wrapper of it.
         Returns (total, scalars) as the objective does; no backward, no update, so a loop can scale the
         loss or accumulate gradients itself and then call :meth:`update`.
         """
@@ -198,8 +199,8 @@ class TrainStep:
         video = video.to(next(self.online_network.parameters()).device, non_blocking=True)
         video, ppg, speeds = self._speed(video, ppg)
         online_view, target_view = self.make_views(video, float(fs.mean()))    # (B, C, T, h, w) each
-        online_outputs = self.online_forward(online_view, with_ts=spec.uses_ts,
-                                             detach_predictor=self._detach_predictor())
+        online = self._online if online is None else online
+        online_outputs = online(online_view, with_ts=spec.uses_ts, detach_predictor=self._detach_predictor())
         target_outputs = self.forward_target(target_view) if target_view is not None else None
         extras = {"ppg": ppg, "speed": speeds, "generator": self.generator}  # objectives that draw (Contrast-Phys)
         return self.objective(online_outputs, target_outputs, fs, {**batch, **extras})
@@ -233,36 +234,6 @@ class TrainStep:
         return {"momentum": torch.tensor(momentum, dtype=torch.float64),
                 "lr": torch.tensor(float(lr), dtype=torch.float64), "stepped": torch.tensor(float(stepped))}
 
-    def train_step(self, batch: Mapping[str, Any], *, step: int, total_steps: int,
-                   scaler: "torch.amp.GradScaler | None" = None) -> dict[str, Tensor]:
-        """One full optimiser step on one batch, the loop's own (:class:`sspd.engine.OptimiserStep`):
-        views, forwards, loss, backward, the non-finite guard, the optimiser step and the EMA.
-
-        Args:
-            batch: ``{"video": (B, C, T+1, S, S), "fps": float or (B,)}`` (plus ``"ppg"`` (B, T+1) for
-                objectives with labels).
-            step: optimiser steps taken so far (0 at the first), for the momentum schedule.
-            total_steps: optimiser steps of the whole run.
-            scaler: optional mixed-precision grad scaler (the loss is scaled by it).
-
-        Returns:
-            Detached scalars: the objective's terms plus ``grad_norm``, ``momentum``, ``lr``, ``skipped``
-            and ``stepped`` (1.0, or 0.0 when a non-finite loss or gradient skipped the step: no update,
-            no EMA; five in a row raise :class:`sspd.engine.NonFiniteLossError`).
-
-        Raises:
-            ValueError: the batch is malformed or its video holds NaN/inf (:func:`check_batch`).
-        """
-        from sspd.engine.optimiser import OptimiserStep
-
-        check_batch(batch)
-        if self._stepper is None:
-            self._stepper = OptimiserStep(self, total_steps=total_steps, distributed=False)
-        self._stepper.total_steps, self._stepper.scaler = total_steps, scaler
-        scalars, _ = self._stepper.step([batch], step)
-        return {name: torch.tensor(value, dtype=torch.float64 if name in ("momentum", "lr") else torch.float32)
-                for name, value in scalars.items()}
-
     def state_dict(self) -> dict[str, Any]:
         """The networks, the optimiser and the view generator, for exact resumption."""
         networks = ({"pair": self.pair.state_dict()} if self.pair is not None
@@ -282,10 +253,6 @@ class TrainStep:
             self._online.load_state_dict(state["online"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"].cpu())
-
-
-#: the name the SSPD-only step had; every objective uses :class:`TrainStep`
-SSPDTrainStep = TrainStep
 
 
 def _check_optimizer(optimizer: torch.optim.Optimizer, online: SSPDNetwork,

@@ -14,10 +14,10 @@ from sspd.configuration import load_config
 from sspd.data.synthetic.clips import SyntheticClipDataset
 from sspd.diagnostics.health import assess_health, clip_traces, health_json, run_verdict
 from sspd.diagnostics.report import judge_run
-from sspd.diagnostics.watch import CollapseConfig, CollapseWatch
-from sspd.engine import SSPDTrainStep, create_sspd_network
-from sspd.engine.run_dir import load_run
-from sspd.engine.run_writer import RunContext
+from sspd.diagnostics.watch import CollapseConfig, HealthWatch
+from sspd.engine import TrainStep, create_sspd_network
+from sspd.engine.runfiles.run_dir import load_run
+from sspd.engine.observers import RunContext
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
         "loop.batch_size=4", "loop.channels_last=false", "loop.checkpoint_every=1", "probe.every_n_steps=0",
@@ -82,10 +82,10 @@ def test_a_few_constant_clips_among_pulsing_ones_are_judged_by_the_others():
 def test_the_watch_writes_the_verdict_at_every_checkpoint_without_a_traceback(tmp_path, caplog):
     torch.manual_seed(0)
     network = create_sspd_network("physnet", frames=48, width=0.25, input_size=16)
-    trainer = SSPDTrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), seed=0)
+    trainer = TrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), seed=0)
     context = RunContext(run_dir=tmp_path, fps=30.0, total_steps=4, seed=0, frames=48, input_size=16,
                          dataset=ConstantClips())
-    watch = CollapseWatch(CollapseConfig(health_clips=3, health_seconds=1.6), context)
+    watch = HealthWatch(CollapseConfig(health_clips=3, health_seconds=1.6), context)
     with caplog.at_level(logging.WARNING, logger="sspd.diagnostics"):
         for step in (2, 4):
             scalars = watch.at_checkpoint(step, trainer)

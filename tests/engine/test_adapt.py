@@ -17,7 +17,7 @@ from sspd.engine import build_optimizer, load_checkpoint, load_pretrained
 from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, initial_network, norm_parameters
 from sspd.engine.data import build_train_dataset
 from sspd.models.network import ModelConfig
-from sspd.engine.optimiser import OptimConfig, build_trainer
+from sspd.engine.optimiser import OptimConfig, OptimiserStep, build_trainer
 from sspd.models.toolbox import TOOLBOX_VIEW
 from sspd.ema.pair import EMAConfig
 from sspd.augment import ViewOptions
@@ -122,7 +122,7 @@ def test_adapt_layers_freeze_what_they_say(layers):
     assert counts["trainable"] == sum(p.numel() for p in network.parameters() if id(p) in chosen)
     before = {name: p.detach().clone() for name, p in network.named_parameters()}
     trainer = _trainer(network)
-    trainer.train_step(_batch(), step=0, total_steps=2)
+    OptimiserStep(trainer, total_steps=2).step([_batch()], 0)
     for name, parameter in network.named_parameters():
         if id(parameter) in chosen and not name.startswith("ts_stack."):  # SiNC does not run the TS stack
             assert parameter.grad is not None and not torch.equal(parameter, before[name]), name
@@ -141,7 +141,7 @@ def test_batchnorm_statistics_behave_as_configured(batchnorm):
     stats = {k: v.clone() for k, v in network.state_dict().items() if "running" in k or "num_batches" in k}
     trainer = _trainer(network)
     trainer.frozen_batchnorm = batchnorm == "frozen"
-    trainer.train_step(_batch(), step=0, total_steps=2)
+    OptimiserStep(trainer, total_steps=2).step([_batch()], 0)
     after = network.state_dict()
     changed = [k for k, v in stats.items() if not torch.equal(after[k], v)]
     if batchnorm == "frozen":
@@ -154,7 +154,7 @@ def test_batchnorm_statistics_behave_as_configured(batchnorm):
 def test_the_check_measures_sinc_priors_on_the_inference_signal(start_run):
     network, _ = load_pretrained(start_run)
     dataset = build_train_dataset(load_config(RunConfig, None, TINY).data, seed=0)
-    from sspd.engine.run_writer import RunContext
+    from sspd.engine.observers import RunContext
 
     check = HeldPriorsCheck(AdaptConfig(check_every=1, check_clips=3),
                             RunContext(run_dir=start_run, fps=30.0, total_steps=4, seed=0, frames=48, input_size=16,
@@ -221,8 +221,8 @@ def test_layers_none_only_re_estimates_the_batchnorm_statistics():
                                  view=ViewOptions(difference="normalized").inference_view())
     assert apply_adaptation(network, AdaptConfig(layers="none"))["trainable"] == 0
     before = {k: v.clone() for k, v in network.state_dict().items()}
-    scalars = _trainer(network).train_step(_batch(), step=0, total_steps=2)
-    assert torch.isfinite(scalars["total"]) and float(scalars["stepped"]) == 1.0
+    scalars, _ = OptimiserStep(_trainer(network), total_steps=2).step([_batch()], 0)
+    assert np.isfinite(scalars["total"]) and scalars["stepped"] == 1.0
     for key, value in network.state_dict().items():
         stat = "running" in key or "num_batches" in key
         assert torch.equal(value, before[key]) != stat, key   # statistics moved, nothing else did

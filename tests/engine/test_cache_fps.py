@@ -15,7 +15,7 @@ from sspd.data.readers import open_dataset
 from sspd.data.video import write_video
 from sspd.data.windows import RandomWindows
 from sspd.engine.data import build_train_dataset
-from sspd.engine.run_dir import load_run
+from sspd.engine.runfiles.run_dir import load_run
 
 FPS, N, SIDE = 25.0, 60, 96
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from sspd.engine import checkpoint as checkpoint_module
-from sspd.engine.checkpoint import (MANAGER_KEY, CheckpointManager, latest, load_checkpoint, load_latest,
-                                   save_checkpoint)
+from sspd.engine.runfiles import checkpoint as checkpoint_module
+from sspd.engine.runfiles.checkpoint import (MANAGER_KEY, CheckpointManager, latest, load_checkpoint, load_latest,
+                                             save_checkpoint)
 from sspd.engine.guards import NonFiniteGuard
 from sspd.engine.seeding import make_generator, rng_state, seed_everything, set_rng_state
 

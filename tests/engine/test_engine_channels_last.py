@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from sspd.backbones.layers import SpatialAvgPool
-from sspd.engine import SSPDTrainStep, create_sspd_network
+from sspd.engine import OptimiserStep, TrainStep, create_sspd_network
 
 
 
@@ -36,9 +36,10 @@ def test_channels_last_step_matches_contiguous_step():
     for channels_last in (False, True):
         torch.manual_seed(0)
         network = create_sspd_network("sspdnet", frames=frames, input_size=66, width=0.125)
-        trainer = SSPDTrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), seed=0,
-                                channels_last=channels_last)
-        scalars = [trainer.train_step(batch, step=i, total_steps=4) for i in range(2)]
+        trainer = TrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), seed=0,
+                            channels_last=channels_last)
+        stepper = OptimiserStep(trainer, total_steps=4)
+        scalars = [stepper.step([batch], i)[0] for i in range(2)]
         conv = trainer.target_network.backbone.layers[1][0].weight
         assert conv.is_contiguous(memory_format=torch.channels_last_3d) == channels_last
         results.append((scalars, dict(trainer.target_network.named_parameters())))

@@ -1,14 +1,15 @@
-"""SSPDTrainStep end to end on tiny SSPD-Net, PhysNet and PhysFormer: parameters move, the target follows
-the EMA formula exactly and gets no gradient, gradients are routed as docs/method.md §4 says, resume is
-exact, and bad batches raise."""
+"""TrainStep and its OptimiserStep end to end on tiny SSPD-Net, PhysNet and PhysFormer: parameters move, the
+target follows the EMA formula exactly and gets no gradient, gradients are routed as docs/method.md §4 says,
+resume is exact, and bad batches raise (or, in the optimiser step, are skipped)."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
-from sspd.engine import (SSPDLossWeights, SSPDObjectiveConfig, SSPDTrainStep, check_batch,
+from sspd.engine import (OptimiserStep, SSPDLossWeights, SSPDObjectiveConfig, TrainStep, check_batch,
                          create_sspd_network)
 
 FRAMES = 32  # TS levels of 24, 18, 14 tokens: every level has a bin in 0.5-3 Hz at 30 fps
@@ -28,12 +29,12 @@ def _batch(box: int, seed: int = 0, batch: int = 2) -> dict:
             "label": torch.zeros(batch, FRAMES + 1)}
 
 
-def _trainer(name: str, seed: int = 0, **options) -> SSPDTrainStep:
+def _trainer(name: str, seed: int = 0, **options) -> TrainStep:
     torch.manual_seed(seed)
     kwargs, _ = TINY[name]
     network = create_sspd_network(name, frames=FRAMES, **kwargs)
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
-    return SSPDTrainStep(network, optimizer, seed=seed, **options)
+    return TrainStep(network, optimizer, seed=seed, **options)
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -45,9 +46,10 @@ def test_two_steps_move_online_and_target_follows_ema_exactly(name):
     trainer = _trainer(name)
     box = TINY[name][1]
     online_start = _params(trainer.online_network)
-    trainer.train_step(_batch(box, 0), step=0, total_steps=4)
+    stepper = OptimiserStep(trainer, total_steps=4)
+    stepper.step([_batch(box, 0)], 0)
     target_before = _params(trainer.target_network)
-    scalars = trainer.train_step(_batch(box, 1), step=1, total_steps=4)
+    scalars, seen = stepper.step([_batch(box, 1)], 1)
 
     m = 1 - 0.05 * (1 + torch.cos(torch.tensor(torch.pi / 4, dtype=torch.float64))).item()
     assert float(scalars["momentum"]) == pytest.approx(m, abs=1e-12)
@@ -62,12 +64,13 @@ def test_two_steps_move_online_and_target_follows_ema_exactly(name):
         torch.testing.assert_close(target, expected, rtol=1e-6, atol=1e-7, msg=n)
     for p in trainer.target_network.parameters():
         assert p.grad is None and not p.requires_grad
-    assert all(torch.isfinite(v) for v in scalars.values())
-    assert float(scalars["stepped"]) == 1.0 and float(scalars["lr"]) == pytest.approx(1e-3)
+    assert all(math.isfinite(v) for v in scalars.values())
+    assert scalars["stepped"] == 1.0 and scalars["lr"] == pytest.approx(1e-3)
     assert {"total", "rpd", "pyr/l0", "pyr/l2", "sd/l1", "snr/l2"} <= scalars.keys()
+    assert seen.online.rppg.shape == (2, FRAMES) and seen.target is not None  # what the step's forward saw
 
 
-def _gradients(trainer: SSPDTrainStep, batch: dict, weights: SSPDLossWeights) -> dict[str, torch.Tensor | None]:
+def _gradients(trainer: TrainStep, batch: dict, weights: SSPDLossWeights) -> dict[str, torch.Tensor | None]:
     trainer.objective = SSPDObjectiveConfig(weights=weights)
     trainer.optimizer.zero_grad(set_to_none=True)
     trainer.forward(batch)[0].backward()
@@ -120,15 +123,17 @@ def test_full_objective_gradients_split_into_predictor_and_ssm_parts():
 def test_resume_from_state_dict_is_exact():
     box = TINY["physnet"][1]
     first = _trainer("physnet", seed=3)
-    first.train_step(_batch(box, 0), step=0, total_steps=3)
-    state = copy.deepcopy(first.state_dict())
-    expected = first.train_step(_batch(box, 1), step=1, total_steps=3)
+    stepper = OptimiserStep(first, total_steps=3)
+    stepper.step([_batch(box, 0)], 0)
+    state, stepper_state = copy.deepcopy(first.state_dict()), copy.deepcopy(stepper.state_dict())
+    expected, _ = stepper.step([_batch(box, 1)], 1)
 
     resumed = _trainer("physnet", seed=11)  # other weights and view seed, then overwritten
     resumed.load_state_dict(state)
-    got = resumed.train_step(_batch(box, 1), step=1, total_steps=3)
-    for name, value in expected.items():
-        torch.testing.assert_close(got[name], value, rtol=0, atol=0, msg=name)
+    resumed_stepper = OptimiserStep(resumed, total_steps=3)
+    resumed_stepper.load_state_dict(stepper_state)
+    got, _ = resumed_stepper.step([_batch(box, 1)], 1)
+    assert got == expected
     with pytest.raises(ValueError, match="lacks"):
         resumed.load_state_dict({"pair": state["pair"]})
 
@@ -155,13 +160,13 @@ def test_speed_resampling_before_views():
     torch.testing.assert_close(trainer.make_views(resampled), plain.make_views(video))
 
 
-def test_train_step_sets_train_mode_and_accepts_per_clip_fps():
+def test_the_optimiser_step_sets_train_mode_and_accepts_per_clip_fps():
     trainer = _trainer("physnet")
     trainer.pair.eval()
     batch = dict(_batch(TINY["physnet"][1]), fps=torch.tensor([30.0, 24.0]))
-    scalars = trainer.train_step(batch, step=0, total_steps=2)
+    scalars, _ = OptimiserStep(trainer, total_steps=2).step([batch], 0)
     assert trainer.online_network.training and trainer.target_network.training
-    assert torch.isfinite(scalars["total"])
+    assert math.isfinite(scalars["total"])
 
 
 def test_bad_batches_and_construction_raise():
@@ -170,7 +175,11 @@ def test_bad_batches_and_construction_raise():
     nan = dict(good, video=good["video"].clone())
     nan["video"][0, 1, 2, 3, 4] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        trainer.train_step(nan, step=0, total_steps=2)
+        trainer.forward(nan)
+    online = _params(trainer.online_network)
+    scalars, seen = OptimiserStep(trainer, total_steps=2).step([nan], 0)  # the step skips it, no forward
+    assert seen is None and scalars["skipped"] == 1.0 and scalars["stepped"] == 0.0
+    assert all(torch.equal(p, online[n]) for n, p in _params(trainer.online_network).items())
     with pytest.raises(ValueError, match="lacks"):
         check_batch({"video": good["video"]})
     with pytest.raises(ValueError, match=r"\(B, 3, T\+1, S, S\)"):
@@ -184,13 +193,13 @@ def test_bad_batches_and_construction_raise():
     network = create_sspd_network("physnet", frames=FRAMES, width=0.25, input_size=16)
     stranger = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="none of the online"):
-        SSPDTrainStep(network, stranger)
+        TrainStep(network, stranger)
     with pytest.raises(ValueError, match="SSPDNetwork"):
-        SSPDTrainStep(network.backbone, stranger)
+        TrainStep(network.backbone, stranger)
     with pytest.raises(ValueError, match="start"):
-        SSPDTrainStep(network, torch.optim.SGD(network.parameters(), lr=0.1), momentum_start=1.5)
+        TrainStep(network, torch.optim.SGD(network.parameters(), lr=0.1), momentum_start=1.5)
     with pytest.raises(ValueError, match="buffers"):
-        SSPDTrainStep(network, torch.optim.SGD(network.parameters(), lr=0.1), buffers="all")
+        TrainStep(network, torch.optim.SGD(network.parameters(), lr=0.1), buffers="all")
 
 
 def test_a_non_finite_loss_skips_the_update_and_the_ema_on_the_one_optimiser_step():
@@ -204,13 +213,34 @@ def test_a_non_finite_loss_skips_the_update_and_the_ema_on_the_one_optimiser_ste
     spec = ObjectiveSpec(name="nan-after-first", fn=nan_after_first, config_type=dict, needs_target=True)
     trainer = _trainer("physnet", objective=Objective(spec, {"calls": 0}))
     box = TINY["physnet"][1]
-    first = trainer.train_step(_batch(box, 0), step=0, total_steps=4)
-    assert float(first["stepped"]) == 1.0 and float(first["skipped"]) == 0.0
+    stepper = OptimiserStep(trainer, total_steps=4)
+    first, _ = stepper.step([_batch(box, 0)], 0)
+    assert first["stepped"] == 1.0 and first["skipped"] == 0.0
     online, target = _params(trainer.online_network), _params(trainer.target_network)
-    skipped = trainer.train_step(_batch(box, 1), step=1, total_steps=4)
-    assert float(skipped["stepped"]) == 0.0 and float(skipped["skipped"]) == 1.0
-    assert not torch.isfinite(skipped["total"])
+    skipped, _ = stepper.step([_batch(box, 1)], 1)
+    assert skipped["stepped"] == 0.0 and skipped["skipped"] == 1.0
+    assert not math.isfinite(skipped["total"])
     # no NaN reaches either network: no optimiser step, no EMA, no gradient left behind
     assert all(torch.equal(p, online[n]) for n, p in _params(trainer.online_network).items())
     assert all(torch.equal(p, target[n]) for n, p in _params(trainer.target_network).items())
     assert all(p.grad is None for p in trainer.online_network.parameters())
+
+
+def test_the_optimiser_step_owns_its_ddp_wrapper_and_leaves_the_trainer_bare(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        trainer = _trainer("physnet")
+        stepper = OptimiserStep(trainer, total_steps=2, distributed=True)
+        assert isinstance(stepper.online_forward, torch.nn.parallel.DistributedDataParallel)
+        assert stepper.online_forward.module is trainer.online_network
+        assert not hasattr(trainer, "online_forward")   # the trainer is not rewired from outside
+        calls = []
+        stepper.online_forward.register_forward_pre_hook(lambda module, args: calls.append(module))
+        scalars, _ = stepper.step([_batch(TINY["physnet"][1])], 0)
+        assert calls == [stepper.online_forward] and scalars["stepped"] == 1.0
+        single = OptimiserStep(_trainer("physnet"), total_steps=2, distributed=False)
+        assert single.ddp is None and single.online_forward is single.trainer.online_network
+    finally:
+        dist.destroy_process_group()

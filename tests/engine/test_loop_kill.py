@@ -127,7 +127,7 @@ def test_sigkilled_pretrain_resumes_to_the_uninterrupted_run(tmp_path):
 
 _WRITER = """
 import sys, torch
-from sspd.engine.checkpoint import CheckpointManager
+from sspd.engine.runfiles.checkpoint import CheckpointManager
 manager = CheckpointManager(sys.argv[1], every_n_steps=1, keep_last=1)
 step = 0
 while True:

@@ -137,7 +137,7 @@ def test_resumed_probe_continues_exactly_and_leaves_training_unchanged(tmp_path)
     for key, value in ck_full["probe"]["head"].items():
         assert torch.equal(value, ck_part["probe"]["head"][key]), key
     assert ck_full["probe"]["optimizer"]["state"][0]["step"] == 2 * 5  # two probe steps × 5 Adam steps
-    assert load_checkpoint(tmp_path / "off" / "checkpoints" / "last.pt")["probe"] is None
+    assert "probe" not in load_checkpoint(tmp_path / "off" / "checkpoints" / "last.pt")  # no observer, no key
 
 
 class _Unlabelled(torch.utils.data.Dataset):
@@ -166,9 +166,9 @@ def test_unlabelled_data_skips_the_probe_with_one_note(tmp_path, caplog):
 def test_resume_switching_the_probe_on_starts_it_afresh_and_a_changed_target_fails(tmp_path, caplog):
     run_dir = tmp_path / "run"
     pretrain(_config(run_dir, "probe.every_n_steps=0", "loop.stop_after=2"))
-    with caplog.at_level(logging.INFO, logger="sspd.engine.run_writer"):
+    with caplog.at_level(logging.INFO, logger="sspd.engine.runfiles.run_writer"):
         pretrain(_config(run_dir, "probe.every_n_steps=2", "loop.stop_after=3"), resume=True)
-    assert any("no online-probe state" in r.getMessage() for r in caplog.records)
+    assert any("holds no 'probe' state" in r.getMessage() for r in caplog.records)
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert checkpoint["step"] == 3 and checkpoint["probe"]["target"] == "diff"
     with pytest.raises(ValueError, match=r"last\.pt.*keep probe.target"):

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sspd.engine.sinks import (JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image, render_wave_image,
-                               scalars_to_floats)
+from sspd.engine.runfiles.sinks import (JSONLSink, MultiSink, Sink, TensorBoardSink, render_map_image,
+                                        render_wave_image, scalars_to_floats)
 
 
 def _read_jsonl(path) -> list[dict]:
@@ -64,7 +64,7 @@ def test_jsonl_resume_drops_lines_after_the_resumed_step_and_a_torn_line(tmp_pat
             sink.log_scalars(step, {"loss": float(step)})
     with open(path, "a") as fh:
         fh.write('{"step": 6, "ti')  # the write a crash cut short
-    with caplog.at_level(logging.WARNING, logger="sspd.engine.sinks"):
+    with caplog.at_level(logging.WARNING, logger="sspd.engine.runfiles.sinks"):
         with JSONLSink(path, resume_step=3, rank=0) as sink:
             sink.log_scalars(4, {"loss": 40.0})
     assert "scalars.jsonl:6 is not a complete log line" in caplog.text

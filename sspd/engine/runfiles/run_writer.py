@@ -1,92 +1,44 @@
 """Rank 0's side of a pretraining run: the run directory's files (names and formats in
-:mod:`sspd.engine.run_dir`), the logging sinks, checkpoints, snapshots, and the observers that watch the
-run (the collapse monitor and the health check of :mod:`sspd.diagnostics`, given by the caller, so the
-engine never imports what sits above it).
+:mod:`sspd.engine.runfiles.run_dir`), the logging sinks, checkpoints, snapshots, and the observers that
+watch the run (:class:`sspd.engine.observers.RunObserver`: the online probe, the collapse monitor, the
+health check, ...; each saves its state under its own checkpoint key, none is known here by name).
 
     writer = RunWriter(run_dir, record=config_dict, network=spec, loop=loop, logging=logging_section, fps=30.0,
-                       total_steps=200, steps_per_epoch=64, rank=0, observers=[watch])
-    stop = writer.after_step(done, scalars, seen, labels_hr, trainer)    # log, observe, probe
+                       total_steps=200, steps_per_epoch=64, rank=0, observers=[watch, probe])
+    stop = writer.after_step(done, scalars, seen, labels_hr, trainer)    # log, observe
     writer.save(done, trainer, stepper, seen, labels_hr)                   # checkpoint when due
 """
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 
 from sspd.engine.capture import CapturedOutputs, level_maps
-from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
+from sspd.engine.runfiles.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
 from sspd.engine.distributed import broadcast_object
-from sspd.engine.online_probe import LoopProbe
-from sspd.engine.run_dir import (CHECKPOINT_FORMAT, CHECKPOINTS, METRICS, TENSORBOARD, snapshot_path, write_config,
-                                 write_snapshot, write_summary)
+from sspd.engine.runfiles.run_dir import (CHECKPOINT_FORMAT, CHECKPOINTS, METRICS, TENSORBOARD, snapshot_path,
+                                          write_config, write_snapshot, write_summary)
 from sspd.engine.seeding import rng_state, set_rng_state
-from sspd.engine.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
-                               render_wave_image)
-from sspd.engine.step import TrainStep
+from sspd.engine.runfiles.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink,
+                                        render_map_image, render_wave_image)
+from sspd.engine.observers import RunObserver
 from sspd.models.input_spec import INPUT_KEY, InputSpec
 
-__all__ = ["RunContext", "RunObserver", "ObserverFactory", "RunWriter"]
+if TYPE_CHECKING:
+    from sspd.engine.step import TrainStep
+
+__all__ = ["RunWriter"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunContext:
-    """What an observer of a run may need to know, given to its factory on rank 0.
-
-    Attributes:
-        run_dir: the run directory; fps: the clips' frame rate; total_steps: optimiser steps of the run;
-        seed: the run seed; frames: difference frames T per clip; input_size: the network's input side;
-        dataset: the training dataset (for observers that draw clips of their own).
-    """
-
-    run_dir: Path
-    fps: float
-    total_steps: int
-    seed: int
-    frames: int
-    input_size: int
-    dataset: Any = None
-
-
-class RunObserver:
-    """Watches a run from rank 0; every method has a do-nothing default.
-
-    ``after_step`` sees every step's captured outputs and returns (scalars to log, a stop message or "");
-    ``at_checkpoint`` runs at every checkpoint step and at the last step and returns scalars to log;
-    ``state_dict``/``load_state_dict`` go to the checkpoint under :attr:`state_key` (None: no state);
-    ``on_resume`` runs after a resumed run's checkpoint is loaded. A run an observer stops ends with the
-    observer's :attr:`stop_reason`.
-    """
-
-    state_key: str | None = None
-    #: the run's stop reason when this observer ends it
-    stop_reason: str = "collapse"
-
-    def after_step(self, step: int, seen: CapturedOutputs | None, labels_hr: torch.Tensor | None,
-                   trainer: TrainStep) -> tuple[dict[str, float], str]:
-        return {}, ""
-
-    def at_checkpoint(self, step: int, trainer: TrainStep) -> dict[str, float]:
-        return {}
-
-    def state_dict(self) -> Any:
-        return None
-
-    def load_state_dict(self, state: Any) -> None:
-        return None
-
-    def on_resume(self) -> None:
-        return None
-
-
-#: builds an observer on rank 0 once the run's context is known
-ObserverFactory = Callable[[RunContext], RunObserver]
+#: the keys of a checkpoint that are the run's own (no observer may take one)
+_RUN_KEYS = frozenset({"format", "step", "epoch", "config", "network", "online", "target", "train_step", "rng",
+                       "guard", "scaler", "data", "finetune", "checkpoint_manager"})
 
 
 def _check_resumable(path: Path, state: Mapping[str, Any]) -> None:
@@ -113,20 +65,26 @@ class RunWriter:
             checkpoint's ``"config"``). network: the network spec (:func:`sspd.models.network_spec`).
         input_spec: what the network is trained on (every checkpoint's ``"input"``; None: not written).
         loop: the loop section (checkpoint_every, keep_last, best_metric). logging: the logging section.
-        fps, total_steps, steps_per_epoch, rank: the run's. probe: the online probe (rank 0) or None.
-        observers: the observers of rank 0 (empty on the others). stop_broadcast: whether observers may stop
-            the run (then their decision is broadcast every step; the same on every rank).
+        fps, total_steps, steps_per_epoch, rank: the run's.
+        observers: the observers of rank 0 (empty on the others), each with its own checkpoint key.
+        stop_broadcast: whether observers may stop the run (then their decision is broadcast every step;
+            the same on every rank).
     """
 
     def __init__(self, run_dir: str | Path, *, record: Mapping[str, Any], network: Mapping[str, Any], loop: Any,
                  logging: LoggingConfig, fps: float, total_steps: int, steps_per_epoch: int, rank: int,
-                 probe: LoopProbe | None = None, observers: Sequence[RunObserver] = (),
-                 stop_broadcast: bool = False, input_spec: InputSpec | None = None) -> None:
+                 observers: Sequence[RunObserver] = (), stop_broadcast: bool = False,
+                 input_spec: InputSpec | None = None) -> None:
         self.run_dir, self.record, self.network = Path(run_dir), dict(record), dict(network)
         self.input_spec = input_spec
         self.loop, self.logging = loop, logging
         self.fps, self.total_steps, self.steps_per_epoch, self.rank = fps, total_steps, steps_per_epoch, rank
-        self.probe, self.observers, self.stop_broadcast = probe, list(observers), stop_broadcast
+        self.observers, self.stop_broadcast = list(observers), stop_broadcast
+        keys = [o.state_key for o in self.observers if o.state_key is not None]
+        clashes = sorted({k for k in keys if keys.count(k) > 1} | (set(keys) & _RUN_KEYS))
+        if clashes:
+            raise ValueError(f"RunWriter: observers' state keys {clashes} clash with each other or with the "
+                             f"checkpoint's own keys ({', '.join(sorted(_RUN_KEYS))}): give each its own key")
         self.saved_step: int | None = None
         self.sink: Sink = Sink()
         self.last_scalars: dict[str, float] = {}
@@ -155,7 +113,8 @@ class RunWriter:
 
     # ----------------------------------------------------------------------------- checkpoints
     def checkpoint_state(self, step: int, trainer: TrainStep, stepper: Any) -> dict[str, Any]:
-        """The checkpoint dict of the run-directory contract (format ``sspd-checkpoint-1``)."""
+        """The checkpoint dict of the run-directory contract (format ``sspd-checkpoint-1``): the run's own
+        keys, then every observer's state under its own key."""
         per_epoch = self.steps_per_epoch
         stepper_state = stepper.state_dict()
         state = {"format": CHECKPOINT_FORMAT, "step": step, "epoch": step // per_epoch,
@@ -164,7 +123,6 @@ class RunWriter:
                  "online": trainer.online_network.state_dict(),
                  "target": None if trainer.target_network is None else trainer.target_network.state_dict(),
                  "train_step": trainer.state_dict(), "rng": rng_state(), "guard": stepper_state["guard"],
-                 "monitor": None, "probe": self.probe.state_dict() if self.probe is not None else None,
                  "scaler": stepper_state["scaler"],
                  "data": {"epoch": step // per_epoch, "position": step % per_epoch}}
         for observer in self.observers:
@@ -194,35 +152,32 @@ class RunWriter:
                              "edited? Restore it, or start a new run_dir") from None
         stepper.load_state_dict({"guard": state["guard"], "scaler": state.get("scaler")})
         for observer in self.observers:
-            if observer.state_key is not None and state.get(observer.state_key) is not None:
-                observer.load_state_dict(state[observer.state_key])
-            observer.on_resume()
-        self._restore_probe(path, state.get("probe"))
+            self._restore_observer(path, state, observer)
         if self.manager is not None:
             self.manager.load_state_dict(state["checkpoint_manager"])
         set_rng_state(state["rng"])
         log.info("resumed from %s at step %d", path, state["step"])
         return int(state["step"])
 
-    def _restore_probe(self, path: Path, state: dict[str, Any] | None) -> None:
-        if self.probe is None:
-            return
-        if state is None:
-            log.info("%s holds no online-probe state (the probe was off): the probe starts afresh", path)
-            return
-        try:
-            self.probe.load_state_dict(state)
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
+    @staticmethod
+    def _restore_observer(path: Path, state: Mapping[str, Any], observer: RunObserver) -> None:
+        """``observer``'s state from its own key (a checkpoint without it: as built, one log line), then
+        its ``on_resume``; a state that is not the observer's raises ValueError naming the file."""
+        key = observer.state_key
+        if key is not None and state.get(key) is None:
+            log.info("%s holds no %r state (that watcher was off when it was written): it starts afresh",
+                     path, key)
+        elif key is not None:
+            try:
+                observer.load_state_dict(state[key])
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from err
+        observer.on_resume()
 
     # ----------------------------------------------------------------------------- every step
     def after_step(self, done: int, scalars: dict[str, float], seen: CapturedOutputs | None,
-                   labels_hr: torch.Tensor | None, trainer: TrainStep, *,
-                   ppg: torch.Tensor | None = None) -> str:
-        """Log, observe, probe; returns a stop message when an observer ends the run ("" otherwise).
-
-        ``ppg`` (B, T+1): the labels of the batch ``seen`` saw, for the online probe (None: unlabelled).
-        """
+                   labels_hr: torch.Tensor | None, trainer: TrainStep) -> str:
+        """Log and observe; returns a stop message when an observer ends the run ("" otherwise)."""
         self.last_scalars = dict(scalars)
         self._best_window.append(scalars.get(self.loop.best_metric, math.nan))
         logged = dict(scalars)
@@ -232,14 +187,13 @@ class RunWriter:
             logged.update(observed)
             if stop and not message:
                 message, self.stop_reason = stop, observer.stop_reason
-        probed = self.probe.step(done, seen.pooled if seen is not None else None, ppg) if self.probe else {}
-        logged.update(probed)
+        observed_any = len(logged) > len(scalars)
         checked = {}
         if self.manager is not None and (self.manager.is_due(done) or done == self.total_steps):
             for observer in self.observers:
                 checked.update(observer.at_checkpoint(done, trainer))
         logged.update(checked)
-        if self.rank == 0 and (done % self.logging.every_n_steps == 0 or probed or checked):
+        if self.rank == 0 and (done % self.logging.every_n_steps == 0 or observed_any or checked):
             self.sink.log_scalars(done, logged)
             self._log_pictures(done, seen, trainer)
         if self.stop_broadcast:  # every rank stops at the same step, for the same reason

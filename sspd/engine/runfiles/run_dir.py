@@ -12,7 +12,7 @@
     RUN_DIR/.sspd-owner.json     the claim: a pretraining run writes only into its own folder  (claim_run_dir)
     RUN_DIR/.sspd-pretrain.lock  held while a run writes, so two runs never share a folder     (RUN_LOCK)
 
-The loop writes it (rank 0, through :class:`sspd.engine.run_writer.RunWriter`) and the report reads it
+The loop writes it (rank 0, through :class:`sspd.engine.runfiles.run_writer.RunWriter`) and the report reads it
 (:func:`load_run`), both through this module, so the file names are spelled once.
 
     record = load_run("runs/sspd")          # RunRecord: metrics, snapshots, collapse, health, config, summary

@@ -1,0 +1,85 @@
+"""The watchers of a pretraining run: the :class:`RunObserver` protocol, the :class:`RunContext` its
+factory is given, and how the run composes them.
+
+    factories = [CollapseWatch.factory(collapse), HealthWatch.factory(collapse), LoopProbe.factory(probe)]
+    run_pretraining(..., observers=factories)      # each built on rank 0 once the run's context is known
+
+Every watcher of a run is an observer: the online probe (:class:`sspd.engine.online_probe.LoopProbe`),
+the adaptation's held-priors check (:class:`sspd.engine.adapt.HeldPriorsCheck`), and the collapse
+monitor and health check of :mod:`sspd.diagnostics` (given by the caller, so the engine never imports
+what sits above it). Each saves its state in every checkpoint under its own :attr:`RunObserver.state_key`
+and gets it back on resume; the run's writer (:class:`sspd.engine.runfiles.run_writer.RunWriter`)
+knows none of them by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+
+from sspd.engine.capture import CapturedOutputs
+
+if TYPE_CHECKING:  # the step imports the online probe, an observer: importing it here would be a cycle
+    from sspd.engine.step import TrainStep
+
+__all__ = ["RunContext", "RunObserver", "ObserverFactory"]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What an observer of a run may need to know, given to its factory on rank 0.
+
+    Attributes:
+        run_dir: the run directory; fps: the clips' frame rate; total_steps: optimiser steps of the run;
+        seed: the run seed; frames: difference frames T per clip; input_size: the network's input side;
+        dataset: the training dataset (for observers that draw clips of their own); feature_dim: D of the
+        online backbone's pooled features (0: not known).
+    """
+
+    run_dir: Path
+    fps: float
+    total_steps: int
+    seed: int
+    frames: int
+    input_size: int
+    dataset: Any = None
+    feature_dim: int = 0
+
+
+class RunObserver:
+    """Watches a run from rank 0; every method has a do-nothing default.
+
+    ``after_step`` sees every step's captured outputs (with the labels of their batch,
+    :attr:`CapturedOutputs.ppg`) and returns (scalars to log, a stop message or "");
+    ``at_checkpoint`` runs at every checkpoint step and at the last step and returns scalars to log;
+    ``state_dict``/``load_state_dict`` go to the checkpoint under :attr:`state_key` (None: no state; a
+    checkpoint without the key, or None under it, leaves the observer as built); ``on_resume`` runs after
+    a resumed run's checkpoint is loaded. A run an observer stops ends with the observer's
+    :attr:`stop_reason`.
+    """
+
+    state_key: str | None = None
+    #: the run's stop reason when this observer ends it
+    stop_reason: str = "collapse"
+
+    def after_step(self, step: int, seen: CapturedOutputs | None, labels_hr: torch.Tensor | None,
+                   trainer: "TrainStep") -> tuple[dict[str, float], str]:
+        return {}, ""
+
+    def at_checkpoint(self, step: int, trainer: "TrainStep") -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> Any:
+        return None
+
+    def load_state_dict(self, state: Any) -> None:
+        return None
+
+    def on_resume(self) -> None:
+        return None
+
+
+#: builds an observer on rank 0 once the run's context is known
+ObserverFactory = Callable[[RunContext], RunObserver]
