@@ -20,6 +20,7 @@ import torch
 
 from sspd.engine.capture import CapturedOutputs, level_maps
 from sspd.engine.checkpoint import CheckpointManager, latest, load_checkpoint, load_latest
+from sspd.engine.facts import RunFacts
 from sspd.engine.distributed import broadcast_object
 from sspd.engine.online_probe import LoopProbe
 from sspd.engine.run_dir import (CHECKPOINT_FORMAT, CHECKPOINTS, METRICS, TENSORBOARD, snapshot_path, write_config,
@@ -34,23 +35,37 @@ __all__ = ["RunContext", "RunObserver", "ObserverFactory", "RunWriter"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunContext:
     """What an observer of a run may need to know, given to its factory on rank 0.
 
     Attributes:
-        run_dir: the run directory; fps: the clips' frame rate; total_steps: optimiser steps of the run;
-        seed: the run seed; frames: difference frames T per clip; input_size: the network's input side;
-        dataset: the training dataset (for observers that draw clips of their own).
+        run_dir: the run directory; facts: the run's :class:`sspd.engine.facts.RunFacts` (frame rate,
+        frames, input size, band, view), the same the loop gives the probe and the snapshots;
+        total_steps: optimiser steps of the run; seed: the run seed; dataset: the training dataset (for
+        observers that draw clips of their own).
     """
 
     run_dir: Path
-    fps: float
+    facts: RunFacts
     total_steps: int
     seed: int
-    frames: int
-    input_size: int
     dataset: Any = None
+
+    @property
+    def fps(self) -> float:
+        """The clips' frame rate in Hz (``facts.fps``)."""
+        return self.facts.fps
+
+    @property
+    def frames(self) -> int:
+        """Difference frames T per clip (``facts.frames``)."""
+        return self.facts.frames
+
+    @property
+    def input_size(self) -> int:
+        """The network's input side (``facts.input_size``)."""
+        return self.facts.input_size
 
 
 class RunObserver:
