@@ -196,3 +196,27 @@ def test_contrast_phys_lives_only_in_the_objectives_package():
                 found.append((path.relative_to(root), token.string))
     assert found == []
     assert "contrast-phys" in list_objectives()
+
+
+def test_a_config_yaml_with_every_objectives_section_loads_and_resumes(tmp_path):
+    """A run's config.yaml from before held a section for every objective: it still loads, to the named
+    objective's options, and a resume with the same options is accepted (and a changed one refused)."""
+    from sspd.cli.pretrain import check_resume_config
+    from sspd.objectives import ContrastPhysConfig, SiNCConfig, SSPDObjectiveConfig, SupervisedConfig
+
+    old = config_to_dict(RunConfig())
+    old["objective"] = {"name": "sinc", "sspd": config_to_dict(SSPDObjectiveConfig()),
+                        "sinc": {**config_to_dict(SiNCConfig()), "n_fft": 512},
+                        "supervised": config_to_dict(SupervisedConfig()),
+                        "contrast_phys": config_to_dict(ContrastPhysConfig())}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    loaded = load_config(RunConfig, tmp_path / "config.yaml")
+    assert loaded.objective == ObjectiveConfig(name="sinc", options=SiNCConfig(n_fft=512))
+    assert loaded.objective.contrast_phys == ContrastPhysConfig()
+    check_resume_config(tmp_path, load_config(RunConfig, None, ["objective.name=sinc", "objective.sinc.n_fft=512"]))
+    with pytest.raises(ValueError, match=r"objective\.sinc\.n_fft: 512 -> 1024"):
+        check_resume_config(tmp_path, load_config(RunConfig, None, ["objective.name=sinc",
+                                                                    "objective.sinc.n_fft=1024"]))
+    with pytest.raises(ValueError, match=r"objective\.simclr: unknown key; valid keys under objective: name, "
+                                         r"contrast_phys, sinc, sspd, supervised"):
+        load_config(RunConfig, {"objective": {"name": "sinc", "simclr": {}}})
