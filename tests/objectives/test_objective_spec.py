@@ -217,6 +217,6 @@ def test_a_config_yaml_with_every_objectives_section_loads_and_resumes(tmp_path)
     with pytest.raises(ValueError, match=r"objective\.sinc\.n_fft: 512 -> 1024"):
         check_resume_config(tmp_path, load_config(RunConfig, None, ["objective.name=sinc",
                                                                     "objective.sinc.n_fft=1024"]))
-    with pytest.raises(ValueError, match=r"objective\.simclr: unknown key; valid keys under objective: name, "
+    with pytest.raises(ValueError, match=r"objective\.simclr: unknown key \(did you mean 'sinc'\?\); valid keys under objective: name, "
                                          r"contrast_phys, sinc, sspd, supervised"):
         load_config(RunConfig, {"objective": {"name": "sinc", "simclr": {}}})
