@@ -11,6 +11,11 @@ executed: YAML is read with ``yaml.safe_load`` and an override's value is one YA
 collection (``lr=1e-3``, ``flag=true``, ``sizes=[1,2]``, ``root=null``). A float field also takes the
 string ``1e-3``, which YAML 1.1 (PyYAML) does not read as a number.
 
+A section whose keys depend on its values (the ``objective`` section: a name, and the options of the
+named objective read into that objective's own config type) is a dataclass with a classmethod
+``config_load(value, reader, base)`` that builds it with a :class:`SectionReader` (the same checks and
+messages as any section), and a method ``config_dump()`` giving its plain values.
+
 Errors are ValueErrors that name the file (or the ``--set`` item), the dotted key and what would be
 valid. A nested section given in part keeps the field's default for the rest: with
 ``optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=0.1))``, ``--set optim.wd=0.01``
@@ -34,7 +39,7 @@ import yaml
 from sspd.files import atomic_write_text
 
 __all__ = ["load_config", "parse_override", "config_to_dict", "save_config", "require_positive_int", "read_yaml",
-           "MAX_CONFIG_VALUES"]
+           "MAX_CONFIG_VALUES", "SectionReader"]
 
 T = TypeVar("T")
 
@@ -252,12 +257,42 @@ def _default_of(field: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
+class SectionReader:
+    """What a section with its own ``config_load`` reads its mapping with: the loader's checks and messages.
+
+    Attributes:
+        value: the section's mapping; key: its dotted key ("" at the top level).
+    """
+
+    def __init__(self, value: Mapping[str, Any], key: str, ctx: _Context) -> None:
+        self.value, self.key, self._ctx = value, key, ctx
+
+    def child(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def check_keys(self, valid: Sequence[str]) -> None:
+        """Raise on a key outside ``valid``, naming it, a close match and the valid keys."""
+        _check_keys(self.value, list(valid), self.key, self._ctx)
+
+    def read(self, name: str, tp: Any, current: Any = None) -> Any:
+        """``value[name]`` checked against the annotation ``tp``; a dataclass section given in part is
+        built over ``current`` (or its defaults)."""
+        return _coerce_field(self.value[name], tp, self.child(name), self._ctx, current)
+
+    def error(self, name: str | None, message: str) -> ValueError:
+        """A ValueError naming where ``name`` (None: the section) was set, and its dotted key."""
+        return self._ctx.error(self.child(name) if name else self.key, message)
+
+
 def _build(cls: type, value: Any, key: str, ctx: _Context, base: Any) -> Any:
     """Instance of dataclass ``cls`` from a mapping; fields it lacks come from ``base`` or the defaults."""
     if isinstance(value, cls):
         return value
     if not isinstance(value, Mapping):
         raise ctx.error(key, f"expected a section of {cls.__name__} keys, got {value!r}", _Mismatch)
+    load = getattr(cls, "config_load", None)
+    if load is not None:   # a section that reads itself (its keys depend on its values)
+        return load(value, SectionReader(value, key, ctx), base)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     _check_keys(value, [f.name for f in fields], key, ctx)
     base = _section_base(cls, value, key, ctx, base)
@@ -408,6 +443,8 @@ def config_to_dict(instance: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
+    if hasattr(value, "config_dump") and not isinstance(value, type):
+        return _plain(value.config_dump())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
     if isinstance(value, (list, tuple)):

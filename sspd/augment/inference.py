@@ -5,7 +5,8 @@ resized to the input size, then the raw frame difference. Networks trained with 
 "DiffNormalized" input (``InferenceView(difference="normalized", scale="std")``) see each frame resized
 with area interpolation, the normalised difference, divided by its standard deviation over the whole
 video (:func:`prepare_video`; over the clip where only a clip is at hand). A window of T + 1 frames gives T difference
-frames; a label of T + 1 samples gives the (B, T) training target of a ``"pulse"`` or ``"diff"`` signal.
+frames; a label of T + 1 samples gives the (B, T) training target of a ``"pulse"`` or ``"diff"`` signal
+(:func:`raw_frames` states that rule once, for every reader of clips).
 """
 from __future__ import annotations
 
@@ -21,12 +22,22 @@ from sspd.augment.spatial import resize_clip
 from sspd.augment.temporal import DIFFERENCE_MODES, frame_difference
 from sspd.signal import zscore
 
-__all__ = ["TARGETS", "LUMINANCE_MODES", "SCALE_MODES", "InferenceView", "remove_luminance", "scale_by_std",
-           "prepare_view", "prepare_video", "clip_target", "window_starts", "stitch_windows", "predict_frames"]
+__all__ = ["VIEW_EXTRA_FRAMES", "raw_frames", "TARGETS", "LUMINANCE_MODES", "SCALE_MODES", "InferenceView",
+           "remove_luminance", "scale_by_std", "prepare_view", "prepare_video", "clip_target", "window_starts",
+           "stitch_windows", "predict_frames"]
 
 LUMINANCE_MODES = ("keep", "remove")
 #: how difference frames are scaled: as they are, or divided by their standard deviation
 SCALE_MODES = ("none", "std")
+
+#: raw frames a view reads beyond its T frames: every view is a difference of consecutive frames
+VIEW_EXTRA_FRAMES = 1
+
+
+def raw_frames(frames: int) -> int:
+    """The raw frames (T + 1) a clip must hold for a view of ``frames`` (T) difference frames."""
+    return int(frames) + VIEW_EXTRA_FRAMES
+
 
 #: what a (B, T) difference-frame signal is meant to follow: the PPG's first difference, or the PPG
 TARGETS = ("diff", "pulse")
@@ -183,17 +194,17 @@ def predict_frames(predict_fn: Callable[[Tensor], Tensor], frames: np.ndarray, *
     window is scaled by the video's standard deviation.
     """
     n_frames = len(frames)
-    if window < 2 or n_frames < window + 1 or (stride is not None and not 1 <= stride <= window):
+    if window < 2 or n_frames < raw_frames(window) or (stride is not None and not 1 <= stride <= window):
         raise ValueError(f"predict_frames needs window >= 2, at least window + 1 frames and a stride in "
                          f"[1, window]; got window {window}, {n_frames} frames, stride {stride}")
-    starts = window_starts(n_frames, window + 1, stride or window)
+    starts = window_starts(n_frames, raw_frames(window), stride or window)
     video = prepare_video(frames, input_size, view) if view is not None and view.scale == "std" else None
     out = []
     for i in range(0, starts.size, batch_size):
         if video is not None:   # (b, C, T, h, w) windows of the prepared video
             batch = torch.from_numpy(np.stack([video[:, s:s + window] for s in starts[i:i + batch_size]]))
         else:
-            clips = np.stack([frames[s:s + window + 1] for s in starts[i:i + batch_size]])  # (b, T+1, S, S, C)
+            clips = np.stack([frames[s:s + raw_frames(window)] for s in starts[i:i + batch_size]])  # (b, T+1, S, S, C)
             batch = prepare_view(torch.from_numpy(clips).permute(0, 4, 1, 2, 3), input_size, view)
         out.append(predict_fn(batch).float().cpu().numpy())  # (b, T)
     return stitch_windows(n_frames - 1, starts, np.concatenate(out))

@@ -13,7 +13,7 @@ import numpy as np
 
 from sspd.baselines.inputs import as_rgb_batch, restore_batch, window_length
 from sspd.baselines.windows import cut_windows, hann, overlap_add, window_starts
-from sspd.signal import band_mask, check_band, check_fs, periodogram
+from sspd.signal import DEFAULT_BAND, band_mask, check_band, check_fs, periodogram
 
 __all__ = ["ica", "fastica"]
 
@@ -109,7 +109,7 @@ def _in_band_sign(y: np.ndarray, ref: np.ndarray, fs: float, band: tuple[float, 
     return np.where(cross.real.sum(axis=-1) < 0, -1.0, 1.0)
 
 
-def ica(rgb, fs: float, band: tuple[float, float] = (0.75, 2.5), window_s: float | None = None,
+def ica(rgb, fs: float, band: tuple[float, float] = DEFAULT_BAND, window_s: float | None = None,
         seed: int = 0) -> np.ndarray:
     """ICA baseline: the independent component of the RGB trace with the strongest pulse.
 

@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=float, default=10.0,
                    help="HR window in s (default 10; the first estimate comes after one window)")
     p.add_argument("--every", type=float, default=1.0, help="seconds between estimates (default 1)")
-    p.add_argument("--band", type=float, nargs=2, default=(0.75, 2.5), metavar=("LOW", "HIGH"),
+    p.add_argument("--band", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="HR search band in Hz (default 0.75 2.5 = 45-150 bpm)")
     p.add_argument("--hrv-window", type=float, default=60.0,
                    help="HRV window in s (default 60; RMSSD needs 30 s of beats, SDNN and pNN50 60 s, LF/HF "
@@ -170,7 +170,7 @@ def _estimator(args: argparse.Namespace, fps: float):
         predictor = build_predictor(args.checkpoint, which=args.which, which_file=args.checkpoint_file,
                                     device=args.device)
     return RollingHR(fps=fps, method=args.method, predictor=predictor, window_s=args.window, update_s=args.every,
-                     band=tuple(args.band), hrv_window_s=args.hrv_window or None, hrv_every_s=args.hrv_every)
+                     band=_band(args.band), hrv_window_s=args.hrv_window or None, hrv_every_s=args.hrv_every)
 
 
 def _summary_lines(summary) -> list[str]:
@@ -217,3 +217,10 @@ def run(args: argparse.Namespace) -> int:
         writers.close()
     print(("\n" if tty and summary.estimates else "") + "\n".join(_summary_lines(summary)))
     return 0
+
+
+def _band(band: list[float] | None) -> tuple[float, float]:
+    """``--band LOW HIGH``, or the library's default band (:data:`sspd.signal.DEFAULT_BAND`, 45-150 bpm)."""
+    from sspd.signal import DEFAULT_BAND
+
+    return tuple(band) if band else DEFAULT_BAND

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="HR-over-time window in s (default 10: 2 bpm resolution on steady HR; shorter "
                         "follows changes faster but is noisier; at least 1/band-low)")
     p.add_argument("--stride", type=float, default=1.0, help="step between windows in s (default 1)")
-    p.add_argument("--band", type=float, nargs=2, default=(0.75, 2.5), metavar=("LOW", "HIGH"),
+    p.add_argument("--band", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="HR search band in Hz (default 0.75 2.5 = 45-150 bpm; widen to 0.6 3.3 for "
                         "exercise or infants)")
     p.add_argument("--skin", choices=("ycrcb", "all"), default="ycrcb",
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         prediction = predict_video(args.video, method=args.method, predictor=predictor, fps=args.fps,
-                                   window_s=args.window, stride_s=args.stride, band=tuple(args.band), cropper=cropper,
+                                   window_s=args.window, stride_s=args.stride, band=_band(args.band), cropper=cropper,
                                    skin=None if args.skin == "all" else args.skin, progress=progress)
     except ValueError as err:
         raise ValueError(in_flags(str(err))) from err
@@ -260,3 +260,10 @@ def _run_verdict(checkpoint: Path) -> dict | None:
     except ValueError:
         return None
     return run_verdict(collapse, health) if collapse or health else None
+
+
+def _band(band: list[float] | None) -> tuple[float, float]:
+    """``--band LOW HIGH``, or the library's default band (:data:`sspd.signal.DEFAULT_BAND`, 45-150 bpm)."""
+    from sspd.signal import DEFAULT_BAND
+
+    return tuple(band) if band else DEFAULT_BAND

@@ -35,6 +35,7 @@ from sspd.baselines import pos
 from sspd.diagnostics.clip_traces import ClipTraces, clip_traces, frame_shifts, rates
 from sspd.diagnostics.hr_probes import pileup
 from sspd.diagnostics.signal_probes import cross_clip_correlation, temporal_std
+from sspd.signal import DEFAULT_BAND
 
 __all__ = ["HEALTH_LEVELS", "ClipTraces", "HealthThresholds", "DEFAULT_HEALTH", "LabelCheck", "Health",
            "frame_shifts", "clip_traces", "rates", "assess_health", "judge_rates", "label_check", "health_json",
@@ -180,17 +181,18 @@ def _collapse_probes(predictions: np.ndarray) -> dict[str, float]:
     return {"pred_temporal_std": temporal_std(predictions), "cross_clip_corr": cross_clip_correlation(predictions)}
 
 
-def _trace_rates(traces: Sequence[ClipTraces], fs: float) -> dict[str, np.ndarray]:
+def _trace_rates(traces: Sequence[ClipTraces], fs: float,
+                 band: tuple[float, float] = DEFAULT_BAND) -> dict[str, np.ndarray]:
     """Per clip: POS, light and motion (the stronger axis) rates and SNRs. A clip whose mean colour does
     not change (a constant video) has no POS pulse: NaN rate, -inf SNR."""
     rgb = np.stack([t.rgb for t in traces])  # (N, 3, T)
     varying = np.ptp(rgb, axis=-1).max(axis=-1) > 0  # (N,) POS needs a colour that changes
     pos_hr, pos_snr = np.full(len(traces), np.nan), np.full(len(traces), -np.inf)
     if varying.any():
-        pos_hr[varying], pos_snr[varying] = rates(pos(rgb[varying], fs), fs)
-    light_hr, light_snr = rates(np.stack([t.light for t in traces]), fs)
-    mx_hr, mx_snr = rates(np.stack([t.motion[0] for t in traces]), fs)
-    my_hr, my_snr = rates(np.stack([t.motion[1] for t in traces]), fs)
+        pos_hr[varying], pos_snr[varying] = rates(pos(rgb[varying], fs), fs, band)
+    light_hr, light_snr = rates(np.stack([t.light for t in traces]), fs, band)
+    mx_hr, mx_snr = rates(np.stack([t.motion[0] for t in traces]), fs, band)
+    my_hr, my_snr = rates(np.stack([t.motion[1] for t in traces]), fs, band)
     use_y = my_snr > mx_snr
     return {"pos_hr": pos_hr, "pos_snr": pos_snr, "light_hr": light_hr, "light_snr": light_snr,
             "motion_hr": np.where(use_y, my_hr, mx_hr), "motion_snr": np.where(use_y, my_snr, mx_snr)}
@@ -238,7 +240,8 @@ def _follows(p: dict[str, float], th: HealthThresholds) -> str:
 
 
 def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
-                  labels_hr: Any = None, thresholds: HealthThresholds = DEFAULT_HEALTH) -> Health:
+                  labels_hr: Any = None, thresholds: HealthThresholds = DEFAULT_HEALTH,
+                  band: tuple[float, float] = DEFAULT_BAND) -> Health:
     """The label-free verdict on a network's predictions of N clips.
 
     Args:
@@ -247,6 +250,7 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
         fs: frame rate in Hz. Clips of 10 s or more give rates to within a few bpm.
         labels_hr: optional (N,) label HRs (bpm) for the :class:`LabelCheck`; never used by the verdict.
         thresholds: the rules, :class:`HealthThresholds`.
+        band: (low, high) Hz where every rate is searched (a run's ``RunFacts.band``).
     """
     preds = np.asarray(predictions, dtype=np.float64)
     if preds.ndim != 2 or len(traces) != preds.shape[0] or preds.shape[0] < 2:
@@ -258,8 +262,8 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
     if not np.isfinite(preds).all():
         return Health("collapsed", "finite_predictions", 0.0, "nothing (non-finite outputs)",
                       "the predictions are not finite")
-    pred_hr, pred_snr = rates(preds, fs)
-    clip_rates = {"pred_hr": pred_hr, "pred_snr": pred_snr, **_trace_rates(traces, fs)}
+    pred_hr, pred_snr = rates(preds, fs, band)
+    clip_rates = {"pred_hr": pred_hr, "pred_snr": pred_snr, **_trace_rates(traces, fs, band)}
     labels = None if labels_hr is None else label_check(pred_hr, clip_rates["pos_hr"], labels_hr)
     return judge_rates(clip_rates, _collapse_probes(preds), thresholds=thresholds, labels=labels)
 

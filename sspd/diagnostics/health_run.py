@@ -3,6 +3,7 @@
     from sspd.diagnostics.health_run import HealthClips, run_health
     clips = HealthClips.from_data(config.data, seed=config.seed)     # 12 clips of 10 s, rendered once
     health = run_health(network, clips, window=config.data.frames, input_size=config.model.input_size)
+    # in a run: the loop's RunFacts give fps (from_dataset's), frames, input_size, view and band
     health.verdict                                                    # "learning", "not learning", ...
 
 The clips come from the same source as the run's training clips (the synthetic generator with the run's
@@ -19,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from sspd.augment.inference import InferenceView, predict_frames
+from sspd.augment.inference import VIEW_EXTRA_FRAMES, InferenceView, predict_frames, raw_frames
 from sspd.diagnostics.health import (DEFAULT_HEALTH, ClipTraces, Health, HealthThresholds, assess_health,
                                      clip_traces, rates)
+from sspd.signal import DEFAULT_BAND
 
 __all__ = ["HealthClips", "run_health"]
 
@@ -47,7 +49,7 @@ class HealthClips:
     @classmethod
     def from_data(cls, data: Any, *, seed: int, n_clips: int = 12, seconds: float = 10.0) -> "HealthClips":
         """``n_clips`` clips of ``seconds`` (at least one training window) from a run's data section
-        (:class:`sspd.engine.DataConfig`)."""
+        (:class:`sspd.engine.DataConfig`), at the rate of its clips (the dataset's ``fps``)."""
         from sspd.engine.data import build_train_dataset
 
         return cls.from_dataset(build_train_dataset(data, seed=seed), seed=seed, n_clips=n_clips, seconds=seconds,
@@ -55,7 +57,7 @@ class HealthClips:
 
     @classmethod
     def from_dataset(cls, dataset: Any, *, seed: int, n_clips: int = 12, seconds: float = 10.0,
-                     min_frames: int = 0) -> "HealthClips":
+                     min_frames: int = 0, fps: float | None = None) -> "HealthClips":
         """``n_clips`` long clips from the source of a training dataset.
 
         A :class:`~sspd.data.synthetic.clips.SyntheticClipDataset` gives new clips of ``seconds`` from
@@ -66,39 +68,44 @@ class HealthClips:
         Args:
             dataset: the run's training dataset; seed: the run seed (the clips derive their own).
             min_frames: the fewest difference frames per clip (the network's window, so one fits).
+            fps: the run's frame rate (``RunFacts.fps``); None reads the dataset's ``fps``
+                (:func:`sspd.engine.facts.check_train_dataset`).
         """
+        from sspd.engine.facts import check_train_dataset
         from sspd.engine.seeding import derive_seed
 
         if n_clips < 2 or not seconds > 0:
             raise ValueError(f"HealthClips needs n_clips >= 2 and seconds > 0, got {n_clips}, {seconds}")
         own = derive_seed(seed, "health_clips") % 2**32
-        fps = float(getattr(dataset, "fps", 0.0) or 0.0)
-        if hasattr(dataset, "video") and hasattr(dataset, "config") and fps > 0:
+        fps = float(check_train_dataset(dataset).fps if fps is None else fps)
+        length = max(int(round(seconds * fps)), min_frames)   # difference frames per clip
+        if hasattr(dataset, "video") and hasattr(dataset, "config"):
             from sspd.data.synthetic.clips import SyntheticClipDataset
 
-            source = SyntheticClipDataset(n_clips, frames=max(int(round(seconds * fps)), min_frames) + 1,
+            source = SyntheticClipDataset(n_clips, frames=raw_frames(length),
                                           size=(dataset.width, dataset.height), fps=fps, seed=own,
                                           config=dataset.config)
-            return cls.from_items([source[i] for i in range(n_clips)])
+            return cls.from_items([source[i] for i in range(n_clips)], fps=fps)
         if hasattr(dataset, "videos"):
             from sspd.data.windows import RandomWindows
 
             videos = list(dataset.videos)
-            length = min(max(int(round(seconds * videos[0].fps)), min_frames), min(v.n_frames for v in videos) - 1)
-            source = RandomWindows(videos, window=length, extra_frames=1, windows_per_video=1, seed=own,
-                                   dtype="float32")
+            length = min(length, min(v.n_frames for v in videos) - VIEW_EXTRA_FRAMES)
+            source = RandomWindows(videos, window=length, extra_frames=VIEW_EXTRA_FRAMES, windows_per_video=1,
+                                   seed=own, dtype="float32")
             picks = np.linspace(0, len(source) - 1, min(n_clips, len(source))).round().astype(int)
-            return cls.from_items([source[int(i)] for i in picks])
+            return cls.from_items([source[int(i)] for i in picks], fps=fps)
         log.warning("health clips: %s is neither synthetic clips nor cache windows; judging its first %d "
                     "items as they are (short clips give coarse rates)", type(dataset).__name__, n_clips)
-        return cls.from_items([dataset[i] for i in range(min(n_clips, len(dataset)))])
+        return cls.from_items([dataset[i] for i in range(min(n_clips, len(dataset)))], fps=fps)
 
     @classmethod
-    def from_items(cls, items: list[dict[str, Any]]) -> "HealthClips":
-        """From dataset items {"video": (C, T+1, S, S), "fps", optional "ppg"/"label" (T+1,)}."""
+    def from_items(cls, items: list[dict[str, Any]], fps: float | None = None) -> "HealthClips":
+        """From dataset items {"video": (C, T+1, S, S), "fps", optional "ppg"/"label" (T+1,)} at ``fps`` Hz
+        (None: the first item's ``fps``)."""
         if len(items) < 2:
             raise ValueError(f"HealthClips needs at least 2 clips, got {len(items)}")
-        fps = float(items[0]["fps"])
+        fps = float(items[0]["fps"] if fps is None else fps)
         frames = [np.clip(np.asarray(item["video"]), 0, 255).astype(np.uint8).transpose(1, 2, 3, 0)
                   for item in items]  # (T+1, S, S, 3) each
         traces = [clip_traces(f[1:]) for f in frames]
@@ -119,8 +126,10 @@ def _label_hr(item: dict[str, Any], fps: float) -> float:
 
 
 def run_health(network: Any, clips: HealthClips, *, window: int, input_size: int,
-               view: InferenceView | None = None, thresholds: HealthThresholds = DEFAULT_HEALTH) -> Health:
-    """The verdict on ``network`` (an :class:`sspd.engine.SSPDNetwork`) over ``clips``.
+               view: InferenceView | None = None, thresholds: HealthThresholds = DEFAULT_HEALTH,
+               band: tuple[float, float] = DEFAULT_BAND) -> Health:
+    """The verdict on ``network`` (an :class:`sspd.engine.SSPDNetwork`) over ``clips``, its rates searched in
+    ``band`` Hz (a run's ``RunFacts.band``).
 
     The network is put in eval mode for the check and returned to its previous mode.
     """
@@ -137,4 +146,5 @@ def run_health(network: Any, clips: HealthClips, *, window: int, input_size: int
                           for f in clips.frames])  # (N, T)
     finally:
         network.train(was_training)
-    return assess_health(preds, clips.traces, clips.fps, labels_hr=clips.labels_hr, thresholds=thresholds)
+    return assess_health(preds, clips.traces, clips.fps, labels_hr=clips.labels_hr, thresholds=thresholds,
+                         band=band)

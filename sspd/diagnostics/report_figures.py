@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from sspd.diagnostics.probe_set import PROBE_DESCRIPTIONS, PROBE_PREFIX
 from sspd.diagnostics.thresholds import Rule, Thresholds
+from sspd.signal import DEFAULT_BAND_BPM
 
 if TYPE_CHECKING:
     from sspd.engine.runfiles.run_dir import RunRecord, Snapshot
@@ -233,7 +234,8 @@ def plot_hr(snapshots: list[Snapshot], last: int = 8, mode_bpm: float | None = N
     pooled_true = np.concatenate([hr for _, hr in true[-last:]]) if true else np.zeros(0)
     everything = np.concatenate([pooled_pred, pooled_true])
     everything = everything[np.isfinite(everything)]
-    low, high = (min(45.0, everything.min()), max(150.0, everything.max())) if everything.size else (45.0, 150.0)
+    low, high = DEFAULT_BAND_BPM
+    low, high = (min(low, everything.min()), max(high, everything.max())) if everything.size else (low, high)
     bins = np.arange(math.floor(low / 3) * 3, high + 3.0, 3.0)                 # 3 bpm bins, as the pile-up
     for (series, label, colour) in ((pred, "predicted", "C0"), (true, "label", "0.4")):
         for index, (step, hr) in enumerate(series):

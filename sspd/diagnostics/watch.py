@@ -92,14 +92,11 @@ class CollapseWatch(RunObserver):
     def __init__(self, collapse: CollapseConfig, context: RunContext) -> None:
         self.collapse, self.context = collapse, context
         warmup = int(math.ceil(collapse.warmup_fraction * context.total_steps))
-        self.monitor = CollapseMonitor(fs=context.fps, patience=collapse.patience, min_clips=collapse.min_clips,
-                                       capacity=max(64, collapse.min_clips), seed=context.seed,
-                                       warmup_steps=warmup)
-        shortest = math.ceil(context.fps / self.monitor.band[0])  # one period of the band's low edge
-        if context.frames < shortest:
-            raise ValueError(f"collapse monitoring needs clips of at least {shortest} frames (one period of "
-                             f"{self.monitor.band[0]} Hz at {context.fps:g} fps), data.frames is {context.frames}: "
-                             "use longer clips or set collapse.enabled=false")
+        facts = context.facts
+        self.monitor = CollapseMonitor(fs=facts.fps, band=facts.band, patience=collapse.patience,
+                                       min_clips=collapse.min_clips, capacity=max(64, collapse.min_clips),
+                                       seed=context.seed, warmup_steps=warmup)
+        facts.check_band_period(what="collapse monitoring", off="collapse.enabled=false")
         self.collapse_report: dict[str, Any] | None = None   # the monitor's latest report, as JSON
 
     @classmethod
@@ -193,14 +190,14 @@ class HealthWatch(RunObserver):
     def check_health(self, step: int, trainer: TrainStep) -> dict[str, float]:
         """Judge whether the online network is learning the pulse: health.json and collapse.json; returns
         the ``health/*`` scalars for this step's log line."""
-        context = self.context
+        context, facts = self.context, self.context.facts
         if self._health_clips is None:
             self._health_clips = HealthClips.from_dataset(context.dataset, seed=context.seed,
                                                           n_clips=self.collapse.health_clips,
                                                           seconds=self.collapse.health_seconds,
-                                                          min_frames=context.frames)
-        health = run_health(trainer.online_network, self._health_clips, window=context.frames,
-                            input_size=context.input_size)
+                                                          min_frames=facts.frames, fps=facts.fps)
+        health = run_health(trainer.online_network, self._health_clips, window=facts.frames,
+                            input_size=facts.input_size, view=facts.view, band=facts.band)
         self.health = health_json(health, step=step)
         write_json(context.run_dir, HEALTH, self.health)
         _write_verdict(context.run_dir, read_json(context.run_dir, COLLAPSE), self.health)

@@ -22,6 +22,7 @@ from sspd.engine.optimiser import (PRECISIONS, OptimConfig, OptimiserStep, Sched
 # the training-loop infrastructure
 from sspd.engine.runfiles.checkpoint import MANAGER_KEY, CheckpointManager, latest, load_checkpoint, save_checkpoint
 from sspd.engine.data import DataConfig, build_train_dataset
+from sspd.engine.facts import RunFacts, TrainDataset, check_train_dataset
 from sspd.engine.distributed import (DistributedConfig, all_ranks_true, all_reduce_mean, barrier, broadcast_object,
                                      get_rank, get_world_size, init_distributed_from_env, is_main_process,
                                      maybe_convert_sync_batchnorm, shard_indices)
@@ -77,4 +78,6 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "build_network", "network_spec", "network_signal", "build_train_dataset", "RunWriter", "RunObserver", "RunContext",
     "load_run", "RunRecord", "Snapshot",
+    # the run's facts and the training data's protocol
+    "RunFacts", "TrainDataset", "check_train_dataset",
 ]

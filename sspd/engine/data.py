@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sspd.augment.inference import InferenceView
+from sspd.augment.inference import VIEW_EXTRA_FRAMES, InferenceView, raw_frames
 from sspd.configuration import require_positive_int
 from sspd.data.synthetic.config import SyntheticConfig
 from sspd.engine.distributed import shard_indices
@@ -89,7 +89,8 @@ class DataConfig:
 
 
 def build_train_dataset(data: DataConfig, *, seed: int) -> Dataset:
-    """The training dataset of a run's ``data`` section: items {"video": (C, T+1, S, S), "fps", ...}.
+    """The training dataset of a run's ``data`` section (a :class:`sspd.engine.facts.TrainDataset`: its
+    ``fps`` is the clips' rate): items {"video": (C, T+1, S, S), "fps", ...}.
 
     Args:
         data: the run config's data section (source, frames, box_size, clips, fps, cache_dir, ...).
@@ -102,7 +103,7 @@ def build_train_dataset(data: DataConfig, *, seed: int) -> Dataset:
             log.warning("data.cache_dir=%s is ignored: data.source is synthetic, so clips are rendered on the fly; "
                         "set data.source=cache to train on that cache, or data.cache_dir=null", data.cache_dir)
 
-        return SyntheticClipDataset(data.clips, frames=data.frames + 1, size=data.box_size, fps=data.fps,
+        return SyntheticClipDataset(data.clips, frames=raw_frames(data.frames), size=data.box_size, fps=data.fps,
                                     seed=derive_seed(seed, "synthetic_clips") % 2**32,
                                     config=data.synthetic_config())
     from sspd.data import open_cache
@@ -112,7 +113,7 @@ def build_train_dataset(data: DataConfig, *, seed: int) -> Dataset:
     if videos and videos[0].size != data.box_size:
         raise ValueError(f"data.box_size is {data.box_size} but the cache {data.cache_dir} holds "
                          f"{videos[0].size}x{videos[0].size} crops: set data.box_size={videos[0].size}")
-    return RandomWindows(videos, window=data.frames, extra_frames=1, windows_per_video=data.windows_per_video,
+    return RandomWindows(videos, window=data.frames, extra_frames=VIEW_EXTRA_FRAMES, windows_per_video=data.windows_per_video,
                          seed=derive_seed(seed, "windows") % 2**32, dtype="float32")
 
 

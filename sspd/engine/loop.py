@@ -35,6 +35,7 @@ from sspd.engine.distributed import (DistributedConfig, barrier, get_rank, get_w
                                      maybe_convert_sync_batchnorm)
 from sspd.engine.guards import NonFiniteLossError
 from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, check_objective_signal, initial_network
+from sspd.engine.facts import RunFacts
 from sspd.models.network import ModelConfig
 from sspd.engine.observers import ObserverFactory, RunContext
 from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig
@@ -104,7 +105,8 @@ class LoopConfig:
 
 @dataclass
 class LoopResult:
-    """How a run ended: steps done, why it stopped, the last step's scalars, where the outputs are."""
+    """How a run ended: steps done, why it stopped, the last step's scalars, where the outputs are, and the
+    facts (frame rate, frames, band...) it resolved at its start and gave everything that watched it."""
 
     run_dir: Path
     steps: int
@@ -113,6 +115,7 @@ class LoopResult:
     message: str = ""
     wall_time_s: float = 0.0
     final: dict[str, float] = field(default_factory=dict)
+    facts: RunFacts | None = None
 
 
 def resolve_device(device: str, precision: str) -> torch.device:
@@ -257,8 +260,10 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
         resume: True continues from ``run_dir``'s newest readable checkpoint (``last.pt``, else the
             newest step file, with a warning), a path from that checkpoint file (exactly: on CPU the losses
             after resuming equal those of an uninterrupted run).
-        dataset: a torch Dataset of {"video": (C, T+1, S, S), "fps", optional "ppg" or "label" (T+1,),
-            "hr"} to train on instead of the one ``data`` describes (labels feed the online probe).
+        dataset: a :class:`sspd.engine.facts.TrainDataset` (a torch Dataset of {"video": (C, T+1, S, S),
+            "fps", optional "ppg" or "label" (T+1,), "hr"} with the clips' rate as ``dataset.fps``; one
+            without it is refused) to train on instead of the one ``data`` describes (labels feed the
+            online probe).
         on_step: called on rank 0 after every step (the CLI's progress bar).
 
     Under torchrun every rank calls this; the process group is created from the environment.
@@ -275,13 +280,15 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                                          "logging": logging, "probe": probe, "distributed": distributed,
                                          "adapt": adapt})
     dataset = dataset if dataset is not None else build_train_dataset(data, seed=seed)
+    facts = RunFacts.resolve(data=data, model=model, view=views.inference_view(), dataset=dataset,
+                             objective_config=objective.config)   # fps, frames, band: once, for everyone
     check_dataset_labels(dataset, objective=objective.spec.name, needs_labels=objective.spec.needs_labels, data=data)
     init_distributed_from_env(distributed.backend, timeout_s=distributed.timeout_s)
     rank, world_size = get_rank(), get_world_size()
     device = resolve_device(loop.device, loop.precision)
     total, per_epoch = run_length(loop, len(dataset), world_size * optim.accumulation)
     torch.manual_seed(derive_seed(seed, "init"))   # the same initial weights on every rank
-    network, spec = initial_network(model, frames=data.frames, view=views.inference_view())  # model.init's weights
+    network, spec = initial_network(model, frames=facts.frames, view=facts.view)  # model.init's weights
     check_objective_signal(network, objective)
     counts = apply_adaptation(network, adapt)
     log.info("adapt: %s layers (%d trainable, %d frozen parameters), BatchNorm %s", adapt.layers,
@@ -294,15 +301,14 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                             grad_clip=optim.grad_clip, precision=loop.precision, max_nonfinite=loop.max_nonfinite,
                             seed=seed)
     seed_everything(seed, rank=rank)
-    fps = float(getattr(dataset, "fps", None) or data.fps)
     with _claimed(run_dir, rank):   # nothing is written before the network is built and the folder is ours
-        context = RunContext(run_dir=Path(run_dir), fps=fps, total_steps=total, seed=seed, frames=data.frames,
-                             input_size=model.input_size, dataset=dataset, feature_dim=network.backbone.feature_dim)
+        context = RunContext(run_dir=Path(run_dir), facts=facts, total_steps=total, seed=seed, dataset=dataset,
+                             feature_dim=network.backbone.feature_dim)
         watching = [factory(context) for factory in factories] if rank == 0 else []
-        writer = RunWriter(run_dir, record=record, network=spec, loop=loop, logging=logging, fps=fps,
+        writer = RunWriter(run_dir, record=record, network=spec, loop=loop, logging=logging, fps=facts.fps,
                            total_steps=total, steps_per_epoch=per_epoch, rank=rank, observers=watching,
                            stop_broadcast=bool(factories) and world_size > 1,
-                           input_spec=training_input_spec(spec, data=data, dataset=dataset, fps=fps))
+                           input_spec=training_input_spec(spec, data=data, dataset=dataset, fps=facts.fps))
         run = _Run(loop, trainer, stepper, writer, total, per_epoch, seed, loop.batch_size, optim.accumulation,
                    data.workers, rank, world_size)
         if not resume:
@@ -319,4 +325,4 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
             writer.close()
             barrier()
     return LoopResult(run_dir=Path(run_dir), steps=done, total_steps=total, stop_reason=reason, message=message,
-                      wall_time_s=time.time() - started, final=writer.last_scalars)
+                      wall_time_s=time.time() - started, final=writer.last_scalars, facts=facts)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from sspd.engine.capture import CapturedOutputs
+from sspd.engine.facts import RunFacts
 
 if TYPE_CHECKING:  # the step imports the online probe, an observer: importing it here would be a cycle
     from sspd.engine.step import TrainStep
@@ -27,25 +28,38 @@ if TYPE_CHECKING:  # the step imports the online probe, an observer: importing i
 __all__ = ["RunContext", "RunObserver", "ObserverFactory"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunContext:
     """What an observer of a run may need to know, given to its factory on rank 0.
 
     Attributes:
-        run_dir: the run directory; fps: the clips' frame rate; total_steps: optimiser steps of the run;
-        seed: the run seed; frames: difference frames T per clip; input_size: the network's input side;
-        dataset: the training dataset (for observers that draw clips of their own); feature_dim: D of the
-        online backbone's pooled features (0: not known).
+        run_dir: the run directory; facts: the run's :class:`sspd.engine.facts.RunFacts` (frame rate,
+        frames, input size, band, view), the same the loop gives the snapshots; total_steps: optimiser
+        steps of the run; seed: the run seed; dataset: the training dataset (for observers that draw clips
+        of their own); feature_dim: D of the online backbone's pooled features (0: not known).
     """
 
     run_dir: Path
-    fps: float
+    facts: RunFacts
     total_steps: int
     seed: int
-    frames: int
-    input_size: int
     dataset: Any = None
     feature_dim: int = 0
+
+    @property
+    def fps(self) -> float:
+        """The clips' frame rate in Hz (``facts.fps``)."""
+        return self.facts.fps
+
+    @property
+    def frames(self) -> int:
+        """Difference frames T per clip (``facts.frames``)."""
+        return self.facts.frames
+
+    @property
+    def input_size(self) -> int:
+        """The network's input side (``facts.input_size``)."""
+        return self.facts.input_size
 
 
 class RunObserver:

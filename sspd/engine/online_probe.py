@@ -27,11 +27,12 @@ from torch import Tensor
 from sspd.augment.inference import TARGETS, clip_target
 from sspd.configuration import require_positive_int
 from sspd.engine.capture import CapturedOutputs
+from sspd.engine.facts import check_band_period
 from sspd.engine.observers import ObserverFactory, RunObserver
 from sspd.engine.seeding import derive_seed
 from sspd.models.heads import LinearProbeHead
 from sspd.losses import neg_pearson
-from sspd.signal import check_fs
+from sspd.signal import DEFAULT_BAND, check_fs
 
 __all__ = ["OnlineProbeConfig", "LABEL_KEYS", "batch_labels", "OnlineProbe", "LoopProbe"]
 
@@ -67,8 +68,6 @@ class OnlineProbeConfig:
 
 #: Where a batch carries its per-frame PPG (B, T+1): synthetic clips "ppg", cached windows "label".
 LABEL_KEYS = ("ppg", "label")
-
-_HR_BAND = (0.75, 2.5)
 
 
 def batch_labels(batch: Mapping[str, Any]) -> Tensor | None:
@@ -111,7 +110,7 @@ class OnlineProbe:
     """
 
     def __init__(self, feature_dim: int, fs: float, *, target: str = "diff", lr: float = 1e-2,
-                 steps_per_update: int = 5, band: tuple[float, float] = (0.75, 2.5), seed: int = 0) -> None:
+                 steps_per_update: int = 5, band: tuple[float, float] = DEFAULT_BAND, seed: int = 0) -> None:
         check_fs(fs, name="OnlineProbe: fs")
         if target not in TARGETS or steps_per_update < 1:
             raise ValueError(f"OnlineProbe needs target in {TARGETS} and steps_per_update >= 1; got "
@@ -171,25 +170,23 @@ class LoopProbe(RunObserver):
     Args:
         config: the run config's ``probe`` section (every_n_steps >= 1, lr, steps_per_update, target).
         feature_dim: D of the online backbone's pooled features.
-        fs: frame rate of the clips (Hz).
+        fs: frame rate of the clips (Hz) (the run's ``RunFacts.fps``).
         frames: difference frames T per clip; must cover one period of the HR band's low edge.
+        band: the HR band in Hz of ``probe/hr_mae_bpm`` (the run's ``RunFacts.band``).
         seed: the run seed (the head's initialisation derives its own seed from it).
     """
 
     state_key = "probe"
 
-    def __init__(self, config: Any, *, feature_dim: int, fs: float, frames: int, seed: int) -> None:
+    def __init__(self, config: Any, *, feature_dim: int, fs: float, frames: int,
+                 band: tuple[float, float] = DEFAULT_BAND, seed: int) -> None:
         if config.every_n_steps < 1:
             raise ValueError(f"LoopProbe needs probe.every_n_steps >= 1, got {config.every_n_steps}: "
                              "build none when the probe is off (0)")
-        shortest = math.ceil(fs / _HR_BAND[0])
-        if frames < shortest:
-            raise ValueError(f"the online probe needs clips of at least {shortest} frames (one period of "
-                             f"{_HR_BAND[0]} Hz at {fs:g} fps), data.frames is {frames}: use longer clips or "
-                             "set probe.every_n_steps=0")
+        check_band_period(frames, fs, band, what="the online probe", off="probe.every_n_steps=0")
         self.every_n_steps, self.feature_dim, self.target = config.every_n_steps, feature_dim, config.target
         self.online_probe = OnlineProbe(feature_dim, fs, target=config.target, lr=config.lr,
-                                        steps_per_update=config.steps_per_update, band=_HR_BAND,
+                                        steps_per_update=config.steps_per_update, band=band,
                                         seed=derive_seed(seed, "online_probe") % 2**32)
         self._noted_unlabelled = False
 
@@ -198,8 +195,8 @@ class LoopProbe(RunObserver):
         """The observer factory of a run's ``probe`` section (None when the probe is off)."""
         if not config.every_n_steps:
             return None
-        return lambda context: cls(config, feature_dim=context.feature_dim, fs=context.fps,
-                                   frames=context.frames, seed=context.seed)
+        return lambda context: cls(config, feature_dim=context.feature_dim, fs=context.facts.fps,
+                                   frames=context.facts.frames, band=context.facts.band, seed=context.seed)
 
     def after_step(self, step: int, seen: CapturedOutputs | None, labels_hr: Tensor | None,
                    trainer: Any) -> tuple[dict[str, float], str]:

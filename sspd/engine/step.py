@@ -9,9 +9,10 @@ the only way from a batch to new weights (the training loop's too).
     for step, batch in enumerate(loader):             # batch: {"video": (B, C, T+1, S, S), "fps": ...}
         scalars, _ = stepper.step([batch], step)
 
-What the step builds follows the objective's :class:`sspd.objectives.ObjectiveSpec`: an EMA target and a
-second view only for objectives that declare a target (SSPD); the TS stack only when it is used; the
-predictor on the detached feature map (SSPD) or on the live one (SiNC, supervised). With speed
+What the step builds follows the objective's :class:`sspd.objectives.ObjectiveSpec`: an EMA target only for
+objectives that declare ``target="ema"`` (SSPD), a second view only for those that declare ``views=2``;
+the TS stack only when ``"hs"`` is among its ``outputs``; the predictor on the detached feature map (SSPD)
+or on the live one (SiNC, supervised). With speed
 augmentation each clip is played at a random speed first; its factor reaches the objective as
 ``batch["speed"]`` and its label is resampled with it; an objective that draws random numbers of its own
 (Contrast-Phys's windows) draws them from ``batch["generator"]``, the step's view generator. Everything that changes while training (the
@@ -106,7 +107,7 @@ class TrainStep:
         self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
         network.to(memory_format=self.memory_format)  # before the deep copy: the target inherits it
         self.pair = (OnlineTargetPair(network, buffers=buffers, target_mode=target_mode)
-                     if self.objective.spec.needs_target else None)
+                     if self.objective.spec.target == "ema" else None)
         self._online = network
         _check_optimizer(optimizer, network, self.pair)
         cosine_momentum(0, 1, momentum_start, momentum_end)  # validates the momenta
@@ -128,8 +129,7 @@ class TrainStep:
     @objective.setter
     def objective(self, value: Objective | SSPDObjectiveConfig | None) -> None:
         value = _as_objective(value)
-        if getattr(self, "_objective", None) is not None and (
-                value.spec.needs_target != self._objective.spec.needs_target):
+        if getattr(self, "_objective", None) is not None and value.spec.target != self._objective.spec.target:
             raise ValueError(f"cannot switch from objective {self._objective.name!r} to {value.name!r}: one has "
                              "a target network and the other has not; build a new TrainStep")
         self._objective = value
@@ -168,14 +168,16 @@ class TrainStep:
         return out.clip, out.label, out.speeds
 
     def make_views(self, video: Tensor, fs: float = 30.0) -> tuple[Tensor, Tensor | None]:
-        """Raw frames (B, C, T+1, S, S) → (online_view, target_view or None), each (B, C, T, h, w).
+        """Raw frames (B, C, T+1, S, S) → (online_view, target_view or None), each (B, C, T, h, w): two views
+        for an objective of ``views=2``; one for ``views=1`` (which its target, if any, also sees).
 
         No speed augmentation here (:meth:`forward` applies it first, with the labels).
         """
         video = video.to(next(self.online_network.parameters()).device, non_blocking=True)
         size = self.online_network.input_size
-        if self.pair is None:
-            online, target = make_single_view(video, size, self.generator, self.views), None
+        if self.objective.spec.views == 1:
+            online = make_single_view(video, size, self.generator, self.views)
+            target = online if self.pair is not None else None
         else:
             online, target = make_views(video, size, self.generator, self.views, fs=fs)
         fmt = self.memory_format
@@ -200,7 +202,7 @@ class TrainStep:
         video, ppg, speeds = self._speed(video, ppg)
         online_view, target_view = self.make_views(video, float(fs.mean()))    # (B, C, T, h, w) each
         online = self._online if online is None else online
-        online_outputs = online(online_view, with_ts=spec.uses_ts, detach_predictor=self._detach_predictor())
+        online_outputs = online(online_view, with_ts="hs" in spec.outputs, detach_predictor=self._detach_predictor())
         target_outputs = self.forward_target(target_view) if target_view is not None else None
         extras = {"ppg": ppg, "speed": speeds, "generator": self.generator}  # objectives that draw (Contrast-Phys)
         return self.objective(online_outputs, target_outputs, fs, {**batch, **extras})
@@ -209,7 +211,7 @@ class TrainStep:
         """The target network on its view, without an autograd graph."""
         spec = self.objective.spec
         with torch.no_grad():
-            return self.target_network(view, with_ts=spec.uses_ts, detach_predictor=self._detach_predictor())
+            return self.target_network(view, with_ts="hs" in spec.outputs, detach_predictor=self._detach_predictor())
 
     def _detach_predictor(self) -> bool:
         """The objective's gradient routing: its config's ``detach_predictor`` when it has one, else the spec's."""

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks
 
-from sspd.signal import (BANDPASS_ORDER, as_signal_rows, bandpass, check_band, check_fs, choose_nfft, detrend,
-                         estimate_hr, find_spectral_peak_hz, next_pow2, periodogram, prepare_pulse, snr_db)
+from sspd.signal import (BANDPASS_ORDER, DEFAULT_BAND, as_signal_rows, bandpass, check_band, check_fs, choose_nfft,
+                         detrend, estimate_hr, find_spectral_peak_hz, next_pow2, periodogram, prepare_pulse, snr_db)
 
 __all__ = [
     "PAPER_BAND",
@@ -38,7 +38,7 @@ __all__ = [
     "summarise_windows",
 ]
 
-PAPER_BAND = (0.75, 2.5)  # Hz, 45-150 bpm: the SSPD paper's band and sspd's default
+PAPER_BAND = DEFAULT_BAND  # Hz, 45-150 bpm: the SSPD paper's band and sspd's default
 TOOLBOX_BAND = (0.6, 3.3)  # Hz, 36-198 bpm: the rPPG-Toolbox's default band
 TOOLBOX_DETREND_LAMBDA = 100.0  # the rPPG-Toolbox's smoothness-priors λ (λ² convention)
 PRESETS = (None, "rppg-toolbox")

@@ -36,6 +36,7 @@ from sspd.engine.online_probe import OnlineProbe  # trained inside the loop; re-
 from sspd.files import atomic_path
 from sspd.models.heads import LinearProbeHead
 from sspd.losses import band_ratio, neg_pearson
+from sspd.signal import DEFAULT_BAND
 
 __all__ = ["ProbeConfig", "FeatureSet", "extract_features", "select_subjects", "probe_loss", "train_probe",
            "probe_predictor", "OnlineProbe"]
@@ -61,7 +62,7 @@ class ProbeConfig:
     weight_decay: float = 0.0
     batch_size: int | None = None
     band_weight: float = 0.0
-    band: tuple[float, float] = (0.75, 2.5)
+    band: tuple[float, float] = DEFAULT_BAND
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -203,7 +204,7 @@ def select_subjects(subjects: Sequence[str], fraction: float, seed: int = 0) -> 
 
 
 def probe_loss(pred: Tensor, target: Tensor, fs: float, *, band_weight: float = 0.0,
-               band: tuple[float, float] = (0.75, 2.5)) -> Tensor:
+               band: tuple[float, float] = DEFAULT_BAND) -> Tensor:
     """Negative Pearson of (B, T) predictions against targets, + ``band_weight`` × the out-of-band
     energy fraction of the predictions (:func:`sspd.losses.band_ratio`, form "fraction")."""
     loss = neg_pearson(pred, target)

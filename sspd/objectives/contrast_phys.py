@@ -214,5 +214,6 @@ def contrast_phys_objective(online: NetworkOutputs, target: NetworkOutputs | Non
 
 
 CONTRAST_PHYS = register_objective(ObjectiveSpec(
-    name="contrast-phys", fn=contrast_phys_objective, config_type=ContrastPhysConfig,
+    name="contrast-phys", fn=contrast_phys_objective, config_type=ContrastPhysConfig, views=1,
+    outputs=("rppg", "spatial"),
     description="Contrast-Phys: spectra of windows of one video pulled together, of different videos pushed apart"))

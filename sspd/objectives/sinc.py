@@ -198,5 +198,5 @@ def sinc_objective(online: NetworkOutputs, target: NetworkOutputs | None, fs: Te
 
 
 SINC = register_objective(ObjectiveSpec(
-    name="sinc", fn=sinc_objective, config_type=SiNCConfig,
+    name="sinc", fn=sinc_objective, config_type=SiNCConfig, views=1, outputs=("rppg",),
     description="SiNC: bandwidth, sparsity and variance priors on the prediction's spectrum, no target"))

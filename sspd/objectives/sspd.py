@@ -324,6 +324,6 @@ def _registered_sspd(online: NetworkOutputs, target: NetworkOutputs | None, fs: 
 
 
 SSPD = register_objective(ObjectiveSpec(
-    name="sspd", fn=_registered_sspd, config_type=SSPDObjectiveConfig, needs_target=True, uses_ts=True,
-    detach_predictor=True,
+    name="sspd", fn=_registered_sspd, config_type=SSPDObjectiveConfig, views=2, target="ema",
+    outputs=("rppg", "hs"), detach_predictor=True,
     description="SSPD: self-similarity distillation to an EMA target, predictor distilled on detached features"))

@@ -56,5 +56,6 @@ def supervised_objective(online: NetworkOutputs, target: NetworkOutputs | None, 
 
 
 SUPERVISED = register_objective(ObjectiveSpec(
-    name="supervised", fn=supervised_objective, config_type=SupervisedConfig, needs_labels=True,
+    name="supervised", fn=supervised_objective, config_type=SupervisedConfig, views=1,
+    outputs=("rppg",), needs_labels=True,
     description="supervised control: negative Pearson of the prediction to the PPG label"))

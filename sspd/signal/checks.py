@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_signal_rows", "check_fs", "check_band", "check_covers_band", "restore_rows"]
+__all__ = ["DEFAULT_BAND", "DEFAULT_BAND_BPM", "as_signal_rows", "check_fs", "check_band", "check_covers_band",
+           "restore_rows"]
+
+#: The library's pulse band in Hz, 45-150 bpm (the SSPD paper's): the default of every heart-rate search,
+#: baseline, probe and run diagnostic; the one place it is written.
+DEFAULT_BAND = (0.75, 2.5)
+#: :data:`DEFAULT_BAND` in beats per minute, (45.0, 150.0)
+DEFAULT_BAND_BPM = (60.0 * DEFAULT_BAND[0], 60.0 * DEFAULT_BAND[1])
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -93,7 +100,7 @@ def check_band(band: Any, fs: float | None = None, name: str = "band") -> tuple[
         raise ValueError(f"{name} must be a pair (low, high) in Hz, got {band!r}") from None
     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or low >= high:
         raise ValueError(f"{name} ({low}, {high}) Hz is empty or invalid: it needs 0 < low < high, "
-                         "e.g. (0.75, 2.5) for 45-150 bpm")
+                         f"e.g. {DEFAULT_BAND} for {DEFAULT_BAND_BPM[0]:g}-{DEFAULT_BAND_BPM[1]:g} bpm")
     if fs is not None:
         nyquist = check_fs(fs) / 2.0
         if high >= nyquist:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import find_peaks, welch
 
-from sspd.signal.checks import (as_signal_rows, check_band, check_covers_band, check_fs,
+from sspd.signal.checks import (DEFAULT_BAND, as_signal_rows, check_band, check_covers_band, check_fs,
                                  restore_rows)
 from sspd.signal.filters import bandpass
 from sspd.signal.spectra import band_mask, choose_nfft, periodogram
@@ -19,7 +19,6 @@ from sspd.signal.spectra import band_mask, choose_nfft, periodogram
 __all__ = ["HR_METHODS", "DEFAULT_BAND", "estimate_hr", "find_spectral_peak_hz"]
 
 HR_METHODS = ("fft", "welch", "peaks")
-DEFAULT_BAND = (0.75, 2.5)  # Hz: 45-150 bpm, the SSPD paper's band
 _MIN_RELATIVE_PROMINENCE = 0.5  # peaks less prominent than this x the median are not beats
 _MAX_SPECTRUM_VALUES = 4 << 20  # bound on the B * F spectrum values the FFT estimator holds at once
 
@@ -160,7 +159,7 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
             finite scale (each row is scaled to a unit peak first, so 1e-300 and 1e300 give the same HR).
         fs: sample rate in Hz.
         method: ``"fft"``, ``"welch"`` or ``"peaks"``.
-        band: (low, high) Hz searched; the default (0.75, 2.5) Hz is 45-150 bpm.
+        band: (low, high) Hz searched; the default :data:`DEFAULT_BAND`, (0.75, 2.5) Hz, is 45-150 bpm.
 
     Returns:
         HR in bpm: a float for a (T,) input, a (B,) float64 array for (B, T).

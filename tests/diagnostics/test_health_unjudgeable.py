@@ -17,6 +17,7 @@ from sspd.diagnostics.report import judge_run
 from sspd.diagnostics.watch import CollapseConfig, HealthWatch
 from sspd.engine import TrainStep, create_sspd_network
 from sspd.engine.runfiles.run_dir import load_run
+from sspd.engine.facts import RunFacts
 from sspd.engine.observers import RunContext
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=4",
@@ -83,8 +84,8 @@ def test_the_watch_writes_the_verdict_at_every_checkpoint_without_a_traceback(tm
     torch.manual_seed(0)
     network = create_sspd_network("physnet", frames=48, width=0.25, input_size=16)
     trainer = TrainStep(network, torch.optim.Adam(network.parameters(), lr=1e-3), seed=0)
-    context = RunContext(run_dir=tmp_path, fps=30.0, total_steps=4, seed=0, frames=48, input_size=16,
-                         dataset=ConstantClips())
+    context = RunContext(run_dir=tmp_path, facts=RunFacts(fps=30.0, frames=48, input_size=16, box_size=20),
+                         total_steps=4, seed=0, dataset=ConstantClips())
     watch = HealthWatch(CollapseConfig(health_clips=3, health_seconds=1.6), context)
     with caplog.at_level(logging.WARNING, logger="sspd.diagnostics"):
         for step in (2, 4):

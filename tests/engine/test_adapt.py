@@ -154,11 +154,12 @@ def test_batchnorm_statistics_behave_as_configured(batchnorm):
 def test_the_check_measures_sinc_priors_on_the_inference_signal(start_run):
     network, _ = load_pretrained(start_run)
     dataset = build_train_dataset(load_config(RunConfig, None, TINY).data, seed=0)
+    from sspd.engine.facts import RunFacts
     from sspd.engine.observers import RunContext
 
     check = HeldPriorsCheck(AdaptConfig(check_every=1, check_clips=3),
-                            RunContext(run_dir=start_run, fps=30.0, total_steps=4, seed=0, frames=48, input_size=16,
-                                       dataset=dataset))
+                            RunContext(run_dir=start_run, facts=RunFacts(fps=30.0, frames=48, input_size=16, box_size=16),
+                                       total_steps=4, seed=0, dataset=dataset))
     assert check.video.shape[0] == 3
     got = check.measure(network)
     with torch.no_grad():

@@ -35,6 +35,7 @@ class _NaNAt(torch.utils.data.Dataset):
 
     def __init__(self, base, bad: set[int]):
         self.base, self.bad = base, bad
+        self.fps = base.fps   # the rate of the clips (a training dataset must say it)
 
     def __len__(self):
         return len(self.base)

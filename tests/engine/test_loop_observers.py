@@ -100,7 +100,8 @@ def test_a_checkpoint_whose_watchers_were_off_resumes_them_afresh(tmp_path, capl
 
 
 def test_the_health_watch_restores_its_verdict_from_its_key_else_from_health_json(tmp_path):
-    context = RunContext(run_dir=tmp_path, fps=30.0, total_steps=4, seed=0, frames=48, input_size=16)
+    context = RunContext(run_dir=tmp_path, facts=RunFacts(fps=30.0, frames=48, input_size=16, box_size=20),
+                         total_steps=4, seed=0)
     (tmp_path / "health.json").write_text(json.dumps({"step": 2, "verdict": "learning"}))
     old = HealthWatch(CollapseConfig(), context)
     old.on_resume()   # a checkpoint without "health"

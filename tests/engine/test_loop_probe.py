@@ -145,6 +145,7 @@ class _Unlabelled(torch.utils.data.Dataset):
 
     def __init__(self, base):
         self.base = base
+        self.fps = base.fps   # the rate of the clips (a training dataset must say it)
 
     def __len__(self):
         return len(self.base)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sspd.data.synthetic.face_model import WIDTH_OVER_HEIGHT
-from sspd.signal import check_fs
+from sspd.signal import DEFAULT_BAND_BPM, check_fs
 
 __all__ = ["SyntheticConfig", "SKIN_TONES", "FRAMINGS", "PRESETS", "CRF_RANGE"]
 
@@ -64,7 +64,8 @@ class SyntheticConfig:
     """The synthetic model's knobs. ``(low, high)`` tuples are drawn uniformly per video.
 
     Pulse:
-        hr_bpm: mean heart rate range (bpm); docs/data_formats.md asks for 45-150.
+        hr_bpm: mean heart rate range (bpm); docs/data_formats.md asks for 45-150 (the library's band,
+            :data:`sspd.signal.DEFAULT_BAND_BPM`).
         respiration_depth: relative HR modulation by breathing (respiratory sinus arrhythmia), 3-5 %.
         respiration_hz: breathing rate (Hz), 0.15-0.4.
         hr_drift: relative std of the slow HR drift (components below 0.03 Hz).
@@ -123,7 +124,7 @@ class SyntheticConfig:
         label_jitter_s: jitter (s) of the label timestamps, as a real oximeter's clock has.
     """
 
-    hr_bpm: tuple[float, float] = (45.0, 150.0)
+    hr_bpm: tuple[float, float] = DEFAULT_BAND_BPM
     respiration_depth: tuple[float, float] = (0.03, 0.05)
     respiration_hz: tuple[float, float] = (0.15, 0.4)
     hr_drift: float = 0.02

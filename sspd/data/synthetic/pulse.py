@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from sspd.data.synthetic.curves import SmoothCurve
-from sspd.signal import check_fs
+from sspd.signal import DEFAULT_BAND_BPM, check_fs
 
 __all__ = ["PulseModel", "PulseTrace", "BeatTrain", "draw_pulse_model", "simulate_pulse"]
 
@@ -170,7 +170,7 @@ class PulseTrace:
 
 
 def draw_pulse_model(rng: np.random.Generator, *, hr_bpm: float | None = None,
-                     hr_range_bpm: tuple[float, float] = (45.0, 150.0),
+                     hr_range_bpm: tuple[float, float] = DEFAULT_BAND_BPM,
                      respiration_depth: tuple[float, float] = (0.03, 0.05),
                      respiration_hz: tuple[float, float] = (0.15, 0.4), hr_drift: float = 0.02,
                      dicrotic_ratio: tuple[float, float] = (0.25, 0.5), beat_jitter: float = 0.0,
