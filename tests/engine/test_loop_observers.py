@@ -16,6 +16,7 @@ from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
 from sspd.diagnostics.watch import CollapseConfig, HealthWatch
 from sspd.engine import LoggingConfig, LoopConfig, RunContext, RunObserver, load_checkpoint, save_checkpoint
+from sspd.engine.facts import RunFacts
 from sspd.engine.runfiles.run_writer import RunWriter
 
 TINY = ["model.backbone=physnet", "model.input_size=16", "data.box_size=20", "data.frames=48", "data.clips=8",
