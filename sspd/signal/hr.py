@@ -62,16 +62,26 @@ def _refine_log_parabola(power: np.ndarray, peak: np.ndarray) -> np.ndarray:
 
 
 def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high: float,
-                     interpolate: bool = True) -> np.ndarray:
+                          interpolate: bool = True, peaks_only: bool = False) -> np.ndarray:
     """Frequency (Hz) of the highest in-band bin of each row of ``power`` (B, F).
 
-    With ``interpolate`` the bin is refined by :func:`_refine_log_parabola`, so the estimate is not
-    quantised to the bin width (it may then lie up to half a bin outside the band).
+    With ``peaks_only`` only bins that are local maxima of the whole spectrum (no higher neighbour)
+    count, when a row has one in the band: a band edge on the flank of content outside the band (a slow
+    sway leaking through the window's main lobe) is then never read as the heart rate. With
+    ``interpolate`` the bin is refined by :func:`_refine_log_parabola`, so the estimate is not quantised
+    to the bin width (it may then lie up to half a bin outside the band).
     Returns (B,) Hz.
     """
     mask = band_mask(freqs, low, high)  # (F,)
     first = int(np.argmax(mask))
-    peak = first + np.argmax(power[:, mask], axis=1)  # (B,) bin index in the full spectrum
+    in_band = power[:, mask]  # (B, F')
+    if peaks_only:
+        left = np.concatenate([power[:, :1], power[:, :-1]], axis=1)[:, mask]   # each bin's neighbours
+        right = np.concatenate([power[:, 1:], power[:, -1:]], axis=1)[:, mask]
+        is_peak = (in_band >= left) & (in_band >= right)  # (B, F')
+        has_peak = is_peak.any(axis=1, keepdims=True)     # (B, 1): else the plain in-band maximum
+        in_band = np.where(is_peak | ~has_peak, in_band, -np.inf)
+    peak = first + np.argmax(in_band, axis=1)  # (B,) bin index in the full spectrum
     if not interpolate:
         return freqs[peak]
     step = freqs[1] - freqs[0]
@@ -86,7 +96,7 @@ def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | 
     out = []
     for start in range(0, rows.shape[0], chunk):
         freqs, psd = periodogram(rows[start:start + chunk], fs, nfft=nfft, window=window)  # (b, F)
-        out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band))
+        out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band, peaks_only=True))
     return 60.0 * np.concatenate(out)
 
 
@@ -99,7 +109,7 @@ def _welch_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int 
     nfft = choose_nfft(nperseg, fs) if nfft is None else max(int(nfft), nperseg)
     freqs, psd = welch(rows, fs=fs, window=window, nperseg=nperseg, noverlap=nperseg // 2,
                        nfft=nfft, detrend="constant", axis=1)  # (F,), (B, F)
-    return 60.0 * find_spectral_peak_hz(freqs, psd, *band)
+    return 60.0 * find_spectral_peak_hz(freqs, psd, *band, peaks_only=True)
 
 
 def _refine_sample_peaks(row: np.ndarray, peaks: np.ndarray) -> np.ndarray:
@@ -143,8 +153,9 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     """Heart rate (bpm) of each signal row.
 
     Estimators:
-        ``"fft"``: the highest in-band bin of the periodogram of the mean-removed, ``window``-tapered
-        signal zero-padded to ``nfft`` (default :func:`choose_nfft`: a grid of <= 0.1 bpm), refined by
+        ``"fft"``: the highest in-band local maximum (a bin no neighbour exceeds; the highest in-band bin
+        when there is none) of the periodogram of the mean-removed, ``window``-tapered signal zero-padded
+        to ``nfft`` (default :func:`choose_nfft`: a grid of <= 0.1 bpm), refined by
         a parabola through the log power of the peak bin and its neighbours. Not quantised to 60 fs / T.
         ``"welch"``: the same peak search on a Welch spectrum of ``welch_segment_s`` s segments with 50 %
         overlap (smoother, coarser: the resolution is that of one segment).

@@ -107,7 +107,7 @@ def test_every_consumer_of_a_25_fps_cache_run_gets_25(cache, tmp_path, monkeypat
     (watched,), (checked,) = watches, healths
     assert watched.context.facts is facts and watched.monitor.fs == FPS and watched.monitor.band == DEFAULT_BAND
     assert checked.context.facts is facts
-    assert checked._health_clips is not None and watched._health_clips.fps == FPS
+    assert checked._health_clips is not None and checked._health_clips.fps == FPS
     assert checked._health_clips.frames[0].shape[0] == round(2.0 * FPS) + 1   # 2 s at 25 fps, T + 1 frames
     # the online probe
     (probe,) = probes

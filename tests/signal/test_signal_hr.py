@@ -133,3 +133,14 @@ def test_signals_in_columns_are_told_to_transpose():
         estimate_hr(x.T, 30.0)
     with pytest.raises(ValueError, match="shorter than one period"):   # a plain short signal keeps its message
         estimate_hr(x[:, :10], 30.0)
+
+
+def test_a_band_edge_on_the_flank_of_content_below_the_band_is_not_a_heart_rate():
+    """A 74 bpm pulse under a sway 3x stronger at 0.68 Hz, just below the 0.75-2.5 Hz band: the sway's main
+    lobe makes the band's first bin the highest in-band bin, but it is no peak; the pulse is."""
+    fs = 30.0
+    t = np.arange(300) / fs
+    x = np.sin(2 * np.pi * (74.0 / 60.0) * t) + 3.0 * np.sin(2 * np.pi * 0.68 * t + 0.3)
+    freqs, psd = periodogram(x[None], fs, nfft=4096, window="hann")
+    assert 60.0 * find_spectral_peak_hz(freqs, psd, 0.75, 2.5)[0] < 46.0     # the plain in-band maximum
+    assert estimate_hr(x, fs) == pytest.approx(74.0, abs=1.0)
