@@ -68,6 +68,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--test-seed", type=int, default=770_000, help="generator seed of the test sets")
     p.add_argument("--out", default="runs/reliability_study")
+    p.add_argument("--read", choices=["checkpoint", "pulse", "diff"], default="checkpoint",
+                   help="how the predictor's output is read: as the checkpoint says (its model.signal), as the "
+                        "pulse, or as the pulse's difference (integrated before the HR)")
     p.add_argument("--table", action="store_true", help="only print the table of the finished runs")
     return p.parse_args()
 
@@ -115,10 +118,11 @@ def evaluate(signals: list, hrs: np.ndarray) -> dict:
     return {method: score(result, hrs, names) for method, result in results.items()}
 
 
-def score_sets(network, config: RunConfig, sets: dict) -> dict:
+def score_sets(network, config: RunConfig, sets: dict, read: str = "checkpoint") -> dict:
+    target = network.signal if read == "checkpoint" else read
     scores = {}
     for name, (videos, hrs) in sets.items():
-        signals = network_signals(network.predict, videos, window=config.data.frames,
+        signals = network_signals(network.predict, videos, window=config.data.frames, target=target,
                                   input_size=config.model.input_size, view=network.view)
         scores[name] = evaluate(signals, hrs)["model"]
     return scores
@@ -133,7 +137,7 @@ def run_one(args: argparse.Namespace, seed: int, threads: int, sets: dict) -> di
         if missing:
             network, _ = load_pretrained(run_dir)
             config = load_config(RunConfig, str(run_dir / "config.yaml"), [])
-            out["scores"].update(score_sets(network.eval(), config, {n: sets[n] for n in missing}))
+            out["scores"].update(score_sets(network.eval(), config, {n: sets[n] for n in missing}, args.read))
             cached.write_text(json.dumps(out, default=float))
         return out
     torch.set_num_threads(threads)
@@ -145,7 +149,7 @@ def run_one(args: argparse.Namespace, seed: int, threads: int, sets: dict) -> di
         print(f"  {args.recipe} seed {seed} threads {threads}: {result.steps} steps in {result.wall_time_s:.0f} s "
               f"({result.stop_reason})", flush=True)
     network, _ = load_pretrained(run_dir)
-    scores = score_sets(network.eval(), config, sets)
+    scores = score_sets(network.eval(), config, sets, args.read)
     health_file = run_dir / "health.json"
     verdict = json.loads(health_file.read_text()).get("verdict") if health_file.is_file() else None
     summary = json.loads((run_dir / "summary.json").read_text())
