@@ -49,8 +49,12 @@ RECIPES = {  # recipe -> run-config overrides on top of BASE_CONFIG (the library
     # term against every clip drifting to one rate) and training pulses over the study's whole 40-180 bpm
     "priors-wide": ["objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]"],
     "wide-train": ["data.synthetic.hr_bpm=[40,180]"],
+    "priors-wide-128": ["objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]",
+                        "data.frames=128"],
+    # three times the optimiser steps (600, about 10 minutes on 2 cores) over twice the clips
+    "long": ["loop.max_steps=600", "data.clips=512", "loop.epochs=5"],
     "long-priors-wide": ["objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]",
-                         "data.frames=128"],
+                         "loop.max_steps=600", "data.clips=512", "loop.epochs=5"],
 }
 LEARNED_MAE = 5.0  # bpm on the wide set: the truth the health verdict is compared with
 

@@ -20,6 +20,8 @@ __all__ = ["HR_METHODS", "DEFAULT_BAND", "estimate_hr", "find_spectral_peak_hz"]
 
 HR_METHODS = ("fft", "welch", "peaks")
 _MIN_RELATIVE_PROMINENCE = 0.5  # peaks less prominent than this x the median are not beats
+# a spectral peak less than half a resolution cell (0.5 / window length Hz) outside the band reads as the band's edge
+EDGE_TOLERANCE_CYCLES = 0.5
 _MAX_SPECTRUM_VALUES = 4 << 20  # bound on the B * F spectrum values the FFT estimator holds at once
 
 
@@ -62,23 +64,34 @@ def _refine_log_parabola(power: np.ndarray, peak: np.ndarray) -> np.ndarray:
 
 
 def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high: float,
-                          interpolate: bool = True, peaks_only: bool = False) -> np.ndarray:
+                          interpolate: bool = True, peaks_only: bool = False,
+                          edge_tolerance_hz: float = 0.0) -> np.ndarray:
     """Frequency (Hz) of the highest in-band bin of each row of ``power`` (B, F).
 
     With ``peaks_only`` only bins that are local maxima of the whole spectrum (no higher neighbour)
     count, when a row has one in the band: a band edge on the flank of content outside the band (a slow
-    sway leaking through the window's main lobe) is then never read as the heart rate. With
-    ``interpolate`` the bin is refined by :func:`_refine_log_parabola`, so the estimate is not quantised
-    to the bin width (it may then lie up to half a bin outside the band).
+    sway leaking through the window's main lobe) is then never read as the heart rate. An edge bin still
+    counts when the spectrum keeps rising beyond it to a peak no more than ``edge_tolerance_hz`` outside
+    the band: a pulse just past the edge (179.5 Hz-bins of a 180 bpm pulse) reads as the edge, not as
+    whatever ripple the band holds. With ``interpolate`` the bin is refined by
+    :func:`_refine_log_parabola`, so the estimate is not quantised to the bin width (it may then lie up to
+    half a bin outside the band).
     Returns (B,) Hz.
     """
     mask = band_mask(freqs, low, high)  # (F,)
     first = int(np.argmax(mask))
+    last = len(mask) - 1 - int(np.argmax(mask[::-1]))
     in_band = power[:, mask]  # (B, F')
     if peaks_only:
         left = np.concatenate([power[:, :1], power[:, :-1]], axis=1)[:, mask]   # each bin's neighbours
         right = np.concatenate([power[:, 1:], power[:, -1:]], axis=1)[:, mask]
         is_peak = (in_band >= left) & (in_band >= right)  # (B, F')
+        if edge_tolerance_hz > 0:
+            inner = in_band.shape[1] > 1
+            is_peak[:, 0] |= (_rises_to_peak_within(power, freqs, first, -1, edge_tolerance_hz)
+                              & (not inner or in_band[:, 0] >= in_band[:, 1]))
+            is_peak[:, -1] |= (_rises_to_peak_within(power, freqs, last, +1, edge_tolerance_hz)
+                               & (not inner or in_band[:, -1] >= in_band[:, -2]))
         has_peak = is_peak.any(axis=1, keepdims=True)     # (B, 1): else the plain in-band maximum
         in_band = np.where(is_peak | ~has_peak, in_band, -np.inf)
     peak = first + np.argmax(in_band, axis=1)  # (B,) bin index in the full spectrum
@@ -86,6 +99,28 @@ def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high
         return freqs[peak]
     step = freqs[1] - freqs[0]
     return freqs[peak] + step * _refine_log_parabola(power, peak)
+
+
+def _rises_to_peak_within(power: np.ndarray, freqs: np.ndarray, edge: int, direction: int,
+                          tolerance_hz: float) -> np.ndarray:
+    """(B,) bool: from bin ``edge`` outward (``direction`` -1 or +1) the spectrum rises to a local
+    maximum no further than ``tolerance_hz`` from the edge bin."""
+    step = float(freqs[1] - freqs[0])
+    reach = int(np.floor(tolerance_hz / step))
+    out = np.zeros(power.shape[0], dtype=bool)
+    previous = power[:, edge]
+    rising = np.ones(power.shape[0], dtype=bool)
+    for k in range(1, reach + 2):  # the bin just past the reach tells whether the rise ended inside it
+        j = edge + direction * k
+        if not 0 <= j < power.shape[1]:
+            out |= rising & (k - 1 >= 1)  # the spectrum's end is a maximum of what is left
+            break
+        now = power[:, j]
+        ended = rising & (now < previous)          # the previous bin was the outward peak
+        out |= ended & (k - 1 >= 1)                # ... at least one bin past the edge, within the reach
+        rising &= now >= previous
+        previous = now
+    return out
 
 
 def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
@@ -96,7 +131,8 @@ def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | 
     out = []
     for start in range(0, rows.shape[0], chunk):
         freqs, psd = periodogram(rows[start:start + chunk], fs, nfft=nfft, window=window)  # (b, F)
-        out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band, peaks_only=True))
+        out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band, peaks_only=True,
+                                         edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * fs / rows.shape[1]))
     return 60.0 * np.concatenate(out)
 
 
@@ -109,7 +145,8 @@ def _welch_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int 
     nfft = choose_nfft(nperseg, fs) if nfft is None else max(int(nfft), nperseg)
     freqs, psd = welch(rows, fs=fs, window=window, nperseg=nperseg, noverlap=nperseg // 2,
                        nfft=nfft, detrend="constant", axis=1)  # (F,), (B, F)
-    return 60.0 * find_spectral_peak_hz(freqs, psd, *band, peaks_only=True)
+    return 60.0 * find_spectral_peak_hz(freqs, psd, *band, peaks_only=True,
+                                        edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * fs / nperseg)
 
 
 def _refine_sample_peaks(row: np.ndarray, peaks: np.ndarray) -> np.ndarray:
@@ -153,8 +190,9 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     """Heart rate (bpm) of each signal row.
 
     Estimators:
-        ``"fft"``: the highest in-band local maximum (a bin no neighbour exceeds; the highest in-band bin
-        when there is none) of the periodogram of the mean-removed, ``window``-tapered signal zero-padded
+        ``"fft"``: the highest in-band local maximum (a bin no neighbour exceeds, or a band edge whose
+        spectrum rises to a peak less than half a resolution cell, 0.5 / window length Hz, outside the band;
+        the highest in-band bin when there is none) of the periodogram of the mean-removed, ``window``-tapered signal zero-padded
         to ``nfft`` (default :func:`choose_nfft`: a grid of <= 0.1 bpm), refined by
         a parabola through the log power of the peak bin and its neighbours. Not quantised to 60 fs / T.
         ``"welch"``: the same peak search on a Welch spectrum of ``welch_segment_s`` s segments with 50 %

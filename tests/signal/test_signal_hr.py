@@ -144,3 +144,17 @@ def test_a_band_edge_on_the_flank_of_content_below_the_band_is_not_a_heart_rate(
     freqs, psd = periodogram(x[None], fs, nfft=4096, window="hann")
     assert 60.0 * find_spectral_peak_hz(freqs, psd, 0.75, 2.5)[0] < 46.0     # the plain in-band maximum
     assert estimate_hr(x, fs) == pytest.approx(74.0, abs=1.0)
+
+
+@pytest.mark.parametrize("method", ["fft", "welch"])
+def test_a_pulse_just_past_the_band_edge_reads_as_the_edge_not_as_an_in_band_ripple(method):
+    """A 152 bpm pulse, 2 bpm above a 45-150 bpm band, and a weak 70 bpm ripple: the band holds no peak of
+    the pulse, only its flank; within half a resolution cell (3 bpm for 10 s) of the edge that flank is the
+    answer, not the ripple. A sway 6 bpm below the band stays ignored (the test above)."""
+    fs = 30.0
+    t = np.arange(300) / fs
+    x = np.sin(2 * np.pi * (152.0 / 60.0) * t) + 0.1 * np.sin(2 * np.pi * (70.0 / 60.0) * t + 0.4)
+    kw = {"welch_segment_s": 10.0} if method == "welch" else {}
+    assert estimate_hr(x, fs, method=method, **kw) == pytest.approx(150.0, abs=1.5)
+    far = np.sin(2 * np.pi * (160.0 / 60.0) * t) + 0.1 * np.sin(2 * np.pi * (70.0 / 60.0) * t + 0.4)
+    assert estimate_hr(far, fs, method=method, **kw) == pytest.approx(70.0, abs=1.5)  # 10 bpm past: not the edge
