@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="HR window in s (default 10; the first estimate comes after one window)")
     p.add_argument("--every", type=float, default=1.0, help="seconds between estimates (default 1)")
     p.add_argument("--band", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                   help="HR search band in Hz (default 0.75 2.5 = 45-150 bpm)")
+                   help="HR search band in Hz (default 0.667 3.0 = 40-180 bpm)")
     p.add_argument("--hrv-window", type=float, default=60.0,
                    help="HRV window in s (default 60; RMSSD needs 30 s of beats, SDNN and pNN50 60 s, LF/HF "
                         "120 s); 0 turns HRV off")
@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _band(band: list[float] | None) -> tuple[float, float]:
-    """``--band LOW HIGH``, or the library's default band (:data:`sspd.signal.DEFAULT_BAND`, 45-150 bpm)."""
-    from sspd.signal import DEFAULT_BAND
+    """``--band LOW HIGH``, or the read-out band (:data:`sspd.signal.READOUT_BAND`, 40-180 bpm)."""
+    from sspd.signal import READOUT_BAND
 
-    return tuple(band) if band else DEFAULT_BAND
+    return tuple(band) if band else READOUT_BAND

@@ -75,8 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "follows changes faster but is noisier; at least 1/band-low)")
     p.add_argument("--stride", type=float, default=1.0, help="step between windows in s (default 1)")
     p.add_argument("--band", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                   help="HR search band in Hz (default 0.75 2.5 = 45-150 bpm; widen to 0.6 3.3 for "
-                        "exercise or infants)")
+                   help="HR search band in Hz (default 0.667 3.0 = 40-180 bpm, resting athletes to exercise; "
+                        "0.6 3.3 for infants; 0.75 2.5 = 45-150 bpm, the paper's band, on noisy video)")
     p.add_argument("--skin", choices=("ycrcb", "all"), default="ycrcb",
                    help="pixels of the face crop averaged by the training-free methods: ycrcb "
                         "skin-colour pixels (default; drops hair, eyes, background) or all")
@@ -263,7 +263,7 @@ def _run_verdict(checkpoint: Path) -> dict | None:
 
 
 def _band(band: list[float] | None) -> tuple[float, float]:
-    """``--band LOW HIGH``, or the library's default band (:data:`sspd.signal.DEFAULT_BAND`, 45-150 bpm)."""
-    from sspd.signal import DEFAULT_BAND
+    """``--band LOW HIGH``, or the read-out band (:data:`sspd.signal.READOUT_BAND`, 40-180 bpm)."""
+    from sspd.signal import READOUT_BAND
 
-    return tuple(band) if band else DEFAULT_BAND
+    return tuple(band) if band else READOUT_BAND

@@ -38,7 +38,7 @@ from sspd.data.face import FaceCropper
 from sspd.infer.live_source import CaptureThread, FrameBuffer, LiveSource, TimedFrame
 from sspd.infer.predict import BASELINE_CROP_SIZE, DEFAULT_METHOD, ClipPredictor
 from sspd.infer.window_hr import check_windows, overall_hr
-from sspd.signal import DEFAULT_BAND, check_fs
+from sspd.signal import READOUT_BAND, check_fs
 from sspd.signal.hrv import HRV, MIN_DURATION_S, analyse_hrv
 
 __all__ = ["LiveEstimate", "LiveSummary", "RollingHR", "run_live"]
@@ -128,13 +128,13 @@ class RollingHR:
             ``predictor``.
         predictor: a :class:`~sspd.infer.predict.ClipPredictor` (a trained model) instead.
         window_s, update_s: the HR window and the time between estimates (s of media time).
-        band: (low, high) Hz searched for the HR.
+        band: (low, high) Hz searched for the HR (default 40-180 bpm, ``READOUT_BAND``).
         skin: the baselines' skin-pixel selection (``"ycrcb"`` or None).
         hrv_window_s, hrv_every_s: the HRV window and the time between HRV updates (s); None: no HRV.
     """
 
     def __init__(self, *, fps: float, method: str | None = None, predictor: ClipPredictor | None = None,
-                 window_s: float = 10.0, update_s: float = 1.0, band: tuple[float, float] = DEFAULT_BAND,
+                 window_s: float = 10.0, update_s: float = 1.0, band: tuple[float, float] = READOUT_BAND,
                  skin: str | None = "ycrcb", hrv_window_s: float | None = 60.0, hrv_every_s: float = 10.0):
         self.fps = check_fs(fps, name="fps")
         self.band = check_windows(window_s, update_s, band, self.fps)

@@ -39,7 +39,7 @@ from sspd.infer.frame_source import (MAX_MISSING_FRACTION, CountedReader, FrameS
                                      check_decoded, frame_times_s, open_frame_source, resolve_fps)
 from sspd.infer.frame_timing import FrameTiming, resolve_timing
 from sspd.infer.window_hr import WindowHR, check_windows, estimate_window_hr, overall_hr  # re-exported
-from sspd.signal import BANDPASS_ORDER, DEFAULT_BAND
+from sspd.signal import BANDPASS_ORDER, READOUT_BAND
 from sspd.signal.hrv import HRV, IntervalSeries, analyse_hrv
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
@@ -256,7 +256,7 @@ def _notes(face: FaceCropStats, windows: list[WindowHR], n_frames: int, fs: floa
 
 def predict_video(path: str | Path, *, method: str | None = None, predictor: ClipPredictor | None = None,
                   fps: float | None = None, window_s: float = 10.0, stride_s: float = 1.0,
-                  band: tuple[float, float] = DEFAULT_BAND, cropper: FaceCropper | None = None,
+                  band: tuple[float, float] = READOUT_BAND, cropper: FaceCropper | None = None,
                   skin: str | None = "ycrcb", progress: Progress | None = None) -> VideoPrediction:
     """Pulse and heart rate of one face video, streamed frame by frame.
 
@@ -268,7 +268,7 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
         fps: frame rate in Hz; required for image folders and videos whose container has none,
             overrides the container's rate otherwise.
         window_s, stride_s: the HR-over-time windows (s); window_s >= 1 / band[0].
-        band: (low, high) Hz searched for the HR; default 0.75-2.5 Hz (45-150 bpm).
+        band: (low, high) Hz searched for the HR; default 0.667-3 Hz (40-180 bpm, ``READOUT_BAND``).
         cropper: the face cropper (default: Haar detection every 10 frames, ``reuse`` the last face box
             where none is found; crops of ``BASELINE_CROP_SIZE`` or the predictor's ``crop_size``).
         skin: pixel selection inside the crop for the baselines' mean colour: ``"ycrcb"`` or None (all).

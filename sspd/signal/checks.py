@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_BAND", "DEFAULT_BAND_BPM", "as_signal_rows", "check_fs", "check_band", "check_covers_band",
+__all__ = ["DEFAULT_BAND", "DEFAULT_BAND_BPM", "READOUT_BAND", "READOUT_BAND_BPM", "as_signal_rows", "check_fs", "check_band", "check_covers_band",
            "restore_rows"]
 
 #: The library's pulse band in Hz, 45-150 bpm (the SSPD paper's): the default of every heart-rate search,
@@ -20,6 +20,12 @@ __all__ = ["DEFAULT_BAND", "DEFAULT_BAND_BPM", "as_signal_rows", "check_fs", "ch
 DEFAULT_BAND = (0.75, 2.5)
 #: :data:`DEFAULT_BAND` in beats per minute, (45.0, 150.0)
 DEFAULT_BAND_BPM = (60.0 * DEFAULT_BAND[0], 60.0 * DEFAULT_BAND[1])
+#: The band a user's heart rate is read in by ``sspd predict`` and ``sspd live``, 40-180 bpm: resting
+#: athletes to exercise. Wider than :data:`DEFAULT_BAND`, which stays the band of training, diagnostics and
+#: the paper-comparable evaluation.
+READOUT_BAND = (40.0 / 60.0, 3.0)
+#: :data:`READOUT_BAND` in beats per minute, (40.0, 180.0)
+READOUT_BAND_BPM = (60.0 * READOUT_BAND[0], 60.0 * READOUT_BAND[1])
 
 
 def _to_numpy(x: Any) -> np.ndarray:

@@ -275,7 +275,7 @@ def test_too_short_video_and_no_face_error_name_the_file(tmp_path):
 def test_bad_windows_and_band_fail_before_any_frame_is_decoded(tmp_path):
     video = write_patch_video(tmp_path / "p.avi", constant(75.0), 30.0, 60)
     decoded = []
-    with pytest.raises(ValueError, match=r"window_s=1 s is shorter than one period .* window_s >= 1.33 s"):
+    with pytest.raises(ValueError, match=r"window_s=1 s is shorter than one period .* window_s >= 1.5 s"):
         predict_video(video, window_s=1.0, progress=lambda done, total: decoded.append(done))
     with pytest.raises(ValueError, match="not below the Nyquist frequency 15.0 Hz"):
         predict_video(video, band=(0.75, 16.0), progress=lambda done, total: decoded.append(done))
@@ -285,3 +285,21 @@ def test_bad_windows_and_band_fail_before_any_frame_is_decoded(tmp_path):
     progress = []
     predict_video(video, progress=lambda done, total: progress.append((done, total)))
     assert progress == [(i, 60) for i in range(1, 61)]  # one call per frame, with the container's count
+
+
+def test_the_read_out_band_reaches_40_and_180_bpm():
+    """predict and live read the heart rate in 40-180 bpm by default (resting athletes to exercise): the
+    default band of both calls, and of the CLI's ``--band``, is READOUT_BAND, not the 45-150 bpm of training."""
+    import inspect
+
+    from sspd.cli.live import _band as live_band
+    from sspd.cli.predict import _band as predict_band
+    from sspd.infer.live import RollingHR
+    from sspd.signal import READOUT_BAND_BPM
+
+    assert READOUT_BAND_BPM == pytest.approx((40.0, 180.0))
+    for fn in (predict_video, RollingHR.__init__):
+        low, high = inspect.signature(fn).parameters["band"].default
+        assert (60 * low, 60 * high) == pytest.approx((40.0, 180.0))
+    assert predict_band(None) == live_band(None) == pytest.approx((40 / 60, 3.0))
+    assert predict_band([0.75, 2.5]) == (0.75, 2.5)
