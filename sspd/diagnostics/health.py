@@ -241,7 +241,7 @@ def _follows(p: dict[str, float], th: HealthThresholds) -> str:
 
 def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
                   labels_hr: Any = None, thresholds: HealthThresholds = DEFAULT_HEALTH,
-                  band: tuple[float, float] = DEFAULT_BAND) -> Health:
+                  band: tuple[float, float] = DEFAULT_BAND, signal: str = "pulse") -> Health:
     """The label-free verdict on a network's predictions of N clips.
 
     Args:
@@ -251,7 +251,12 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
         labels_hr: optional (N,) label HRs (bpm) for the :class:`LabelCheck`; never used by the verdict.
         thresholds: the rules, :class:`HealthThresholds`.
         band: (low, high) Hz where every rate is searched (a run's ``RunFacts.band``).
+        signal: what the predictions follow, ``"pulse"`` or ``"diff"`` (the pulse's difference, the
+            network's ``signal``): a difference is integrated, its mean removed first, before its rates are
+            searched, as sspd predict reads it. The collapse probes read the predictions as they are.
     """
+    if signal not in ("pulse", "diff"):
+        raise ValueError(f"assess_health: signal must be 'pulse' or 'diff', got {signal!r}")
     preds = np.asarray(predictions, dtype=np.float64)
     if preds.ndim != 2 or len(traces) != preds.shape[0] or preds.shape[0] < 2:
         raise ValueError(f"assess_health needs (N, T) predictions of N >= 2 clips and N traces, got "
@@ -262,7 +267,8 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
     if not np.isfinite(preds).all():
         return Health("collapsed", "finite_predictions", 0.0, "nothing (non-finite outputs)",
                       "the predictions are not finite")
-    pred_hr, pred_snr = rates(preds, fs, band)
+    read = np.cumsum(preds - preds.mean(axis=1, keepdims=True), axis=1) if signal == "diff" else preds
+    pred_hr, pred_snr = rates(read, fs, band)
     clip_rates = {"pred_hr": pred_hr, "pred_snr": pred_snr, **_trace_rates(traces, fs, band)}
     labels = None if labels_hr is None else label_check(pred_hr, clip_rates["pos_hr"], labels_hr)
     return judge_rates(clip_rates, _collapse_probes(preds), thresholds=thresholds, labels=labels)

@@ -131,7 +131,9 @@ def run_health(network: Any, clips: HealthClips, *, window: int, input_size: int
     """The verdict on ``network`` (an :class:`sspd.engine.SSPDNetwork`) over ``clips``, its rates searched in
     ``band`` Hz (a run's ``RunFacts.band``).
 
-    The network is put in eval mode for the check and returned to its previous mode.
+    The network is put in eval mode for the check and returned to its previous mode. A network whose output
+    follows the pulse's difference (``network.signal == "diff"``) is read as sspd predict reads it: each
+    clip's prediction, its mean removed, is integrated before its rate is searched (:func:`assess_health`).
     """
     was_training = network.training
     network.eval()
@@ -147,4 +149,4 @@ def run_health(network: Any, clips: HealthClips, *, window: int, input_size: int
     finally:
         network.train(was_training)
     return assess_health(preds, clips.traces, clips.fps, labels_hr=clips.labels_hr, thresholds=thresholds,
-                         band=band)
+                         band=band, signal=getattr(network, "signal", "pulse"))

@@ -137,3 +137,24 @@ def test_run_verdict_puts_a_declared_collapse_first_and_json_round_trips():
     assert run_verdict(None, None)["verdict"] == "unknown"
     scalars = health_scalars(health)
     assert scalars["health/level"] == 0.0 and scalars["health/chroma_agreement"] == 1.0
+
+
+def test_a_network_reading_the_pulse_difference_is_judged_on_its_integral():
+    """Predictions that follow the pulse's first difference (a network with signal "diff", trained on frame
+    differences): a slow pulse with a 0.6 second harmonic puts more power at twice its rate in the difference
+    (the harmonic gains 2x against the fundamental). Read as a pulse, slow clips read double; integrated, as
+    sspd predict reads such a network, every clip reads its own rate and the verdict is learning."""
+    rng = np.random.default_rng(5)
+    slow = np.array([46.0, 50, 53, 57, 61, 66, 72, 80, 48, 55, 63, 70])
+    traces = [_clip(rng, hr) for hr in slow]
+    t = np.arange(T + 1) / FS
+    pulses = np.stack([np.sin(2 * np.pi * hr / 60 * t) + 0.6 * np.sin(4 * np.pi * hr / 60 * t + 0.5) for hr in slow])
+    diffs = np.diff(pulses, axis=1) + rng.normal(0, 0.002, (slow.size, T))
+    as_pulse = assess_health(diffs, traces, FS, labels_hr=slow)
+    as_diff = assess_health(diffs, traces, FS, labels_hr=slow, signal="diff")
+    assert np.mean(np.abs(np.asarray(as_pulse.clips["pred_hr"]) - 2 * slow) < 3) >= 0.5  # doubled
+    np.testing.assert_allclose(as_diff.clips["pred_hr"], slow, atol=2.0)
+    assert as_diff.verdict == "learning" and as_pulse.verdict != "learning"
+    assert as_diff.probes["pred_temporal_std"] == as_pulse.probes["pred_temporal_std"]  # collapse probes: raw
+    with pytest.raises(ValueError, match="signal must be 'pulse' or 'diff'"):
+        assess_health(diffs, traces, FS, signal="derivative")
