@@ -140,7 +140,7 @@ def score_truth(network, config, videos: list) -> dict:
     from sspd.eval.model_eval import network_signals
 
     signals = network_signals(network.predict, videos, window=config.data.frames,
-                              input_size=config.model.input_size, target="pulse", view=network.view)
+                              input_size=config.model.input_size, target=network.signal, view=network.view)
     model = evaluate_methods(signals, window_s=10.0)["model"]["summary"]["metrics"]
     pos = evaluate_methods([baseline_signals(v, ["pos"]) for v in videos], window_s=10.0)["pos"]["summary"]["metrics"]
     mae, r = float(model["mae"]), float(model["pearson_r"])

@@ -100,7 +100,7 @@ def score(results: dict) -> dict:
 
 
 def evaluate_network(network, config: RunConfig, tests: dict) -> dict:
-    output = "pulse"  # every objective here shapes the prediction itself (the supervised target: pulse)
+    output = network.signal  # what the run's objective makes the prediction follow (model.signal auto)
     return {name: score(evaluate_methods(network_signals(network.predict, videos, window=config.data.frames,
                                                          input_size=config.model.input_size, target=output,
                                                          view=network.view), window_s=10.0))["model"]

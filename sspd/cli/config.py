@@ -43,7 +43,8 @@ class RunConfig:
     seed: int = 0
     run_dir: str = "runs/pretrain"
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # signal auto: the prediction follows what the objective makes it follow (SSPD: the pulse's difference)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(signal="auto"))
     # the library's default views differ from the release's in three places (the paper presets pin the
     # release's): the normalised difference with the luminance removed, a colour prior without which the
     # predictor follows light changes instead of the pulse, and a per-frame motion drawn independently for
@@ -73,7 +74,10 @@ class RunConfig:
 
     def network_spec(self) -> dict[str, Any]:
         """The spec that rebuilds this run's network (:func:`sspd.models.network_spec`)."""
-        return network_spec(self.model, frames=self.data.frames, view=self.views.inference_view())
+        from sspd.engine.adapt import resolve_signal
+
+        return network_spec(resolve_signal(self.model, self.objective), frames=self.data.frames,
+                            view=self.views.inference_view())
 
     def build_trainer(self, network: Any) -> Any:
         """The :class:`sspd.engine.TrainStep` of this run over ``network`` (:func:`sspd.engine.build_trainer`)."""

@@ -154,7 +154,7 @@ def _sspd_signals(videos, cached, run_dir: Path):
     network, _ = load_pretrained(run_dir)
     backbone = network.backbone
     model = network_signals(network.predict, cached, window=backbone.frames, input_size=backbone.input_size,
-                            target="pulse", name="sspd", view=network.view)
+                            target=network.signal, name="sspd", view=network.view)
     return merge_signals(videos, model)
 
 

@@ -19,6 +19,7 @@ pulse-like the output is on that domain, not accuracy on new subjects.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from sspd.engine.step import TrainStep
 from sspd.objectives.sinc import SiNCConfig, sinc_terms
 
 __all__ = ["AdaptConfig", "ADAPT_LAYERS", "initial_network", "apply_adaptation", "norm_parameters",
-           "check_objective_signal", "HeldPriorsCheck"]
+           "check_objective_signal", "resolve_signal", "HeldPriorsCheck"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,17 @@ def apply_adaptation(network: SSPDNetwork, adapt: AdaptConfig) -> dict[str, int]
         parameter.requires_grad_(id(parameter) in keep)
     trainable = sum(p.numel() for p in network.parameters() if p.requires_grad)
     return {"trainable": trainable, "frozen": sum(p.numel() for p in network.parameters()) - trainable}
+
+
+def resolve_signal(model: ModelConfig, objective: Any) -> ModelConfig:
+    """``model`` with ``signal: auto`` replaced by what ``objective`` (an :class:`sspd.objectives.Objective`
+    or ``ObjectiveConfig``) makes the prediction follow (:meth:`ObjectiveSpec.signal`); any other ``model``
+    as it is."""
+    if model.signal != "auto":
+        return model
+    spec = objective.spec
+    options = objective.config if hasattr(objective, "config") else objective.options
+    return dataclasses.replace(model, signal=spec.signal(options))
 
 
 def check_objective_signal(network: SSPDNetwork, objective: Any) -> None:

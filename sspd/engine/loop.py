@@ -34,7 +34,8 @@ from sspd.engine.data import (DataConfig, build_train_dataset, check_dataset_lab
 from sspd.engine.distributed import (DistributedConfig, barrier, get_rank, get_world_size, init_distributed_from_env,
                                      maybe_convert_sync_batchnorm)
 from sspd.engine.guards import NonFiniteLossError
-from sspd.engine.adapt import AdaptConfig, HeldPriorsCheck, apply_adaptation, check_objective_signal, initial_network
+from sspd.engine.adapt import (AdaptConfig, HeldPriorsCheck, apply_adaptation, check_objective_signal, initial_network,
+                               resolve_signal)
 from sspd.engine.facts import RunFacts
 from sspd.models.network import ModelConfig
 from sspd.engine.observers import ObserverFactory, RunContext
@@ -288,6 +289,7 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
     device = resolve_device(loop.device, loop.precision)
     total, per_epoch = run_length(loop, len(dataset), world_size * optim.accumulation)
     torch.manual_seed(derive_seed(seed, "init"))   # the same initial weights on every rank
+    model = resolve_signal(model, objective)  # signal auto: what the objective makes the prediction follow
     network, spec = initial_network(model, frames=facts.frames, view=facts.view)  # model.init's weights
     check_objective_signal(network, objective)
     counts = apply_adaptation(network, adapt)

@@ -47,7 +47,9 @@ class ModelConfig:
         output: what gives the rPPG signal: ``"predictor"`` (the SSPD predictor on the feature map) or
             ``"backbone"`` (the backbone's own head, e.g. a PhysNet trained elsewhere; no SSPD predictor).
         signal: what that signal follows: ``"pulse"`` or ``"diff"`` (the pulse's first difference,
-            integrated before any HR; the rPPG-Toolbox's models).
+            integrated before any HR; the rPPG-Toolbox's models), or ``"auto"``: what the run's objective
+            makes it follow (SSPD: ``diff``; SiNC and the supervised control: their ``signal``/``target``;
+            :func:`sspd.engine.adapt.resolve_signal`), the default of a run config.
         init: a file the weights start from (a run directory or checkpoint of sspd, or an rPPG-Toolbox
             PhysNet/PhysFormer .pth): its architecture, output, signal and view are the network's, which
             the other fields must then agree with (:func:`sspd.engine.adapt.initial_network`).
@@ -79,8 +81,8 @@ class ModelConfig:
             raise ValueError(f"model.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if not self.width > 0:
             raise ValueError(f"model.width must be > 0, got {self.width}")
-        if self.output not in OUTPUTS or self.signal not in ("pulse", "diff"):
-            raise ValueError(f"model.output must be one of {OUTPUTS} and model.signal 'pulse' or 'diff', got "
+        if self.output not in OUTPUTS or self.signal not in ("pulse", "diff", "auto"):
+            raise ValueError(f"model.output must be one of {OUTPUTS} and model.signal 'pulse', 'diff' or 'auto', got "
                              f"{self.output!r}, {self.signal!r}")
 
 # Backbone options SSPD uses unless the caller sets them. PhysFormer's dropout (0.1, ViT's custom) is
@@ -217,8 +219,13 @@ def network_spec(model: ModelConfig, *, frames: int, view: InferenceView) -> dic
 
     Args:
         model: the run's model section; frames: difference frames T per clip; view: the views section's
-            inference view (:meth:`sspd.augment.ViewOptions.inference_view`).
+            inference view (:meth:`sspd.augment.ViewOptions.inference_view`). Its ``signal`` must be
+            resolved (``pulse`` or ``diff``): ``auto`` is the objective's to decide
+            (:func:`sspd.engine.adapt.resolve_signal`).
     """
+    if model.signal == "auto":
+        raise ValueError("model.signal 'auto' depends on the objective: resolve it first "
+                         "(sspd.engine.adapt.resolve_signal(model, objective)) or set model.signal=pulse|diff")
     backbone_kwargs = {**model.backbone_options, "frames": frames, "input_size": model.input_size,
                        "width": model.width}
     stack = {"kernel_sizes": list(model.kernel_sizes), "num_heads": model.num_heads,

@@ -56,6 +56,10 @@ class ObjectiveSpec:
         detach_predictor: the predictor reads the detached feature map (SSPD's gradient routing).
         needs_labels: the batch must carry ``ppg`` labels (the supervised control).
         description: one line for ``--help`` and error messages.
+        output_signal: what the prediction of a network trained by this objective follows, ``"pulse"`` or
+            ``"diff"`` (the pulse's first difference, integrated before the HR), or a function of the
+            objective's options giving it; it becomes the network's signal where a run's ``model.signal``
+            is ``auto``. None: ``"pulse"``.
     """
 
     name: str
@@ -69,6 +73,14 @@ class ObjectiveSpec:
     detach_predictor: bool = False
     needs_labels: bool = False
     description: str = ""
+    output_signal: str | Callable[[Any], str] | None = None
+
+    def signal(self, options: Any) -> str:
+        """What the prediction follows after training with ``options``: ``"pulse"`` or ``"diff"``."""
+        signal = self.output_signal(options) if callable(self.output_signal) else (self.output_signal or "pulse")
+        if signal not in ("pulse", "diff"):
+            raise ValueError(f"ObjectiveSpec {self.name!r}: output_signal must give 'pulse' or 'diff', got {signal!r}")
+        return signal
 
     def __post_init__(self) -> None:
         where = f"ObjectiveSpec {self.name!r}"

@@ -199,4 +199,5 @@ def sinc_objective(online: NetworkOutputs, target: NetworkOutputs | None, fs: Te
 
 SINC = register_objective(ObjectiveSpec(
     name="sinc", fn=sinc_objective, config_type=SiNCConfig, views=1, outputs=("rppg",),
+    output_signal=lambda options: options.signal,  # the priors shape the integrated output with signal=diff
     description="SiNC: bandwidth, sparsity and variance priors on the prediction's spectrum, no target"))

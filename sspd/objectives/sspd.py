@@ -326,4 +326,7 @@ def _registered_sspd(online: NetworkOutputs, target: NetworkOutputs | None, fs: 
 SSPD = register_objective(ObjectiveSpec(
     name="sspd", fn=_registered_sspd, config_type=SSPDObjectiveConfig, views=2, target="ema",
     outputs=("rppg", "hs"), detach_predictor=True,
+    # the network reads frame differences and no SSPD term asks its prediction for a pulse's shape: it follows
+    # the pulse's difference (read as a pulse, slow pulses put more power at their second harmonic)
+    output_signal="diff",
     description="SSPD: self-similarity distillation to an EMA target, predictor distilled on detached features"))

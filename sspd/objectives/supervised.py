@@ -57,5 +57,5 @@ def supervised_objective(online: NetworkOutputs, target: NetworkOutputs | None, 
 
 SUPERVISED = register_objective(ObjectiveSpec(
     name="supervised", fn=supervised_objective, config_type=SupervisedConfig, views=1,
-    outputs=("rppg",), needs_labels=True,
+    outputs=("rppg",), needs_labels=True, output_signal=lambda options: options.target,
     description="supervised control: negative Pearson of the prediction to the PPG label"))
