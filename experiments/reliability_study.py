@@ -43,15 +43,17 @@ from sspd.eval.model_eval import network_signals, synthetic_videos
 
 BAND = (40 / 60, 180 / 60)  # Hz: the study's HR range, so every test pulse is reachable
 BASE_CONFIG = "experiments/synthetic_cpu.yaml"
+SHORT = ["loop.max_steps=200", "data.clips=256", "loop.epochs=4"]  # the CPU recipe's first version
 RECIPES = {  # recipe -> run-config overrides on top of BASE_CONFIG (the library's CPU recipe)
     "default": [],
+    "short": SHORT,
     # SiNC's priors on the predictor's signal (an anchor besides online/target agreement, and a batch-variance
     # term against every clip drifting to one rate) and training pulses over the study's whole 40-180 bpm
-    "priors-wide": ["objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]"],
-    "wide-train": ["data.synthetic.hr_bpm=[40,180]"],
-    "priors-wide-128": ["objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]",
+    "priors-wide": [*SHORT, "objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]"],
+    "wide-train": [*SHORT, "data.synthetic.hr_bpm=[40,180]"],
+    "priors-wide-128": [*SHORT, "objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]",
                         "data.frames=128"],
-    # three times the optimiser steps (600, about 10 minutes on 2 cores) over twice the clips
+    # three times the steps over twice the clips: the default since; the runs named so were made before
     "long": ["loop.max_steps=600", "data.clips=512", "loop.epochs=5"],
     "long-priors-wide": ["objective.sspd.predictor_priors=1.0", "data.synthetic.hr_bpm=[40,180]",
                          "loop.max_steps=600", "data.clips=512", "loop.epochs=5"],
