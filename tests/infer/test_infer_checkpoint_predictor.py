@@ -72,7 +72,9 @@ def test_output_is_the_networks_zscored_signal_aligned_with_frames(run_dir, whic
     clip = random_clip(predictor.clip_frames)
     out = predictor(clip, 30.0)
     assert isinstance(predictor, ClipPredictor) and out.shape == (49,)
-    np.testing.assert_allclose(out[1:], zscore(reference_signal(network, clip)), atol=1e-5)
+    reference = reference_signal(network, clip)
+    assert network.signal == "diff"  # SSPD's prediction follows the pulse's difference: integrated here
+    np.testing.assert_allclose(out[1:], zscore(np.cumsum(reference)), atol=1e-5)
     assert out[0] == out[1]  # frame 0 has no earlier frame: it repeats frame 1's sample
     assert predictor.name == f"sspd:run:{which}" and predictor.describe()["which"] == which
 
@@ -84,7 +86,7 @@ def test_recipe_comes_from_the_checkpoint(run_dir):
     assert predictor.crop_size == 20 and "input spec" in model["crop_size_from"]
     assert model["checkpoint"] == str(run_dir / "checkpoints" / "best.pt")
     assert (model["step"], model["backbone"], model["input_size"], model["target"]) == (2, "PhysNet", [16, 16],
-                                                                                       "pulse")
+                                                                                       "diff")  # SSPD's
 
 
 def test_finetuned_diff_target_is_integrated_and_crop_falls_back_to_the_input(run_dir, tmp_path):
@@ -113,7 +115,7 @@ def test_predict_video_with_a_checkpoint(run_dir, video):
     prediction = predict_video(video, predictor=CheckpointPredictor(run_dir), window_s=2.0)
     assert prediction.signal.shape == prediction.pulse.shape == prediction.frame_times.shape == (120,)
     assert np.isfinite(prediction.signal).all() and np.isfinite(prediction.hr_bpm)
-    assert 45.0 <= prediction.hr_bpm <= 150.0  # inside the band, not a claim of accuracy
+    assert 40.0 <= prediction.hr_bpm <= 180.0  # inside the read-out band, not a claim of accuracy
     assert len(prediction.windows) == 3  # 2 s windows every 1 s over 4 s
     summary = prediction.as_dict()
     assert summary["method"] == "sspd:run:online" and summary["n_frames"] == 120
@@ -191,8 +193,8 @@ def test_the_input_spec_round_trips_through_a_real_checkpoint(run_dir):
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     spec, origin = read_input_spec(state, "last.pt")
     view = InferenceView(difference="normalized", luminance="remove")  # RunConfig's default views
-    assert spec == InputSpec(frames=48, input_size=(16, 16), box_size=20, enlarge=None, view=view, signal="pulse",
-                             fps=30.0)
+    assert spec == InputSpec(frames=48, input_size=(16, 16), box_size=20, enlarge=None, view=view, signal="diff",
+                             fps=30.0)  # signal: SSPD's (model.signal auto)
     assert "input spec" in origin and InputSpec.from_dict(spec.as_dict()) == spec
     predictor = CheckpointPredictor(run_dir)
     assert predictor.input == spec and predictor.describe()["input"] == state["input"]
@@ -246,4 +248,4 @@ def test_prediction_json_describes_the_view_the_input_spec_applies(run_dir, vide
     if applied.scale == "std":
         with torch.no_grad():
             raw = predictor.network.predict(torch.from_numpy(prepare_video(clip, (16, 16), applied))[None])[0]
-        np.testing.assert_allclose(predictor(clip, 30.0)[1:], zscore(raw.double().numpy()), atol=1e-5)
+        np.testing.assert_allclose(predictor(clip, 30.0)[1:], zscore(np.cumsum(raw.double().numpy())), atol=1e-5)
