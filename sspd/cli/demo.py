@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "read them back, detect and crop the faces into the preprocessing cache, estimate the pulse "
             "with the training-free baselines, and score windowed HR against the ground truth. Ends by "
             "printing the metrics table and where the files are. Most of its time is the SSPD pretraining (600 "
-            "steps: about 30 minutes on 2 cores of an AVX2-only CPU, about 6 with AVX-512; "
+            "steps: about 30 minutes on 2 cores of an AVX2-only AMD EPYC, measured; about 6 with AVX-512, "
+            "estimated from the 200-step recipe's time; "
             "--pretrain-steps 0 skips it: under a minute). --out must be a new folder, an "
             "earlier demo's, or one without files of the names it writes (data/, cache/, pretrain/, "
             "baselines.json...): the user's own files are never overwritten."))
