@@ -7,7 +7,8 @@ float64. The sample rate ``fs`` (Hz) is always passed explicitly. Bad input (NaN
 shorter than one period of the band's lowest frequency, an empty band) raises ``ValueError`` saying
 what would fix it. This package depends on numpy and scipy only (not on torch or the rest of sspd).
 """
-from sspd.signal.checks import DEFAULT_BAND_BPM, READOUT_BAND, READOUT_BAND_BPM, as_signal_rows, check_band, check_covers_band, check_fs, restore_rows
+from sspd.signal.checks import (DEFAULT_BAND_BPM, READOUT_BAND, READOUT_BAND_BPM, as_signal_rows, check_band,
+                                check_covers_band, check_fs, restore_rows)
 from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_hz
 from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_BAND", "DEFAULT_BAND_BPM", "READOUT_BAND", "READOUT_BAND_BPM", "as_signal_rows", "check_fs", "check_band", "check_covers_band",
-           "restore_rows"]
+__all__ = ["DEFAULT_BAND", "DEFAULT_BAND_BPM", "READOUT_BAND", "READOUT_BAND_BPM", "as_signal_rows", "check_fs",
+           "check_band", "check_covers_band", "restore_rows"]
 
 #: The library's pulse band in Hz, 45-150 bpm (the SSPD paper's): the default of every heart-rate search,
 #: baseline, probe and run diagnostic; the one place it is written.

@@ -72,7 +72,7 @@ def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high
     count, when a row has one in the band: a band edge on the flank of content outside the band (a slow
     sway leaking through the window's main lobe) is then never read as the heart rate. An edge bin still
     counts when the spectrum keeps rising beyond it to a peak no more than ``edge_tolerance_hz`` outside
-    the band: a pulse just past the edge (179.5 Hz-bins of a 180 bpm pulse) reads as the edge, not as
+    the band: a pulse just past the edge (the 181 bpm bins of a 180 bpm band) reads as the edge, not as
     whatever ripple the band holds. With ``interpolate`` the bin is refined by
     :func:`_refine_log_parabola`, so the estimate is not quantised to the bin width (it may then lie up to
     half a bin outside the band).
@@ -86,12 +86,11 @@ def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high
         left = np.concatenate([power[:, :1], power[:, :-1]], axis=1)[:, mask]   # each bin's neighbours
         right = np.concatenate([power[:, 1:], power[:, -1:]], axis=1)[:, mask]
         is_peak = (in_band >= left) & (in_band >= right)  # (B, F')
-        if edge_tolerance_hz > 0:
-            inner = in_band.shape[1] > 1
-            is_peak[:, 0] |= (_rises_to_peak_within(power, freqs, first, -1, edge_tolerance_hz)
-                              & (not inner or in_band[:, 0] >= in_band[:, 1]))
-            is_peak[:, -1] |= (_rises_to_peak_within(power, freqs, last, +1, edge_tolerance_hz)
-                               & (not inner or in_band[:, -1] >= in_band[:, -2]))
+        if edge_tolerance_hz > 0:  # an edge no inner neighbour exceeds, on the flank of a peak just outside
+            is_peak[:, 0] |= (in_band[:, 0] >= right[:, 0]) & _outward_peak_within(power, freqs, first, -1,
+                                                                                   edge_tolerance_hz)
+            is_peak[:, -1] |= (in_band[:, -1] >= left[:, -1]) & _outward_peak_within(power, freqs, last, +1,
+                                                                                     edge_tolerance_hz)
         has_peak = is_peak.any(axis=1, keepdims=True)     # (B, 1): else the plain in-band maximum
         in_band = np.where(is_peak | ~has_peak, in_band, -np.inf)
     peak = first + np.argmax(in_band, axis=1)  # (B,) bin index in the full spectrum
@@ -101,26 +100,17 @@ def find_spectral_peak_hz(freqs: np.ndarray, power: np.ndarray, low: float, high
     return freqs[peak] + step * _refine_log_parabola(power, peak)
 
 
-def _rises_to_peak_within(power: np.ndarray, freqs: np.ndarray, edge: int, direction: int,
-                          tolerance_hz: float) -> np.ndarray:
+def _outward_peak_within(power: np.ndarray, freqs: np.ndarray, edge: int, direction: int,
+                         tolerance_hz: float) -> np.ndarray:
     """(B,) bool: from bin ``edge`` outward (``direction`` -1 or +1) the spectrum rises to a local
-    maximum no further than ``tolerance_hz`` from the edge bin."""
-    step = float(freqs[1] - freqs[0])
-    reach = int(np.floor(tolerance_hz / step))
-    out = np.zeros(power.shape[0], dtype=bool)
-    previous = power[:, edge]
-    rising = np.ones(power.shape[0], dtype=bool)
-    for k in range(1, reach + 2):  # the bin just past the reach tells whether the rise ended inside it
-        j = edge + direction * k
-        if not 0 <= j < power.shape[1]:
-            out |= rising & (k - 1 >= 1)  # the spectrum's end is a maximum of what is left
-            break
-        now = power[:, j]
-        ended = rising & (now < previous)          # the previous bin was the outward peak
-        out |= ended & (k - 1 >= 1)                # ... at least one bin past the edge, within the reach
-        rising &= now >= previous
-        previous = now
-    return out
+    maximum 1 to ``tolerance_hz / bin width`` bins past the edge bin (the spectrum's end counts as one)."""
+    reach = int(np.floor(tolerance_hz / float(freqs[1] - freqs[0])))
+    stop = edge + direction * (reach + 2)
+    outward = power[:, edge:stop if stop >= 0 else None:direction]  # (B, <= reach + 2) edge bin first
+    falls = np.diff(outward, axis=1) < 0                            # step i: bin i -> i + 1 falls
+    top = np.where(falls.any(axis=1), np.argmax(falls, axis=1),     # the first bin followed by a fall
+                   outward.shape[1] - 1 if outward.shape[1] < reach + 2 else reach + 1)  # else: end or beyond
+    return (top >= 1) & (top <= reach)
 
 
 def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
@@ -192,8 +182,8 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     Estimators:
         ``"fft"``: the highest in-band local maximum (a bin no neighbour exceeds, or a band edge whose
         spectrum rises to a peak less than half a resolution cell, 0.5 / window length Hz, outside the band;
-        the highest in-band bin when there is none) of the periodogram of the mean-removed, ``window``-tapered signal zero-padded
-        to ``nfft`` (default :func:`choose_nfft`: a grid of <= 0.1 bpm), refined by
+        the highest in-band bin when there is none) of the periodogram of the mean-removed,
+        ``window``-tapered signal zero-padded to ``nfft`` (default :func:`choose_nfft`: a grid of <= 0.1 bpm), refined by
         a parabola through the log power of the peak bin and its neighbours. Not quantised to 60 fs / T.
         ``"welch"``: the same peak search on a Welch spectrum of ``welch_segment_s`` s segments with 50 %
         overlap (smoother, coarser: the resolution is that of one segment).
