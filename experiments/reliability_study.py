@@ -69,7 +69,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts, each a run")
     p.add_argument("--sets", nargs="+", default=["wide", "motion-heavy"],
-                   choices=["wide", "motion-heavy", "realistic"])
+                   choices=list(SETS))
     p.add_argument("--videos", type=int, default=24, help="videos per set")
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--test-seed", type=int, default=770_000, help="generator seed of the test sets")
@@ -89,6 +89,9 @@ def test_hrs(n: int, seed: int) -> np.ndarray:
     return np.concatenate([strata(40.0, 65.0, slow), strata(65.0, 180.0, n - slow)])
 
 
+SETS = ("wide", "motion-heavy", "realistic")  # a set's generator seeds follow its place here, not in --sets
+
+
 def set_config(name: str, hr: float) -> SyntheticConfig:
     base = SyntheticConfig(framing="crop", hr_bpm=(hr, hr))
     if name == "motion-heavy":
@@ -101,11 +104,12 @@ def set_config(name: str, hr: float) -> SyntheticConfig:
 def build_sets(args: argparse.Namespace, box_size: int, fps: float) -> dict:
     hrs = test_hrs(args.videos, args.test_seed)
     sets = {}
-    for k, name in enumerate(args.sets):
+    for name in args.sets:
         videos = []
         for i, hr in enumerate(hrs):  # one generator seed per video, disjoint from training (spawned from 770k+)
             videos += synthetic_videos(1, seconds=args.seconds, fps=fps, size=box_size,
-                                       seed=args.test_seed + 1000 * k + i, config=set_config(name, float(hr)))
+                                       seed=args.test_seed + 1000 * SETS.index(name) + i,
+                                       config=set_config(name, float(hr)))
         sets[name] = (videos, hrs)
     return sets
 
