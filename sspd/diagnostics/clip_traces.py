@@ -82,16 +82,18 @@ def clip_traces(frames: Any) -> ClipTraces:
     return ClipTraces(rgb=rgb, light=light, motion=frame_shifts(frames.mean(axis=3)))
 
 
-def rates(x: Any, fs: float, band: tuple[float, float] = DEFAULT_BAND) -> tuple[np.ndarray, np.ndarray]:
+def rates(x: Any, fs: float, band: tuple[float, float] = DEFAULT_BAND, *,
+          integrated: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(hr_bpm (N,), snr_db (N,)) of (N, T) signals: the spectral peak in ``band`` after a detrend, and
     the SNR of each signal at its own peak (de Haan & Jeanne: ±0.1 Hz of the peak and of its harmonic
-    against the rest of the band). A constant row gets NaN rate and -inf SNR."""
+    against the rest of the band). A constant row gets NaN rate and -inf SNR. ``integrated``: the rows are
+    a difference signal's integral, read with the estimator's octave check (:func:`sspd.signal.estimate_hr`)."""
     rows = np.atleast_2d(np.asarray(x, dtype=np.float64))
     hr = np.full(rows.shape[0], np.nan)
     snr = np.full(rows.shape[0], -np.inf)
     varying = rows.std(axis=1) > 1e-12 * np.maximum(np.abs(rows).max(axis=1), 1e-300)
     if varying.any():
         clean = detrend(rows[varying], 100.0)
-        hr[varying] = estimate_hr(clean, fs, band=band)
+        hr[varying] = estimate_hr(clean, fs, band=band, integrated=integrated)
         snr[varying] = snr_db(clean, fs, hr[varying], band=band)
     return hr, snr

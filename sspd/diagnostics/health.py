@@ -35,7 +35,7 @@ from sspd.baselines import pos
 from sspd.diagnostics.clip_traces import ClipTraces, clip_traces, frame_shifts, rates
 from sspd.diagnostics.hr_probes import pileup
 from sspd.diagnostics.signal_probes import cross_clip_correlation, temporal_std
-from sspd.signal import DEFAULT_BAND
+from sspd.signal import DEFAULT_BAND, integrate
 
 __all__ = ["HEALTH_LEVELS", "ClipTraces", "HealthThresholds", "DEFAULT_HEALTH", "LabelCheck", "Health",
            "frame_shifts", "clip_traces", "rates", "assess_health", "judge_rates", "label_check", "health_json",
@@ -252,8 +252,9 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
         thresholds: the rules, :class:`HealthThresholds`.
         band: (low, high) Hz where every rate is searched (a run's ``RunFacts.band``).
         signal: what the predictions follow, ``"pulse"`` or ``"diff"`` (the pulse's difference, the
-            network's ``signal``): a difference is integrated, its mean removed first, before its rates are
-            searched, as sspd predict reads it. The collapse probes read the predictions as they are.
+            network's ``signal``): a difference is integrated, its mean removed first, and its rates are
+            searched with the estimator's octave check, as sspd predict reads it. The collapse probes read
+            the predictions as they are.
     """
     if signal not in ("pulse", "diff"):
         raise ValueError(f"assess_health: signal must be 'pulse' or 'diff', got {signal!r}")
@@ -267,8 +268,8 @@ def assess_health(predictions: Any, traces: Sequence[ClipTraces], fs: float, *,
     if not np.isfinite(preds).all():
         return Health("collapsed", "finite_predictions", 0.0, "nothing (non-finite outputs)",
                       "the predictions are not finite")
-    read = np.cumsum(preds - preds.mean(axis=1, keepdims=True), axis=1) if signal == "diff" else preds
-    pred_hr, pred_snr = rates(read, fs, band)
+    read = integrate(preds, axis=1) if signal == "diff" else preds
+    pred_hr, pred_snr = rates(read, fs, band, integrated=signal == "diff")
     clip_rates = {"pred_hr": pred_hr, "pred_snr": pred_snr, **_trace_rates(traces, fs, band)}
     labels = None if labels_hr is None else label_check(pred_hr, clip_rates["pos_hr"], labels_hr)
     return judge_rates(clip_rates, _collapse_probes(preds), thresholds=thresholds, labels=labels)

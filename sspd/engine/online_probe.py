@@ -148,7 +148,8 @@ class OnlineProbe:
             # bias integrates into a ramp whose leakage puts the spectral peak on the band's edge
             pred = (pred - pred.mean(-1, keepdim=True)).cumsum(-1)
             target = (target - target.mean(-1, keepdim=True)).cumsum(-1)
-        hr_pred = np.atleast_1d(estimate_hr(pred.double().numpy(), self.fs, "fft", self.band))
+        hr_pred = np.atleast_1d(estimate_hr(pred.double().numpy(), self.fs, "fft", self.band,
+                                            integrated=self.target == "diff"))  # the octave check, as predict
         hr_true = np.atleast_1d(estimate_hr(target.double().numpy(), self.fs, "fft", self.band))
         return {"loss": loss, "r": 1.0 - loss, "hr_mae_bpm": float(np.mean(np.abs(hr_pred - hr_true)))}
 

@@ -19,12 +19,15 @@ __all__ = ["VideoSignals", "baseline_signals", "evaluate_methods"]
 
 @dataclass
 class VideoSignals:
-    """The signals of one video: ``signals`` maps method name → (T,) pulse, ``label`` the (T,) PPG."""
+    """The signals of one video: ``signals`` maps method name → (T,) pulse, ``label`` the (T,) PPG;
+    ``integrated`` names the signals that are a difference signal's integral (a ``diff`` network's
+    output), read with the estimator's octave check."""
 
     name: str
     fps: float
     label: np.ndarray
     signals: dict[str, np.ndarray]
+    integrated: frozenset[str] = frozenset()
 
 
 def baseline_signals(video: Any, methods: Sequence[str], *, skin: str | None = "ycrcb") -> VideoSignals:
@@ -44,7 +47,8 @@ def baseline_signals(video: Any, methods: Sequence[str], *, skin: str | None = "
 def _evaluate_video(video: VideoSignals, name: str, **options: Any) -> SignalEvaluation:
     """:func:`evaluate_signals` of one method on one video; an error names the video."""
     try:
-        return evaluate_signals(video.signals[name], video.label, video.fps, **options)
+        return evaluate_signals(video.signals[name], video.label, video.fps, integrated=name in video.integrated,
+                                **options)
     except ValueError as err:
         raise ValueError(f"video {video.name}, method {name}: {err}") from err
 

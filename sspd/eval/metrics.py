@@ -241,14 +241,14 @@ def _check_reference_varies(true_w: np.ndarray) -> None:
 
 
 def _score_windows(pred_w: np.ndarray, true_w: np.ndarray, fs: float, method: str,
-                   band: tuple[float, float], diff_labels: bool,
+                   band: tuple[float, float], diff_labels: bool, integrated: bool,
                    preset: str | None) -> tuple[np.ndarray, ...]:
     """(N,) hr_pred, hr_true and SNR (dB, of the prediction at the reference HR) of (N, L) windows."""
     _check_reference_varies(true_w)
     if preset is None:
         pred_x = prepare_pulse(pred_w, fs, band, diff_labels)  # (N, L)
         true_x = prepare_pulse(true_w, fs, band, False)  # (N, L)
-        hr_pred = np.atleast_1d(estimate_hr(pred_x, fs, method, band))
+        hr_pred = np.atleast_1d(estimate_hr(pred_x, fs, method, band, integrated=diff_labels or integrated))
         hr_true = np.atleast_1d(estimate_hr(true_x, fs, method, band))
         return hr_pred, hr_true, np.atleast_1d(snr_db(pred_x, fs, hr_true, band))
     pred_x = _prepare_toolbox(pred_w, fs, band, diff_labels)  # (N, L)
@@ -312,7 +312,8 @@ def summarise_windows(rows: list[WindowResult], protocol: dict[str, Any]) -> dic
 def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None = None,
                      stride_s: float | None = None, method: str = "fft",
                      band: tuple[float, float] | None = None, diff_labels: bool = False,
-                     preset: str | None = None, split: str | None = None) -> SignalEvaluation:
+                     integrated: bool = False, preset: str | None = None,
+                     split: str | None = None) -> SignalEvaluation:
     """Score predicted pulse signals against ground-truth PPG, window by window.
 
     Each window of ``pred`` and of ``true`` goes through the same pre-processing and HR estimator
@@ -323,7 +324,9 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
         ``preset=None`` (sspd): integrate if ``diff_labels``, smoothness-priors detrend, an order-2
         zero-phase Butterworth band-pass over ``band``, then
         :func:`sspd.signal.estimate_hr` with ``method`` ("fft", "welch" or "peaks") over ``band``
-        (default 0.75-2.5 Hz) and the Hann-window SNR.
+        (default 0.75-2.5 Hz) and the Hann-window SNR. A prediction integrated from a difference
+        (``diff_labels`` or ``integrated``) is read with the estimator's octave check
+        (``estimate_hr(..., integrated=True)``; "peaks" has none).
         ``preset="rppg-toolbox"``: the rPPG-Toolbox post-processing, step for step: cumsum if
         ``diff_labels``, detrend λ=100, first-order Butterworth band-pass (zero phase), then the
         highest in-band bin of the boxcar periodogram with nfft = next power of two ("fft") or the
@@ -333,7 +336,8 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
 
     Args:
         pred: (T,) or (B, T) predicted signals at ``fs``; with ``diff_labels`` a first difference of
-            the pulse (it is integrated by a cumulative sum first).
+            the pulse (it is integrated by a cumulative sum first); with ``integrated`` the cumulative sum
+            of one (a ``diff`` network's output integrated by the caller).
         true: the ground-truth PPG waveform, same shape, never differenced.
         fs: sample rate in Hz.
         window_s: window length in seconds; None scores each whole signal as one window.
@@ -344,7 +348,7 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
         :class:`SignalEvaluation`: a :class:`WindowResult` per window, and a summary with
         ``n_windows``, ``metrics`` (:func:`hr_metrics`), ``bland_altman``, ``snr_db`` (mean),
         ``snr_db_se`` and ``protocol`` (preset, estimator, method, band_hz, window_s, stride_s,
-        window_samples, fs, diff_labels, split).
+        window_samples, fs, diff_labels, integrated, split).
     """
     fs = check_fs(fs)
     pred_rows, _ = as_signal_rows(pred, "pred")  # (B, T)
@@ -356,7 +360,7 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
     length, starts = _window_layout(pred_rows.shape[1], fs, window_s, stride_s)
     pred_w, true_w = _cut_windows(pred_rows, length, starts), _cut_windows(true_rows, length, starts)
     try:
-        hr_pred, hr_true, snr = _score_windows(pred_w, true_w, fs, method, band, diff_labels, preset)
+        hr_pred, hr_true, snr = _score_windows(pred_w, true_w, fs, method, band, diff_labels, integrated, preset)
     except ValueError as err:
         raise ValueError(f"evaluate_signals ({pred_w.shape[0]} windows of {length} samples, "
                          f"numbered signal by signal): {err}") from err
@@ -368,5 +372,5 @@ def evaluate_signals(pred: Any, true: Any, fs: float, *, window_s: float | None 
     protocol = {"preset": preset or "sspd", "estimator": _describe_estimator(method, preset, length, fs),
                 "method": method, "band_hz": list(band), "window_s": window_s,
                 "stride_s": stride_s if stride_s is not None else window_s, "window_samples": length,
-                "fs": fs, "diff_labels": diff_labels, "split": split}
+                "fs": fs, "diff_labels": diff_labels, "integrated": integrated, "split": split}
     return SignalEvaluation(rows=rows, summary=summarise_windows(rows, protocol))

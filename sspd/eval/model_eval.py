@@ -12,9 +12,10 @@ aligned with frames 1..window of the window. ``target`` says what that signal is
 
 - ``"pulse"``: the PPG itself (the SSPD predictor, trained on spectra, or a head trained on the PPG);
 - ``"diff"``: the first difference of the PPG (what a per-frame linear map of frame-difference features
-  can follow; the rPPG-Toolbox's "DiffNormalized" labels). It is integrated (cumulative sum) before
-  scoring, which is what ``evaluate_signals(..., diff_labels=True)`` does window by window; the
-  smoothness-priors detrend removes the per-window constant, so one sum over the video is equivalent.
+  can follow; the rPPG-Toolbox's "DiffNormalized" labels). It is integrated (:func:`sspd.signal.integrate`)
+  before scoring, which is what ``evaluate_signals(..., diff_labels=True)`` does window by window; the
+  smoothness-priors detrend removes the per-window constant, so one sum over the video is equivalent. Its HR
+  is read with the estimator's octave check (``integrated``).
 
 Overlapping windows are z-scored, then averaged sample by sample (a network's output has no set scale).
 """
@@ -33,7 +34,7 @@ from torch import Tensor
 from sspd.augment.inference import TARGETS, InferenceView, clip_target, predict_frames, prepare_view, stitch_windows
 from sspd.eval.baseline_eval import VideoSignals
 from sspd.eval.metrics import WindowResult, hr_metrics
-from sspd.signal import check_fs
+from sspd.signal import check_fs, integrate
 
 __all__ = ["TARGETS", "EvalVideo", "synthetic_videos", "videos_from_cache", "prepare_view", "clip_target",
            "stitch_windows", "network_signals", "subject_table", "load_network", "checkpoint_network_spec",
@@ -128,7 +129,8 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
         view: the network's inference view (``network.view``; default: SSPD's raw difference).
 
     Returns:
-        One :class:`sspd.eval.baseline_eval.VideoSignals` per video with ``signals[name]`` (N,) and
+        One :class:`sspd.eval.baseline_eval.VideoSignals` per video with ``signals[name]`` (N,) (marked
+        ``integrated`` for a ``"diff"`` target, so its HR is read with the octave check) and
         ``label`` = the PPG at every frame: sample i of the difference signal follows frame i, and frame 0
         (no earlier frame) repeats frame 1's sample, as ``sspd predict --checkpoint`` does, so a 20 s video
         gives two 10 s windows. Videos shorter than a window are skipped with a warning.
@@ -145,10 +147,11 @@ def network_signals(predict_fn: PredictFn, videos: Sequence[Any], *, window: int
             continue
         signal = predict_frames(predict_fn, video.frames, window=window, input_size=input_size, view=view,
                                 stride=stride, batch_size=batch_size)  # (N-1,)
-        signal = np.cumsum(signal) if target == "diff" else signal
+        signal = integrate(signal) if target == "diff" else signal
         signal = np.concatenate([signal[:1], signal])  # (N,): frame 0, which has no earlier frame, repeats frame 1
         label = np.asarray(video.label, dtype=np.float64)  # (N,)
-        out.append(VideoSignals(name=video.name, fps=float(video.fps), label=label, signals={name: signal}))
+        out.append(VideoSignals(name=video.name, fps=float(video.fps), label=label, signals={name: signal},
+                                integrated=frozenset({name}) if target == "diff" else frozenset()))
     if not out:
         raise ValueError(f"no video has the {window + 1} frames of one window; use a shorter window")
     return out
@@ -205,7 +208,8 @@ def merge_signals(*groups: Sequence[VideoSignals]) -> list[VideoSignals]:
             continue
         n = min(len(p.label) for p in parts)
         signals = {m: np.asarray(sig)[-n:] for p in parts for m, sig in p.signals.items()}
-        out.append(VideoSignals(name=name, fps=parts[0].fps, label=parts[0].label[-n:], signals=signals))
+        out.append(VideoSignals(name=name, fps=parts[0].fps, label=parts[0].label[-n:], signals=signals,
+                                integrated=frozenset().union(*(p.integrated for p in parts))))
     if not out:
         raise ValueError("merge_signals: no video is in every group")
     return out

@@ -14,7 +14,8 @@ frame 0 (which has no earlier frame), so value i of the video's signal belongs t
 Clips are ``input.frames + 1`` frames (the T difference frames the network was trained on). What the
 signal follows is the spec's ``signal``: the pulse itself (pretraining, or fine-tuning with target
 ``"pulse"``), or its first difference (fine-tuning with target ``"diff"``, or an rPPG-Toolbox model), which
-is integrated within each clip.
+is integrated within each clip (:func:`sspd.signal.integrate`: its mean removed first, else a constant offset
+would make a sawtooth at the clip rate) and read with the estimator's octave check.
 
 An rPPG-Toolbox model (:mod:`sspd.models.toolbox`) runs on the toolbox's input: each frame resized to the
 input with area interpolation, the normalised difference divided by its standard deviation
@@ -39,7 +40,7 @@ from sspd.augment.inference import prepare_video, prepare_view
 from sspd.engine import load_model, resolve_device
 from sspd.engine.pretrained import checkpoint_path
 from sspd.models import LoadedModel
-from sspd.signal import zscore
+from sspd.signal import integrate, zscore
 
 __all__ = ["CheckpointPredictor", "build_predictor", "checkpoint_file"]
 
@@ -149,8 +150,8 @@ class CheckpointPredictor:
                 "clip_frames": self.clip_frames, "crop_size": self.crop_size,
                 "crop_size_from": self.crop_size_from, "target": self.target,
                 "view": self.input.describe_view(), "input": self.input.as_dict(),
-                "normalisation": ("integrated within each clip, then " if self.target == "diff" else "")
-                                 + "z-scored per clip"}
+                "normalisation": ("integrated within each clip (mean removed first), then "
+                                  if self.target == "diff" else "") + "z-scored per clip"}
 
     @torch.no_grad()
     def __call__(self, clip: np.ndarray, fs: float) -> np.ndarray:
@@ -168,7 +169,7 @@ class CheckpointPredictor:
             video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)[None]  # (1, C, T, S, S)
             view = prepare_view(video.to(self.device), spec.input_size, spec.view)  # (1, C, T-1, h, w)
         signal = self._forward(view)  # (T-1,)
-        signal = zscore(np.cumsum(signal) if self.target == "diff" else signal)
+        signal = zscore(integrate(signal) if self.target == "diff" else signal)
         return np.concatenate([signal[:1], signal])  # (T,)
 
     def _forward(self, view: Tensor) -> np.ndarray:

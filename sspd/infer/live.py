@@ -36,7 +36,7 @@ import numpy as np
 from sspd.baselines import get_baseline, list_baselines, mean_rgb_trace
 from sspd.data.face import FaceCropper
 from sspd.infer.live_source import CaptureThread, FrameBuffer, LiveSource, TimedFrame
-from sspd.infer.predict import BASELINE_CROP_SIZE, DEFAULT_METHOD, ClipPredictor
+from sspd.infer.predict import BASELINE_CROP_SIZE, DEFAULT_METHOD, ClipPredictor, reads_integrated
 from sspd.infer.window_hr import check_windows, overall_hr
 from sspd.signal import READOUT_BAND, check_fs
 from sspd.signal.hrv import HRV, MIN_DURATION_S, analyse_hrv
@@ -231,7 +231,7 @@ class RollingHR:
         if self.predictor is not None:
             self._run_predictor()
         signal, span, frames, gap = self._signal(self.window_s)
-        pulse, hr, snr = overall_hr(signal, self.fps, self.band)
+        pulse, hr, snr = overall_hr(signal, self.fps, self.band, integrated=reads_integrated(self.predictor))
         hrv = self._update_hrv(media_s)
         captured = self._samples[-1][1]
         return LiveEstimate(time_s=media_s, hr_bpm=hr, snr_db=snr, window_s=span, frames=frames,
@@ -243,7 +243,7 @@ class RollingHR:
         while self._next_hrv <= media_s + 1e-9:
             self._next_hrv += self.hrv_every_s
         signal, _, _, _ = self._signal(self.hrv_window_s)
-        pulse, hr, _ = overall_hr(signal, self.fps, self.band)
+        pulse, hr, _ = overall_hr(signal, self.fps, self.band, integrated=reads_integrated(self.predictor))
         try:
             _, self.hrv = analyse_hrv(pulse, self.fps, hr_bpm=hr, hr_band=self.band)
         except ValueError:  # no beats to speak of (a flat or broken signal): no HRV this time

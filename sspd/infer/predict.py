@@ -44,7 +44,7 @@ from sspd.signal.hrv import HRV, IntervalSeries, analyse_hrv
 
 __all__ = ["ClipPredictor", "FrameSource", "WindowHR", "VideoPrediction", "open_frame_source", "resolve_fps",
            "estimate_window_hr", "predict_video", "write_prediction", "DEFAULT_METHOD", "BASELINE_CROP_SIZE",
-           "MAX_MISSING_FRACTION"]
+           "MAX_MISSING_FRACTION", "reads_integrated"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ class ClipPredictor(Protocol):
         crop_size: S, the face-crop side in pixels the model expects.
         name (optional): the ``method`` reported; ``describe()`` (optional): a JSON-ready dict of which
             model produced the signal, kept as ``protocol["model"]``.
+        target (optional): ``"diff"`` when the returned pulse is the integral of the model's output, which
+            follows the pulse's difference; its HR is then read with the estimator's octave check
+            (:func:`reads_integrated`). Default ``"pulse"``.
 
     Call: ``predictor(clip, fs)``, ``clip`` (T, S, S, 3) uint8 RGB face crops (the cache's layout), ``fs``
     in Hz; returns the pulse (T,), finite (anything ``np.asarray`` takes, e.g. a CPU tensor). Outputs
@@ -75,6 +78,12 @@ class ClipPredictor(Protocol):
     crop_size: int
 
     def __call__(self, clip: np.ndarray, fs: float) -> np.ndarray: ...
+
+
+def reads_integrated(predictor: ClipPredictor | None) -> bool:
+    """Whether a predictor's pulse is a difference signal's integral (its optional ``target`` is
+    ``"diff"``, as a checkpoint of a ``diff`` network's): its HR is read with ``integrated=True``."""
+    return getattr(predictor, "target", "pulse") == "diff"
 
 
 @dataclass
@@ -296,9 +305,11 @@ def predict_video(path: str | Path, *, method: str | None = None, predictor: Cli
         decoded_notes = check_decoded(source, signal.size, stream)
         signal, frame_times, timing = resolve_timing(signal, frame_times_s(source, stream, signal.size),
                                                      source.fps, fps_given=fps is not None)
-        pulse, hr, snr = overall_hr(signal, timing.fps, band)
+        integrated = reads_integrated(predictor)
+        pulse, hr, snr = overall_hr(signal, timing.fps, band, integrated=integrated)
         intervals, hrv = _video_hrv(pulse, timing.fps, hr, band)
-        windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band)
+        windows = estimate_window_hr(signal, timing.fps, window_s=window_s, stride_s=stride_s, band=band,
+                                     integrated=integrated)
     except ValueError as err:
         raise _named(err, source.path) from err
     median = float(np.median([w.hr_bpm for w in windows])) if windows else None
@@ -348,9 +359,11 @@ def _protocol(cropper: FaceCropper, band: tuple[float, float], window_s: float, 
               skin: str | None, predictor: ClipPredictor | None) -> dict[str, Any]:
     """How every number was made: estimator, band, windows, face crop (and the predictor's
     ``describe()``, when it has one, as ``model``)."""
-    protocol = {"estimator": (f"smoothness-priors detrend (trend half-gain at {band[0] / 2:g} Hz), order-"
-                              f"{BANDPASS_ORDER} zero-phase Butterworth band-pass, Hann periodogram peak with "
-                              "log-parabolic interpolation"),
+    estimator = (f"smoothness-priors detrend (trend half-gain at {band[0] / 2:g} Hz), order-{BANDPASS_ORDER} "
+                 "zero-phase Butterworth band-pass, Hann periodogram peak with log-parabolic interpolation")
+    if reads_integrated(predictor):
+        estimator += ", octave-checked against the peak of the difference (the pulse is a difference's integral)"
+    protocol = {"estimator": estimator,
                 "band_hz": [float(band[0]), float(band[1])], "window_s": window_s, "stride_s": stride_s,
                 "window_frames": int(round(window_s * fs)), "snr": "at the estimate's own HR (no reference)",
                 "face": {"strategy": cropper.strategy, "every_n": cropper.every_n, "enlarge": cropper.enlarge,

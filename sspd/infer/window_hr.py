@@ -38,12 +38,14 @@ def check_windows(window_s: float, stride_s: float, band: tuple[float, float], f
 
 
 def estimate_window_hr(signal: np.ndarray, fs: float, *, window_s: float = 10.0, stride_s: float = 1.0,
-                       band: tuple[float, float] = DEFAULT_BAND) -> list[WindowHR]:
+                       band: tuple[float, float] = DEFAULT_BAND, integrated: bool = False) -> list[WindowHR]:
     """HR over time: windows of ``window_s`` starting every ``stride_s`` seconds from frame 0, each
     detrended, band-passed and measured on its own (only full windows; none if the signal is shorter).
 
     Args:
         signal: (T,) pulse at ``fs`` Hz.
+        integrated: the pulse is a difference signal's integral (a ``diff`` model's output): read with the
+            estimator's octave check (:func:`sspd.signal.estimate_hr`).
 
     Returns:
         One :class:`WindowHR` per window, SNR at the window's own HR.
@@ -58,16 +60,17 @@ def estimate_window_hr(signal: np.ndarray, fs: float, *, window_s: float = 10.0,
     for first in range(0, starts.size, _WINDOW_CHUNK):
         chunk = starts[first:first + _WINDOW_CHUNK]
         pulse = prepare_pulse(view[chunk], fs, band)  # (k, L)
-        hr = np.atleast_1d(estimate_hr(pulse, fs, "fft", band))  # (k,)
+        hr = np.atleast_1d(estimate_hr(pulse, fs, "fft", band, integrated=integrated))  # (k,)
         snr = np.atleast_1d(snr_db(pulse, fs, hr, band))  # (k,)
         out += [WindowHR(start_s=s / fs, end_s=(s + length) / fs, hr_bpm=float(h), snr_db=float(q))
                 for s, h, q in zip(chunk, hr, snr)]
     return out
 
 
-def overall_hr(signal: np.ndarray, fs: float, band: tuple[float, float]
-                ) -> tuple[np.ndarray, float, float]:
-    """(T,) pulse, its spectral-peak HR (bpm) and the SNR (dB) at that HR."""
+def overall_hr(signal: np.ndarray, fs: float, band: tuple[float, float], *, integrated: bool = False
+               ) -> tuple[np.ndarray, float, float]:
+    """(T,) pulse, its spectral-peak HR (bpm) and the SNR (dB) at that HR (``integrated``: as in
+    :func:`estimate_window_hr`)."""
     pulse = prepare_pulse(signal[None], fs, band)  # (1, T)
-    hr = float(np.atleast_1d(estimate_hr(pulse, fs, "fft", band))[0])
+    hr = float(np.atleast_1d(estimate_hr(pulse, fs, "fft", band, integrated=integrated))[0])
     return pulse[0], hr, float(np.atleast_1d(snr_db(pulse, fs, hr, band))[0])

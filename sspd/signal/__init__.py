@@ -13,7 +13,7 @@ from sspd.signal.detrend import choose_detrend_lambda, detrend, detrend_cutoff_h
 from sspd.signal.filters import bandpass
 from sspd.signal.hr import DEFAULT_BAND, HR_METHODS, estimate_hr, find_spectral_peak_hz
 from sspd.signal.hrv import HRV, IntervalSeries, analyse_hrv, detect_beats, hrv_from_intervals, inter_beat_intervals
-from sspd.signal.pulse import BANDPASS_ORDER, prepare_pulse
+from sspd.signal.pulse import BANDPASS_ORDER, integrate, prepare_pulse
 from sspd.signal.normalise import zscore
 from sspd.signal.quality import snr_db
 from sspd.signal.spectra import band_mask, choose_nfft, next_pow2, periodogram
@@ -42,6 +42,7 @@ __all__ = [
     "estimate_hr",
     "find_spectral_peak_hz",
     "hrv_from_intervals",
+    "integrate",
     "inter_beat_intervals",
     "next_pow2",
     "periodogram",

@@ -22,6 +22,8 @@ HR_METHODS = ("fft", "welch", "peaks")
 _MIN_RELATIVE_PROMINENCE = 0.5  # peaks less prominent than this x the median are not beats
 # a spectral peak less than half a resolution cell (0.5 / window length Hz) outside the band reads as the band's edge
 EDGE_TOLERANCE_CYCLES = 0.5
+# an integrated signal's peak stands when its difference peaks within one resolution cell of it or of its double
+OCTAVE_TOLERANCE_CYCLES = 1.0
 _MAX_SPECTRUM_VALUES = 4 << 20  # bound on the B * F spectrum values the FFT estimator holds at once
 
 
@@ -113,21 +115,36 @@ def _outward_peak_within(power: np.ndarray, freqs: np.ndarray, edge: int, direct
     return (top >= 1) & (top <= reach)
 
 
+def _spectral_peak(freqs: np.ndarray, psd: np.ndarray, fs: float, band: tuple[float, float], length: int,
+                   integrated: bool) -> np.ndarray:
+    """(B,) Hz: the peak of each row of ``psd`` (B, F), spectra of ``length``-sample segments; for an
+    ``integrated`` signal the octave check of :func:`estimate_hr`."""
+    cell = fs / length  # one resolution cell, Hz
+    peak = find_spectral_peak_hz(freqs, psd, *band, peaks_only=True, edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * cell)
+    if not integrated:
+        return peak
+    response = (2.0 * np.sin(np.pi * freqs / fs)) ** 2  # (F,) the power response of the first difference
+    diff_peak = find_spectral_peak_hz(freqs, psd * response, *band, peaks_only=True,
+                                      edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * cell)
+    tolerance = OCTAVE_TOLERANCE_CYCLES * cell
+    confirmed = (np.abs(diff_peak - peak) <= tolerance) | (np.abs(diff_peak - 2.0 * peak) <= tolerance)
+    return np.where(confirmed, peak, diff_peak)
+
+
 def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
-            window: str) -> np.ndarray:
+            window: str, integrated: bool) -> np.ndarray:
     """(B,) bpm from the zero-padded, windowed periodogram, rows processed in memory-bounded chunks."""
     nfft = choose_nfft(rows.shape[1], fs) if nfft is None else int(nfft)
     chunk = max(1, _MAX_SPECTRUM_VALUES // nfft)
     out = []
     for start in range(0, rows.shape[0], chunk):
         freqs, psd = periodogram(rows[start:start + chunk], fs, nfft=nfft, window=window)  # (b, F)
-        out.append(find_spectral_peak_hz(freqs, np.atleast_2d(psd), *band, peaks_only=True,
-                                         edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * fs / rows.shape[1]))
+        out.append(_spectral_peak(freqs, np.atleast_2d(psd), fs, band, rows.shape[1], integrated))
     return 60.0 * np.concatenate(out)
 
 
 def _welch_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
-              window: str, segment_s: float) -> np.ndarray:
+              window: str, segment_s: float, integrated: bool) -> np.ndarray:
     """(B,) bpm from the Welch spectrum (segments of ``segment_s`` s, 50 % overlap, each zero-padded)."""
     if not segment_s > 0:
         raise ValueError(f"welch_segment_s must be > 0 s, got {segment_s}")
@@ -135,8 +152,7 @@ def _welch_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int 
     nfft = choose_nfft(nperseg, fs) if nfft is None else max(int(nfft), nperseg)
     freqs, psd = welch(rows, fs=fs, window=window, nperseg=nperseg, noverlap=nperseg // 2,
                        nfft=nfft, detrend="constant", axis=1)  # (F,), (B, F)
-    return 60.0 * find_spectral_peak_hz(freqs, psd, *band, peaks_only=True,
-                                        edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * fs / nperseg)
+    return 60.0 * _spectral_peak(freqs, psd, fs, band, nperseg, integrated)
 
 
 def _refine_sample_peaks(row: np.ndarray, peaks: np.ndarray) -> np.ndarray:
@@ -176,7 +192,7 @@ def _peaks_hr(rows: np.ndarray, fs: float, band: tuple[float, float], order: int
 
 def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float] = DEFAULT_BAND, *,
                 nfft: int | None = None, window: str = "hann", welch_segment_s: float = 8.0,
-                filter_order: int = 2) -> float | np.ndarray:
+                filter_order: int = 2, integrated: bool = False) -> float | np.ndarray:
     """Heart rate (bpm) of each signal row.
 
     Estimators:
@@ -199,6 +215,15 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
         fs: sample rate in Hz.
         method: ``"fft"``, ``"welch"`` or ``"peaks"``.
         band: (low, high) Hz searched; the default :data:`DEFAULT_BAND`, (0.75, 2.5) Hz, is 45-150 bpm.
+        integrated: the rows are the integral (cumulative sum) of a signal that follows the pulse's first
+            difference (a ``diff`` network's output). Integrating restores the fundamental of a slow pulse,
+            whose difference has the stronger second harmonic, but it also multiplies the power of
+            everything below the pulse by (f_pulse / f)²: a fast pulse's window can then peak at a slow
+            ripple. So the peak is also searched in the difference's spectrum (this spectrum times the
+            first difference's power response, 4 sin²(π f / fs)); the integral's peak stands when the
+            difference peaks at it or at its double, within one resolution cell (1 / window length Hz,
+            the Welch segment's for "welch"), else the difference's peak is returned. "peaks" counts beats
+            in time and has no such check (``integrated`` is ignored there).
 
     Returns:
         HR in bpm: a float for a (T,) input, a (B,) float64 array for (B, T).
@@ -211,9 +236,9 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
     _check_not_constant(rows)
     rows = rows / np.max(np.abs(rows), axis=1, keepdims=True)  # unit peak: no power under- or overflows
     if method == "fft":
-        hr = _fft_hr(rows, fs, band, nfft, window)
+        hr = _fft_hr(rows, fs, band, nfft, window, integrated)
     elif method == "welch":
-        hr = _welch_hr(rows, fs, band, nfft, window, welch_segment_s)
+        hr = _welch_hr(rows, fs, band, nfft, window, welch_segment_s, integrated)
     elif method == "peaks":
         hr = _peaks_hr(rows, fs, band, filter_order)
     else:

@@ -136,6 +136,24 @@ def test_diff_labels_integrates_the_prediction():
     assert ev.summary["protocol"]["diff_labels"] is True
 
 
+def test_a_difference_integral_is_read_with_the_octave_check():
+    """A 160 bpm pulse whose difference holds a 70 bpm ripple 0.6x as strong: integrated (by the caller,
+    ``integrated``, or here, ``diff_labels``) the ripple is the plain peak; the octave check reads 160 in
+    every 10 s window. The reference (the true PPG) is read plainly."""
+    t = np.arange(600) / FS
+    true = np.sin(2 * np.pi * 160.0 / 60.0 * t)
+    integral = true + 0.6 * (160.0 / 70.0) * np.sin(2 * np.pi * 70.0 / 60.0 * t + 0.4)
+    band = (40 / 60, 3.0)
+    plain = evaluate_signals(integral, true, FS, window_s=10.0, band=band)
+    checked = evaluate_signals(integral, true, FS, window_s=10.0, band=band, integrated=True)
+    from_diff = evaluate_signals(np.diff(integral, prepend=0.0), true, FS, window_s=10.0, band=band, diff_labels=True)
+    assert [round(r.hr_pred) for r in plain.rows] == [70, 70]
+    for ev in (checked, from_diff):
+        assert [r.hr_pred for r in ev.rows] == pytest.approx([160.0, 160.0], abs=0.5)
+        assert [r.hr_true for r in ev.rows] == pytest.approx([160.0, 160.0], abs=0.5)
+    assert checked.summary["protocol"]["integrated"] is True and plain.summary["protocol"]["integrated"] is False
+
+
 def test_evaluate_signals_errors():
     x = _pulse(70.0, 10.0)
     cases = [

@@ -9,11 +9,11 @@ import torch
 
 from sspd.engine import save_checkpoint
 from sspd.signal import bandpass
-from sspd.eval.baseline_eval import evaluate_methods
+from sspd.eval.baseline_eval import VideoSignals, evaluate_methods
 from sspd.eval.finetune import build_from_scratch
 from sspd.eval.metrics import WindowResult, hr_metrics
-from sspd.eval.model_eval import (EvalVideo, clip_target, load_network, network_signals, prepare_view,
-                                  checkpoint_network_spec,
+from sspd.eval.model_eval import (EvalVideo, clip_target, load_network, merge_signals, network_signals,
+                                  prepare_view, checkpoint_network_spec,
                                   stitch_windows, subject_table, write_evaluation)
 
 SPEC = {"backbone": "physnet", "backbone_kwargs": {"frames": 32, "input_size": 32, "width": 0.25}, "stack": {}}
@@ -90,6 +90,24 @@ def test_network_signals_recover_the_pulse_through_diff_integration(stride):
         assert np.corrcoef(pulse[1:], video.label[1:])[0, 1] > 0.95
     summary = evaluate_methods(signals, window_s=10.0)["model"]["summary"]
     assert summary["metrics"]["mae"] < 1.0
+    assert all(s.integrated == {"model"} for s in signals) and summary["protocol"]["integrated"] is True
+    as_pulse = network_signals(mean_colour, videos, window=32, input_size=4, target="pulse", stride=stride)
+    assert all(s.integrated == frozenset() for s in as_pulse)
+
+
+def test_the_integrated_mark_survives_merging_and_reaches_each_method_alone():
+    """A model's integrated signal merged with a baseline's: evaluate_methods reads the model's with the octave
+    check and the baseline's plainly (a 160 bpm pulse under a 70 bpm ripple, the ripple stronger)."""
+    t = np.arange(600) / 30.0
+    label = np.sin(2 * np.pi * 160.0 / 60.0 * t)
+    x = label + 1.4 * np.sin(2 * np.pi * 70.0 / 60.0 * t + 0.4)
+    model = [VideoSignals(name="v", fps=30.0, label=label, signals={"model": x}, integrated=frozenset({"model"}))]
+    baseline = [VideoSignals(name="v", fps=30.0, label=label, signals={"pos": x.copy()})]
+    merged = merge_signals(model, baseline)
+    assert merged[0].integrated == {"model"}
+    out = evaluate_methods(merged, window_s=10.0, band=(40 / 60, 3.0))
+    assert [r.hr_pred for _, r in out["model"]["rows"]] == pytest.approx([160.0, 160.0], abs=0.5)
+    assert [round(r.hr_pred) for _, r in out["pos"]["rows"]] == [70, 70]
 
 
 def test_network_signals_errors():

@@ -65,6 +65,11 @@ def zscore(x):
     return (x - x.mean()) / x.std()
 
 
+def integral(x):
+    """The pulse of a difference signal, written out: its mean removed, then summed."""
+    return np.cumsum(x - x.mean())
+
+
 @pytest.mark.parametrize("which", ["online", "target"])
 def test_output_is_the_networks_zscored_signal_aligned_with_frames(run_dir, which):
     predictor = CheckpointPredictor(run_dir, which=which)
@@ -74,7 +79,7 @@ def test_output_is_the_networks_zscored_signal_aligned_with_frames(run_dir, whic
     assert isinstance(predictor, ClipPredictor) and out.shape == (49,)
     reference = reference_signal(network, clip)
     assert network.signal == "diff"  # SSPD's prediction follows the pulse's difference: integrated here
-    np.testing.assert_allclose(out[1:], zscore(np.cumsum(reference)), atol=1e-5)
+    np.testing.assert_allclose(out[1:], zscore(integral(reference)), atol=1e-5)
     assert out[0] == out[1]  # frame 0 has no earlier frame: it repeats frame 1's sample
     assert predictor.name == f"sspd:run:{which}" and predictor.describe()["which"] == which
 
@@ -99,7 +104,7 @@ def test_finetuned_diff_target_is_integrated_and_crop_falls_back_to_the_input(ru
     clip = random_clip(33, size=16, seed=1)
     network, _ = load_pretrained(file)
     out = predictor(clip, 30.0)
-    np.testing.assert_allclose(out[1:], zscore(np.cumsum(reference_signal(network, clip))), atol=1e-5)
+    np.testing.assert_allclose(out[1:], zscore(integral(reference_signal(network, clip))), atol=1e-5)
     assert predictor.name == "sspd:finetuned:online"
 
 
@@ -248,4 +253,4 @@ def test_prediction_json_describes_the_view_the_input_spec_applies(run_dir, vide
     if applied.scale == "std":
         with torch.no_grad():
             raw = predictor.network.predict(torch.from_numpy(prepare_video(clip, (16, 16), applied))[None])[0]
-        np.testing.assert_allclose(predictor(clip, 30.0)[1:], zscore(np.cumsum(raw.double().numpy())), atol=1e-5)
+        np.testing.assert_allclose(predictor(clip, 30.0)[1:], zscore(integral(raw.double().numpy())), atol=1e-5)

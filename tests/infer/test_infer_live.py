@@ -168,3 +168,26 @@ def test_cli_runs_a_trained_checkpoint_live(tmp_path, capsys):
     rows = [json.loads(line) for line in (tmp_path / "hr.jsonl").read_text().splitlines()]
     assert [round(r["time_s"]) for r in rows] == [4, 5]
     assert all(r["frames"] == 121 and 45 <= r["hr_bpm"] <= 150 for r in rows)
+
+
+class IndexedIntegral:
+    """Reads each crop's frame index (red * 256 + green) and returns a 160 bpm pulse plus a stronger 70 bpm
+    ripple at those frames: the integral of a difference whose ripple was 0.6x the pulse."""
+
+    clip_frames, crop_size, name = 40, 8, "integral"
+
+    def __init__(self, target):
+        self.target = target
+
+    def __call__(self, clip, fs):
+        t = (clip[:, 0, 0, 0].astype(float) * 256 + clip[:, 0, 0, 1]) / fs
+        return np.sin(2 * np.pi * 160.0 / 60.0 * t) + 1.4 * np.sin(2 * np.pi * 70.0 / 60.0 * t + 0.4)
+
+
+@pytest.mark.parametrize("target, hr", [("diff", 160.0), ("pulse", 70.0)])
+def test_rolling_hr_reads_a_difference_models_integral_with_the_octave_check(target, hr):
+    estimator = RollingHR(fps=FPS, predictor=IndexedIntegral(target), window_s=10.0, hrv_window_s=None)
+    crops = [np.stack([np.full((8, 8), i // 256), np.full((8, 8), i % 256), np.zeros((8, 8))], -1).astype(np.uint8)
+             for i in range(340)]
+    out = [e for i, c in enumerate(crops) if (e := estimator.push(c, i / FPS, time.monotonic())) is not None]
+    assert len(out) == 2 and all(e.hr_bpm == pytest.approx(hr, abs=1.0) for e in out)

@@ -168,6 +168,34 @@ def test_predictor_sees_consecutive_clips_and_its_outputs_are_stitched_in_order(
     assert p.method == "GreenPredictor" and abs(p.hr_bpm - 75.0) < 2.0
 
 
+class IntegralPredictor:
+    """Returns, frame for frame, a 160 bpm pulse plus a 70 bpm ripple stronger than it: the integral of a
+    difference signal whose ripple was 0.6x the pulse (as a ``diff`` network's integrated output)."""
+
+    def __init__(self, n_frames, target):
+        t = np.arange(n_frames) / 30.0
+        self.pulse = np.sin(2 * np.pi * 160.0 / 60.0 * t) + 1.4 * np.sin(2 * np.pi * 70.0 / 60.0 * t + 0.4)
+        self.clip_frames, self.crop_size, self.target, self.seen = 64, 16, target, 0
+
+    def __call__(self, clip, fs):
+        end = min(self.seen + len(clip), self.pulse.size)  # the last clip overlaps the one before it
+        self.seen = end
+        return self.pulse[end - len(clip):end]
+
+
+def test_a_difference_models_integral_is_read_with_the_octave_check(tmp_path):
+    """A predictor whose ``target`` is "diff" (a checkpoint of a diff network) has its pulse read with the
+    octave check, in every window and overall; the same output from a pulse predictor reads the ripple."""
+    video = write_patch_video(tmp_path / "p.avi", constant(75.0), 30.0, 450)
+    as_diff = predict_video(video, predictor=IntegralPredictor(450, "diff"), window_s=10.0, stride_s=2.5)
+    as_pulse = predict_video(video, predictor=IntegralPredictor(450, "pulse"), window_s=10.0, stride_s=2.5)
+    np.testing.assert_allclose(as_diff.signal, as_pulse.signal)
+    assert as_diff.hr_bpm == pytest.approx(160.0, abs=0.5) and as_pulse.hr_bpm == pytest.approx(70.0, abs=0.5)
+    assert [w.hr_bpm for w in as_diff.windows] == pytest.approx([160.0] * 3, abs=0.5)
+    assert [round(w.hr_bpm) for w in as_pulse.windows] == [70] * 3
+    assert "octave-checked" in as_diff.protocol["estimator"] and "octave" not in as_pulse.protocol["estimator"]
+
+
 def test_a_video_shorter_than_one_clip_is_passed_whole(tmp_path):
     video = write_patch_video(tmp_path / "p.avi", constant(75.0), 30.0, 70)
     predictor = GreenPredictor(clip_frames=100, crop_size=16)

@@ -158,3 +158,37 @@ def test_a_pulse_just_past_the_band_edge_reads_as_the_edge_not_as_an_in_band_rip
     assert estimate_hr(x, fs, method=method, **kw) == pytest.approx(150.0, abs=1.5)
     far = np.sin(2 * np.pi * (160.0 / 60.0) * t) + 0.1 * np.sin(2 * np.pi * (70.0 / 60.0) * t + 0.4)
     assert estimate_hr(far, fs, method=method, **kw) == pytest.approx(70.0, abs=1.5)  # 10 bpm past: not the edge
+
+
+def _tone(fs, bpm, seconds=10.0, phase=0.0):
+    t = np.arange(int(round(seconds * fs))) / fs
+    return np.sin(2 * np.pi * (bpm / 60.0) * t + phase)
+
+
+@pytest.mark.parametrize("method", ["fft", "welch"])
+def test_an_integrated_difference_keeps_a_slow_pulse_and_a_fast_one(method):
+    """Integrals of difference signals (a ``diff`` network's output), 10 s at 30 fps, band 40-180 bpm.
+    Slow: a 45 bpm pulse with a 0.6 second harmonic; its difference peaks at 90 bpm (the harmonic gains 2x),
+    so the integral's 45 stands (the difference peaks at its double). Fast: a 160 bpm pulse whose difference
+    also holds a 70 bpm ripple 0.6x as strong; integrating multiplies the ripple's amplitude by 160 / 70 and
+    the plain peak is the ripple; the difference's 160 is no multiple of it, so 160 is read."""
+    fs, band, kw = 30.0, (40 / 60, 3.0), ({"welch_segment_s": 10.0} if method == "welch" else {})
+    slow = _tone(fs, 45.0) + 0.6 * _tone(fs, 90.0, phase=0.5)
+    assert estimate_hr(np.diff(slow), fs, method, band, **kw) == pytest.approx(90.0, abs=1.5)
+    assert estimate_hr(slow, fs, method, band, integrated=True, **kw) == pytest.approx(45.0, abs=1.5)
+    fast = _tone(fs, 160.0) + 0.6 * (160.0 / 70.0) * _tone(fs, 70.0, phase=0.4)
+    assert estimate_hr(fast, fs, method, band, **kw) == pytest.approx(70.0, abs=1.5)
+    assert estimate_hr(fast, fs, method, band, integrated=True, **kw) == pytest.approx(160.0, abs=1.5)
+    rows = np.stack([slow, fast])  # row by row, and a plain pulse is unchanged
+    np.testing.assert_allclose(estimate_hr(rows, fs, method, band, integrated=True, **kw), [45.0, 160.0], atol=1.5)
+    pulse = _tone(fs, 72.0) + 0.3 * _tone(fs, 144.0, phase=0.2)
+    assert estimate_hr(pulse, fs, method, band, integrated=True, **kw) == estimate_hr(pulse, fs, method, band, **kw)
+
+
+def test_the_octave_check_cannot_tell_a_ripple_at_half_the_rate_from_a_slow_pulse():
+    """Its limit, stated: a ripple within one resolution cell (6 bpm at 10 s) of half the fast pulse's rate
+    looks like a slow pulse's fundamental under its own harmonic, so the integral's ripple stands."""
+    fs, band = 30.0, (40 / 60, 3.0)
+    x = _tone(fs, 160.0) + 0.6 * (160.0 / 82.0) * _tone(fs, 82.0, phase=0.4)  # 2 x 82 = 164, 4 bpm off
+    assert estimate_hr(x, fs, "fft", band, integrated=True) == pytest.approx(82.0, abs=1.5)
+    assert estimate_hr(x, fs, "peaks", band, integrated=True) == estimate_hr(x, fs, "peaks", band)  # no check there

@@ -1,8 +1,8 @@
-"""prepare_pulse: sspd's detrend + band-pass before an HR, shared by eval and infer."""
+"""prepare_pulse: sspd's detrend + band-pass before an HR, shared by eval and infer; integrate: a difference's pulse."""
 import numpy as np
 import pytest
 
-from sspd.signal import estimate_hr, prepare_pulse
+from sspd.signal import estimate_hr, integrate, prepare_pulse
 
 
 def _pulse_on_a_drift(fs: float = 30.0, seconds: float = 20.0, hz: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
@@ -45,3 +45,16 @@ def test_the_filter_band_is_wider_than_the_search_band_and_below_nyquist():
     assert low == pytest.approx(0.75 * BANDPASS_MARGIN) and high == pytest.approx(2.5 / BANDPASS_MARGIN)
     assert filter_band((0.75, 2.5), 6.0) == (pytest.approx(0.75 * BANDPASS_MARGIN), pytest.approx(0.49 * 6.0))
     assert filter_band((0.75, 2.95), 6.0)[1] == 2.95   # a band already above 0.49 fs keeps its own top
+
+
+def test_integrate_removes_the_mean_so_an_offset_makes_no_ramp():
+    """A difference with a constant offset (a network's bias): integrated, the pulse comes back, along
+    any axis; a plain cumulative sum carries a ramp that swamps it."""
+    t = np.arange(300) / 30.0
+    pulse = np.sin(2 * np.pi * 1.2 * t)
+    diff = np.diff(pulse, prepend=0.0) + 0.3  # offset 0.3 per frame, the pulse's steps are <= 0.25
+    assert np.corrcoef(integrate(diff), pulse)[0, 1] > 0.99
+    assert abs(np.corrcoef(np.cumsum(diff), pulse)[0, 1]) < 0.2
+    rows = np.stack([diff, 2.0 * diff])
+    np.testing.assert_allclose(integrate(rows.T, axis=0).T, integrate(rows, axis=1), atol=1e-12)
+    np.testing.assert_allclose(integrate(rows)[1], 2.0 * integrate(diff), atol=1e-9)
