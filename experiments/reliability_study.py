@@ -18,7 +18,8 @@ verdict (RUN_DIR/health.json, label-free). Per recipe: median and worst run, the
 POS and CHROM are scored on the same videos.
 
 Runs are cached (RUN_DIR/study_scores.json): run the study in several processes with disjoint seeds and
-read the table of everything finished with `--table`.
+read the table of everything finished with `--table`; `--rescore` scores finished runs again with the
+current estimator (the health verdict stays the one the run wrote while training).
 
     python experiments/reliability_study.py --recipe default --seeds 0 1 2 --threads 1 2
     python experiments/reliability_study.py --recipe default --table
@@ -78,6 +79,8 @@ def parse_args() -> argparse.Namespace:
                    help="how the predictor's output is read: as the checkpoint says (its model.signal), as the "
                         "pulse, or as the pulse's difference (integrated before the HR)")
     p.add_argument("--table", action="store_true", help="only print the table of the finished runs")
+    p.add_argument("--rescore", action="store_true",
+                   help="score finished runs again on --sets with the current estimator (no training)")
     return p.parse_args()
 
 
@@ -141,9 +144,9 @@ def score_sets(network, config: RunConfig, sets: dict, read: str = "checkpoint")
 def run_one(args: argparse.Namespace, seed: int, threads: int, sets: dict) -> dict:
     run_dir = Path(args.out) / f"{args.recipe}_s{seed}_t{threads}"
     cached = run_dir / "study_scores.json"
-    if cached.is_file():  # a finished run is scored again only on the sets it lacks
+    if cached.is_file():  # a finished run is scored again only on the sets it lacks (all of --sets: --rescore)
         out = json.loads(cached.read_text())
-        missing = [name for name in sets if name not in out["scores"]]
+        missing = [name for name in sets if args.rescore or name not in out["scores"]]
         if missing:
             network, _ = load_pretrained(run_dir)
             config = load_config(RunConfig, str(run_dir / "config.yaml"), [])

@@ -128,7 +128,15 @@ def _spectral_peak(freqs: np.ndarray, psd: np.ndarray, fs: float, band: tuple[fl
                                       edge_tolerance_hz=EDGE_TOLERANCE_CYCLES * cell)
     tolerance = OCTAVE_TOLERANCE_CYCLES * cell
     confirmed = (np.abs(diff_peak - peak) <= tolerance) | (np.abs(diff_peak - 2.0 * peak) <= tolerance)
-    return np.where(confirmed, peak, diff_peak)
+    half = psd * np.sqrt(response)  # the half-way weighting, f rather than 1 or f²: neither reading's bias
+    stronger = _power_at(freqs, half, peak) >= _power_at(freqs, half, diff_peak)
+    return np.where(confirmed | stronger, peak, diff_peak)
+
+
+def _power_at(freqs: np.ndarray, power: np.ndarray, hz: np.ndarray) -> np.ndarray:
+    """(B,) each row's ``power`` at the bin nearest to its ``hz`` (B,) on the uniform grid ``freqs``."""
+    bins = np.clip(np.rint((hz - freqs[0]) / (freqs[1] - freqs[0])).astype(np.int64), 0, freqs.size - 1)
+    return power[np.arange(power.shape[0]), bins]
 
 
 def _fft_hr(rows: np.ndarray, fs: float, band: tuple[float, float], nfft: int | None,
@@ -220,10 +228,12 @@ def estimate_hr(x: Any, fs: float, method: str = "fft", band: tuple[float, float
             whose difference has the stronger second harmonic, but it also multiplies the power of
             everything below the pulse by (f_pulse / f)²: a fast pulse's window can then peak at a slow
             ripple. So the peak is also searched in the difference's spectrum (this spectrum times the
-            first difference's power response, 4 sin²(π f / fs)); the integral's peak stands when the
+            first difference's power response, 4 sin²(π f / fs)). The integral's peak stands when the
             difference peaks at it or at its double, within one resolution cell (1 / window length Hz,
-            the Welch segment's for "welch"), else the difference's peak is returned. "peaks" counts beats
-            in time and has no such check (``integrated`` is ignored there).
+            the Welch segment's for "welch"); otherwise the two candidates are compared in the spectrum
+            weighted half-way, by 2 sin(π f / fs) (power ∝ f, between the integral's 1 and the
+            difference's f²), and the stronger one is returned. "peaks" counts beats in time and has no
+            such check (``integrated`` is ignored there).
 
     Returns:
         HR in bpm: a float for a (T,) input, a (B,) float64 array for (B, T).

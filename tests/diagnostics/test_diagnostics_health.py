@@ -161,14 +161,14 @@ def test_a_network_reading_the_pulse_difference_is_judged_on_its_integral():
 
 
 def test_a_difference_networks_fast_clips_are_not_read_at_a_slow_ripple():
-    """Fast clips (120-145 bpm) whose difference predictions also hold a 48 bpm ripple 0.6x as strong:
+    """Fast clips (120-145 bpm) whose difference predictions also hold a 48 bpm ripple half as strong:
     integration multiplies the ripple by 2.5-3x and the plain integral reads it; the health check reads
     as sspd predict does, with the octave check, and every clip reads its own rate."""
     rng = np.random.default_rng(6)
     fast = np.array([120.0, 123, 126, 129, 132, 135, 138, 141, 144, 121, 130, 140])
     traces = [_clip(rng, hr) for hr in fast]
     t = np.arange(T) / FS
-    diffs = np.stack([np.cos(2 * np.pi * hr / 60 * t) + 0.6 * np.cos(2 * np.pi * 48 / 60 * t + 0.3) for hr in fast])
+    diffs = np.stack([np.cos(2 * np.pi * hr / 60 * t) + 0.5 * np.cos(2 * np.pi * 48 / 60 * t + 0.3) for hr in fast])
     integral = np.cumsum(diffs - diffs.mean(axis=1, keepdims=True), axis=1)
     assert np.all(np.abs(rates(integral, FS)[0] - 48.0) < 2.0)  # the plain reading of the integral
     health = assess_health(diffs, traces, FS, labels_hr=fast, signal="diff")

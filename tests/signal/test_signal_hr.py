@@ -192,3 +192,16 @@ def test_the_octave_check_cannot_tell_a_ripple_at_half_the_rate_from_a_slow_puls
     x = _tone(fs, 160.0) + 0.6 * (160.0 / 82.0) * _tone(fs, 82.0, phase=0.4)  # 2 x 82 = 164, 4 bpm off
     assert estimate_hr(x, fs, "fft", band, integrated=True) == pytest.approx(82.0, abs=1.5)
     assert estimate_hr(x, fs, "peaks", band, integrated=True) == estimate_hr(x, fs, "peaks", band)  # no check there
+
+
+def test_when_the_readings_disagree_the_half_way_weighting_decides():
+    """A 48 bpm pulse under a 150 bpm tone 0.45x its amplitude (noise the difference amplifies): the
+    difference peaks at the tone (150 x 0.45 > 48 in amplitude), which is no multiple of 48; weighted half-way
+    (power x f: 48 against 0.45² x 150 = 30) the pulse is the stronger, so 48 stands. At 0.7x the tone is the
+    stronger there too (73.5) and is read."""
+    fs, band = 30.0, (40 / 60, 3.0)
+    for amplitude, expected in ((0.45, 48.0), (0.7, 150.0)):
+        x = _tone(fs, 48.0) + amplitude * _tone(fs, 150.0, phase=0.3)
+        assert estimate_hr(np.diff(x), fs, "fft", band) == pytest.approx(150.0, abs=1.5)
+        assert estimate_hr(x, fs, "fft", band) == pytest.approx(48.0, abs=1.5)
+        assert estimate_hr(x, fs, "fft", band, integrated=True) == pytest.approx(expected, abs=1.5)
