@@ -192,8 +192,9 @@ def test_checkpoint_predictor_runs_a_toolbox_model_on_its_convention_and_integra
     network, _ = load_pretrained(path)
     with torch.no_grad():
         diff = network.backbone(torch.from_numpy(reference_input(clip, 72)).float()[None])[0].double().numpy()
-    want = zscore(np.cumsum(diff))
+    want = zscore(np.cumsum(diff - diff.mean()))  # the clip's mean first: this untrained model's offset
     np.testing.assert_allclose(out[1:], want, atol=1e-4)
+    assert np.abs(out[1:] - zscore(np.cumsum(diff))).max() > 0.5  # summed as it is, the offset is a ramp
     assert out[0] == out[1]
 
 
