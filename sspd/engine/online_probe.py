@@ -140,17 +140,16 @@ class OnlineProbe:
 
     @torch.no_grad()
     def _score(self, features: Tensor, target: Tensor) -> dict[str, float]:
-        from sspd.signal import estimate_hr
+        from sspd.signal import estimate_hr, integrate
 
         pred = self.head.eval()(features)  # (B, T)
         loss = float(neg_pearson(pred, target))
-        if self.target == "diff":  # HR of the integrated signals; the mean goes first, or the head's
-            # bias integrates into a ramp whose leakage puts the spectral peak on the band's edge
-            pred = (pred - pred.mean(-1, keepdim=True)).cumsum(-1)
-            target = (target - target.mean(-1, keepdim=True)).cumsum(-1)
-        hr_pred = np.atleast_1d(estimate_hr(pred.double().numpy(), self.fs, "fft", self.band,
-                                            integrated=self.target == "diff"))  # the octave check, as predict
-        hr_true = np.atleast_1d(estimate_hr(target.double().numpy(), self.fs, "fft", self.band))
+        diff = self.target == "diff"
+        pred, target = pred.double().numpy(), target.double().numpy()
+        if diff:  # HR of the integrated signals (mean removed first, or the head's bias integrates into a ramp)
+            pred, target = integrate(pred), integrate(target)
+        hr_pred = np.atleast_1d(estimate_hr(pred, self.fs, "fft", self.band, integrated=diff))  # as predict
+        hr_true = np.atleast_1d(estimate_hr(target, self.fs, "fft", self.band))
         return {"loss": loss, "r": 1.0 - loss, "hr_mae_bpm": float(np.mean(np.abs(hr_pred - hr_true)))}
 
     def evaluate(self) -> dict[str, float]:

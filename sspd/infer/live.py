@@ -147,6 +147,7 @@ class RollingHR:
         if hrv_window_s is not None and not hrv_window_s >= window_s:
             raise ValueError(f"hrv_window_s ({hrv_window_s}) must be at least window_s ({window_s}), or None")
         self.predictor, self.skin = predictor, skin
+        self._integrated = reads_integrated(predictor)  # the octave check for a diff model's integral
         self.window_s, self.update_s = float(window_s), float(update_s)
         self.hrv_window_s, self.hrv_every_s = hrv_window_s, float(hrv_every_s)
         self.crop_size = BASELINE_CROP_SIZE if predictor is None else int(predictor.crop_size)
@@ -231,7 +232,7 @@ class RollingHR:
         if self.predictor is not None:
             self._run_predictor()
         signal, span, frames, gap = self._signal(self.window_s)
-        pulse, hr, snr = overall_hr(signal, self.fps, self.band, integrated=reads_integrated(self.predictor))
+        pulse, hr, snr = overall_hr(signal, self.fps, self.band, integrated=self._integrated)
         hrv = self._update_hrv(media_s)
         captured = self._samples[-1][1]
         return LiveEstimate(time_s=media_s, hr_bpm=hr, snr_db=snr, window_s=span, frames=frames,
@@ -243,7 +244,7 @@ class RollingHR:
         while self._next_hrv <= media_s + 1e-9:
             self._next_hrv += self.hrv_every_s
         signal, _, _, _ = self._signal(self.hrv_window_s)
-        pulse, hr, _ = overall_hr(signal, self.fps, self.band, integrated=reads_integrated(self.predictor))
+        pulse, hr, _ = overall_hr(signal, self.fps, self.band, integrated=self._integrated)
         try:
             _, self.hrv = analyse_hrv(pulse, self.fps, hr_bpm=hr, hr_band=self.band)
         except ValueError:  # no beats to speak of (a flat or broken signal): no HRV this time

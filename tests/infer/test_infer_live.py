@@ -167,7 +167,7 @@ def test_cli_runs_a_trained_checkpoint_live(tmp_path, capsys):
     assert "180 frames received, 180 processed, 0 dropped" in out and "method sspd:run:online" in out
     rows = [json.loads(line) for line in (tmp_path / "hr.jsonl").read_text().splitlines()]
     assert [round(r["time_s"]) for r in rows] == [4, 5]
-    assert all(r["frames"] == 121 and 45 <= r["hr_bpm"] <= 150 for r in rows)
+    assert all(r["frames"] == 121 and 40 <= r["hr_bpm"] <= 180 for r in rows), rows  # the read-out band
 
 
 class IndexedIntegral:
