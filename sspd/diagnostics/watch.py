@@ -54,6 +54,13 @@ class CollapseConfig:
             collapsed) goes to collapse.json, the JSONL and TensorBoard as ``health/level`` (0, 1, 2).
         health_clips, health_seconds: the clips of that check and their length (10 s reads a rate to a
             few bpm; the check costs about one second per clip on two CPU cores).
+        restart_after: a network that the health check still finds not learning although the clips show a
+            pulse (POS sees one; or collapsed) at the first check this many steps after it started starts
+            over from new initial weights (a seed derived from the run seed and the step), at most
+            ``restarts`` times; the step count, the schedules and the data order go on. 0: never (the
+            paper's training). Label-free: the check never reads labels. Runs that start from
+            ``model.init`` never restart (the same weights would come back).
+        restarts: how many times a run may start over.
     """
 
     enabled: bool = True
@@ -66,9 +73,17 @@ class CollapseConfig:
     health: bool = True
     health_clips: int = 12
     health_seconds: float = 10.0
+    restart_after: int = 0
+    restarts: int = 1
 
     def __post_init__(self) -> None:
         require_positive_int("collapse", every_n_steps=self.every_n_steps, patience=self.patience)
+        if self.restart_after < 0 or self.restarts < 0:
+            raise ValueError(f"collapse.restart_after and collapse.restarts must be >= 0, got "
+                             f"{self.restart_after}, {self.restarts}")
+        if self.restart_after and not (self.enabled and self.health):
+            raise ValueError("collapse.restart_after needs the health check (collapse.enabled and "
+                             "collapse.health true): it restarts on the check's verdict")
         if self.health and (self.health_clips < 2 or not self.health_seconds > 0):
             raise ValueError(f"collapse.health_clips must be >= 2 and collapse.health_seconds > 0, got "
                              f"{self.health_clips}, {self.health_seconds}")
@@ -147,8 +162,10 @@ class HealthWatch(RunObserver):
     def __init__(self, collapse: CollapseConfig, context: RunContext) -> None:
         self.collapse, self.context = collapse, context
         self.health: dict[str, Any] | None = None  # the latest health.json
+        self.restarts: list[dict[str, Any]] = []  # {"step", "reason"} of each start over (in health.json)
         self._health_clips: HealthClips | None = None
         self._restored = False
+        self._restart = ""  # a restart this check asks for
 
     @classmethod
     def factory(cls, collapse: CollapseConfig) -> ObserverFactory | None:
@@ -163,11 +180,34 @@ class HealthWatch(RunObserver):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.health, self._restored = dict(state), True
+        self.restarts = [dict(r) for r in self.health.get("restarts", [])]
 
     def on_resume(self) -> None:
         """A checkpoint written before the health check had its own key: the run's health.json instead."""
         if not self._restored:
             self.health = read_json(self.context.run_dir, HEALTH)
+            self.restarts = [dict(r) for r in (self.health or {}).get("restarts", [])]
+
+    def restart_request(self) -> str:
+        """The reason to start over that this checkpoint's check found ("" for none); asked once."""
+        reason, self._restart = self._restart, ""
+        return reason
+
+    def on_restart(self, step: int) -> None:
+        """Record the start over in health.json (and so in the checkpoint's state)."""
+        self.restarts.append({"step": step, "reason": self.health["reason"] if self.health else ""})
+        if self.health is not None:
+            self.health["restarts"] = self.restarts
+            write_json(self.context.run_dir, HEALTH, self.health)
+
+    def _wants_restart(self, health: Any, step: int, previous: int | None) -> bool:
+        """Whether this check's verdict (at ``step``; the check before at ``previous``) restarts the network:
+        the first check ``restart_after`` steps after it started (see :attr:`CollapseConfig.restart_after`)."""
+        after = self.collapse.restart_after
+        started = self.restarts[-1]["step"] if self.restarts else 0
+        first = step - started >= after and (previous is None or previous - started < after)
+        hopeless = health.verdict != "learning" and health.probe not in ("pulse_evidence", "signal_clips")
+        return after > 0 and len(self.restarts) < self.collapse.restarts and first and hopeless
 
     def at_checkpoint(self, step: int, trainer: TrainStep) -> dict[str, float]:
         """The health check; clips it cannot judge are one warning line (once per reason), any other failure
@@ -198,7 +238,11 @@ class HealthWatch(RunObserver):
                                                           min_frames=facts.frames, fps=facts.fps)
         health = run_health(trainer.online_network, self._health_clips, window=facts.frames,
                             input_size=facts.input_size, view=facts.view, band=facts.band)
+        previous = None if self.health is None else self.health.get("step")
         self.health = health_json(health, step=step)
+        self.health["restarts"] = self.restarts
+        if self._wants_restart(health, step, previous):
+            self._restart = f"the health check says {health.verdict} ({health.reason})"
         write_json(context.run_dir, HEALTH, self.health)
         _write_verdict(context.run_dir, read_json(context.run_dir, COLLAPSE), self.health)
         emit = log.info if health.verdict == "learning" else log.warning

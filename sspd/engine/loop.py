@@ -150,6 +150,8 @@ class _Run:
     workers: int
     rank: int = 0
     world_size: int = 1
+    #: new initial weights for the network after a step (an observer's restart request)
+    restart: Callable[[int], None] | None = None
 
 
 def _labels_hr(batch: Mapping[str, Any]) -> torch.Tensor | None:
@@ -198,6 +200,11 @@ def _loop(run: _Run, dataset: Dataset, first: int, on_step: StepCallback | None)
             done = step + 1
             labels_hr = _labels_hr(micro_batches[-1])
             stop = run.writer.after_step(done, scalars, seen, labels_hr, run.trainer)
+            if run.writer.restart_reason and run.restart is not None and not stop and done < run.total_steps:
+                log.warning("step %d: %s: the network starts over from new initial weights", done,
+                            run.writer.restart_reason)
+                run.restart(done)
+                run.writer.restarted(done)
             run.writer.save(done, run.trainer, run.stepper, seen, labels_hr)
             if on_step is not None and run.rank == 0:
                 on_step(done, run.total_steps, scalars)
@@ -311,8 +318,14 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                            total_steps=total, steps_per_epoch=per_epoch, rank=rank, observers=watching,
                            stop_broadcast=bool(factories) and world_size > 1,
                            input_spec=training_input_spec(spec, data=data, dataset=dataset, fps=facts.fps))
+        def restart(done: int) -> None:  # the same weights on every rank; the global generator untouched
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive_seed(seed, "init", "restart", done))
+                fresh, _ = initial_network(model, frames=facts.frames, view=facts.view)
+            trainer.restart(fresh.state_dict())
+
         run = _Run(loop, trainer, stepper, writer, total, per_epoch, seed, loop.batch_size, optim.accumulation,
-                   data.workers, rank, world_size)
+                   data.workers, rank, world_size, restart if model.init is None else None)
         if not resume:
             writer.check_fresh()
         first = writer.restore(trainer, stepper, path=None if resume is True else resume) if resume else 0

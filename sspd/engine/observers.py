@@ -71,7 +71,9 @@ class RunObserver:
     ``state_dict``/``load_state_dict`` go to the checkpoint under :attr:`state_key` (None: no state; a
     checkpoint without the key, or None under it, leaves the observer as built); ``on_resume`` runs after
     a resumed run's checkpoint is loaded. A run an observer stops ends with the observer's
-    :attr:`stop_reason`.
+    :attr:`stop_reason`. ``restart_request`` (read after a checkpoint step's ``at_checkpoint``) may ask
+    for the network to start over from new initial weights; the loop then restarts it and calls every
+    observer's ``on_restart``.
     """
 
     state_key: str | None = None
@@ -92,6 +94,14 @@ class RunObserver:
         return None
 
     def on_resume(self) -> None:
+        return None
+
+    def restart_request(self) -> str:
+        """Why the network should start over from new initial weights now ("" when it should not)."""
+        return ""
+
+    def on_restart(self, step: int) -> None:
+        """The network started over after ``step`` from new initial weights."""
         return None
 
 

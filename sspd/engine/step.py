@@ -236,6 +236,14 @@ class TrainStep:
         return {"momentum": torch.tensor(momentum, dtype=torch.float64),
                 "lr": torch.tensor(float(lr), dtype=torch.float64), "stepped": torch.tensor(float(stepped))}
 
+    def restart(self, weights: Mapping[str, Tensor]) -> None:
+        """Start over from new initial ``weights`` (an online network's state dict): the online network and
+        the EMA target both take them and the optimiser forgets its moments; the view generator goes on."""
+        self._online.load_state_dict(weights)
+        if self.pair is not None:
+            self.pair.target.load_state_dict(weights)
+        self.optimizer.state.clear()
+
     def state_dict(self) -> dict[str, Any]:
         """The networks, the optimiser and the view generator, for exact resumption."""
         networks = ({"pair": self.pair.state_dict()} if self.pair is not None

@@ -90,6 +90,7 @@ class RunWriter:
         self.last_scalars: dict[str, float] = {}
         self._best_window: list[float] = []
         self.stop_reason = "collapse"  # the stop reason of the observer that ended the run
+        self.restart_reason = ""  # an observer's request, after this step, that the network start over
         self.manager = None
         if rank == 0:
             self.manager = CheckpointManager(self.run_dir / CHECKPOINTS, loop.checkpoint_every,
@@ -193,12 +194,20 @@ class RunWriter:
             for observer in self.observers:
                 checked.update(observer.at_checkpoint(done, trainer))
         logged.update(checked)
+        self.restart_reason = next((r for r in (o.restart_request() for o in self.observers) if r), "")
         if self.rank == 0 and (done % self.logging.every_n_steps == 0 or observed_any or checked):
             self.sink.log_scalars(done, logged)
             self._log_pictures(done, seen, trainer)
-        if self.stop_broadcast:  # every rank stops at the same step, for the same reason
-            message, self.stop_reason = broadcast_object((message, self.stop_reason))
+        if self.stop_broadcast:  # every rank stops (or restarts) at the same step, for the same reason
+            message, self.stop_reason, self.restart_reason = broadcast_object(
+                (message, self.stop_reason, self.restart_reason))
         return message
+
+    def restarted(self, done: int) -> None:
+        """Tell the observers that the network started over after step ``done``."""
+        self.restart_reason = ""
+        for observer in self.observers:
+            observer.on_restart(done)
 
     def _log_pictures(self, done: int, seen: CapturedOutputs | None, trainer: TrainStep) -> None:
         logging_cfg = self.logging
