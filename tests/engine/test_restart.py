@@ -15,6 +15,7 @@ import torch
 from sspd.cli.config import RunConfig
 from sspd.cli.pretrain import pretrain
 from sspd.configuration import load_config
+from sspd.diagnostics.report import judge_run, load_run
 from sspd.diagnostics.watch import CollapseConfig, HealthWatch
 from sspd.engine import load_checkpoint
 from sspd.engine.adapt import initial_network, resolve_signal
@@ -48,6 +49,8 @@ def test_a_run_not_learning_restarts_once_and_says_so(restarted):
     assert health["verdict"] != "learning" and health["step"] == 6
     assert [r["step"] for r in health["restarts"]] == [2] and health["restarts"][0]["reason"]
     assert load_checkpoint(restarted / "checkpoints" / "last.pt")["health"]["restarts"] == health["restarts"]
+    reasons = judge_run(load_run(restarted)).reasons   # sspd report and the demo say it too
+    assert any(r.startswith("the network started over from new initial weights after step 2:") for r in reasons)
 
 
 def test_the_restart_takes_the_derived_seeds_weights_and_resumes_exactly(restarted, tmp_path, caplog):
