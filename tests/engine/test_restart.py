@@ -112,8 +112,10 @@ def test_only_the_first_check_after_restart_after_steps_restarts_and_only_as_oft
     assert not _watch(restart_after=0)._wants_restart(bad, 200, 100)
 
 
-def test_restart_after_needs_the_health_check():
-    with pytest.raises(ValueError, match="needs the health check"):
-        CollapseConfig(restart_after=200, health=False)
+def test_restart_settings_are_checked_and_no_health_check_means_no_restart(tmp_path):
     with pytest.raises(ValueError, match=">= 0"):
         CollapseConfig(restarts=-1)
+    assert HealthWatch.factory(CollapseConfig(health=False)) is None   # nothing to ask for a restart
+    run_dir = tmp_path / "unwatched"
+    pretrain(_config(run_dir, "collapse.health=false", "loop.stop_after=2"))
+    assert not (run_dir / "health.json").exists()
