@@ -213,9 +213,9 @@ def judge_run(record: RunRecord, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
         health_step = (record.health or {}).get("step")
         at = f" (health check at step {health_step})" if health_step is not None else ""
         reasons.insert(0, answer["verdict_reason"] + at)
-    for restart in (record.health or {}).get("restarts") or []:   # collapse.restart_after
-        reasons.append(f"the network started over from new initial weights after step {restart['step']}: "
-                       f"{restart['reason']}")
+    restarts = [f"the network started over from new initial weights after step {r['step']}: {r['reason']}"
+                for r in (record.health or {}).get("restarts") or []]   # collapse.restart_after
+    reasons[1:1] = restarts   # next to the verdict's own reason: the demo shows the first five
     return RunVerdict(level=answer["verdict"], declared=declared, probe=probe, step=step, message=message,
                       stop_reason=stop_reason, rows=rows, reasons=reasons, source=source, alarm_level=alarm_level,
                       decided_by=answer["verdict_probe"], follows=answer["follows"], labels=_label_line(record.health))

@@ -50,7 +50,7 @@ def test_a_run_not_learning_restarts_once_and_says_so(restarted):
     assert [r["step"] for r in health["restarts"]] == [2] and health["restarts"][0]["reason"]
     assert load_checkpoint(restarted / "checkpoints" / "last.pt")["health"]["restarts"] == health["restarts"]
     reasons = judge_run(load_run(restarted)).reasons   # sspd report and the demo say it too
-    assert any(r.startswith("the network started over from new initial weights after step 2:") for r in reasons)
+    assert any(r.startswith("the network started over from new initial weights after step 2:") for r in reasons[:5])
 
 
 def test_the_restart_takes_the_derived_seeds_weights_and_resumes_exactly(restarted, tmp_path, caplog):
