@@ -98,8 +98,9 @@ def load_run_config(config: str | None, overrides: list[str], resume: str | None
 
 
 #: keys a resumed run may change: how it runs (length, device, logging), not what it trains
-RESUMABLE_CHANGES = ("run_dir", "loop.max_steps", "loop.stop_after", "loop.device", "loop.checkpoint_every",
-                     "loop.keep_last", "data.workers", "logging.", "collapse.stop", "distributed.")
+RESUMABLE_CHANGES = ("run_dir", "loop.max_steps", "loop.stop_after", "loop.device", "loop.deterministic",
+                     "loop.checkpoint_every", "loop.keep_last", "data.workers", "logging.", "collapse.stop",
+                     "distributed.")
 
 
 def _flatten(values: Any, prefix: str = "") -> dict[str, Any]:

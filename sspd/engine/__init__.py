@@ -29,7 +29,8 @@ from sspd.engine.distributed import (DistributedConfig, all_ranks_true, all_redu
 from sspd.engine.guards import NonFiniteGuard, NonFiniteLossError, find_nonfinite_grads, find_nonfinite_terms
 from sspd.engine.online_probe import OnlineProbeConfig
 from sspd.engine.schedules import SCHEDULES, constant_lr, cosine_lr, lr_at, onecycle_lr, set_lr
-from sspd.engine.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
+from sspd.engine.seeding import (derive_seed, deterministic_kernels, make_generator, rng_state, seed_everything,
+                                 set_rng_state)
 from sspd.engine.runfiles.sinks import (JSONLSink, LoggingConfig, MultiSink, Sink, TensorBoardSink, render_map_image,
                                         render_wave_image, scalars_to_floats)
 # the training loop and the run directory
@@ -68,7 +69,7 @@ __all__ = [
     # guards
     "NonFiniteLossError", "NonFiniteGuard", "find_nonfinite_grads", "find_nonfinite_terms",
     # seeding
-    "derive_seed", "seed_everything", "make_generator", "rng_state", "set_rng_state",
+    "derive_seed", "deterministic_kernels", "seed_everything", "make_generator", "rng_state", "set_rng_state",
     # distributed
     "get_rank", "get_world_size", "is_main_process", "init_distributed_from_env", "barrier",
     "all_reduce_mean", "all_ranks_true", "broadcast_object", "maybe_convert_sync_batchnorm", "shard_indices",

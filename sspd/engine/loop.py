@@ -43,7 +43,7 @@ from sspd.engine.online_probe import LoopProbe, OnlineProbeConfig
 from sspd.engine.optimiser import PRECISIONS, OptimConfig, OptimiserStep, ScheduleConfig, build_trainer, lr_schedule
 from sspd.engine.runfiles.run_dir import RUN_LOCK, check_run_dir, claim_run_dir
 from sspd.engine.runfiles.run_writer import RunWriter
-from sspd.engine.seeding import derive_seed, seed_everything
+from sspd.engine.seeding import derive_seed, deterministic_kernels, seed_everything
 from sspd.engine.runfiles.sinks import LoggingConfig
 from sspd.engine.step import TrainStep
 from sspd.objectives import Objective, section_name
@@ -76,6 +76,9 @@ class LoopConfig:
             slower on CPUs without it) or ``fp16`` (autocast + grad scaler, CUDA only).
         channels_last: run the networks in channels_last_3d (the same values; faster 3-D convs on CPU).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        deterministic: on CUDA, kernels that repeat themselves (torch's deterministic algorithms, cuDNN
+            without autotuning, a fixed cuBLAS workspace), so a run repeats and a resumed run equals the
+            uninterrupted one as on CPU; false trades that for cuDNN's fastest algorithms. No effect on CPU.
         checkpoint_every: write last.pt and step_XXXXXXX.pt every N steps (and at the end).
         keep_last: step checkpoints kept.
         max_nonfinite: stop after this many consecutive skipped (non-finite) steps.
@@ -90,6 +93,7 @@ class LoopConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    deterministic: bool = True
     checkpoint_every: int = 100
     keep_last: int = 2
     max_nonfinite: int = 5
@@ -310,7 +314,8 @@ def run_pretraining(*, run_dir: str | Path, seed: int = 0, data: DataConfig, mod
                             grad_clip=optim.grad_clip, precision=loop.precision, max_nonfinite=loop.max_nonfinite,
                             seed=seed)
     seed_everything(seed, rank=rank)
-    with _claimed(run_dir, rank):   # nothing is written before the network is built and the folder is ours
+    # nothing is written before the network is built and the folder is ours
+    with _claimed(run_dir, rank), deterministic_kernels(device, loop.deterministic):
         context = RunContext(run_dir=Path(run_dir), facts=facts, total_steps=total, seed=seed, dataset=dataset,
                              feature_dim=network.backbone.feature_dim)
         watching = [factory(context) for factory in factories] if rank == 0 else []

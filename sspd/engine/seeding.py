@@ -8,6 +8,7 @@ order):
     augment_gen = make_generator(config.seed, "augment", rank)  # torch.Generator for the views
     state = rng_state({"augment": augment_gen})                 # → checkpoint
     set_rng_state(state, {"augment": augment_gen})              # ← on resume
+    with deterministic_kernels(device):                         # CUDA kernels that repeat themselves
 
 Derived seeds come from a stable hash (BLAKE2b of the seed and the keys), not from Python's salted
 ``hash``, so they are the same in every process, run and platform.
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+from contextlib import contextmanager
 from numbers import Integral
-from typing import Any, Mapping, Union
+from typing import Any, Iterator, Mapping, Union
 
 import numpy as np
 import torch
 
-__all__ = ["derive_seed", "seed_everything", "make_generator", "rng_state", "set_rng_state"]
+__all__ = ["derive_seed", "seed_everything", "make_generator", "rng_state", "set_rng_state",
+           "deterministic_kernels"]
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +157,30 @@ def _set_cuda_states(states: list[torch.Tensor]) -> None:
                     "draws after resuming will differ from the original run", len(states), available)
     for device, cuda_state in enumerate(states[:available]):
         torch.cuda.set_rng_state(cuda_state, device)
+
+
+@contextmanager
+def deterministic_kernels(device: torch.device | str, enabled: bool = True) -> Iterator[None]:
+    """Within the block, CUDA kernels that give the same result in every run, as the CPU's already do.
+
+    Seeds alone do not make a CUDA run repeat itself: some kernels (cuDNN's autotuned convolution
+    algorithms, atomic-add reductions in backward passes) sum in a different order each time, so two runs
+    of the same config drift apart from the first steps and a resumed run no longer equals the
+    uninterrupted one. On a CUDA ``device`` this asks torch for deterministic algorithms (``warn_only``:
+    an op without one warns and runs anyway, so no run is refused), cuDNN's deterministic algorithms
+    without autotuning, and a fixed cuBLAS workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless already
+    set); the previous settings come back on exit. On CPU, or with ``enabled`` false, it changes nothing.
+    """
+    if not enabled or torch.device(device).type != "cuda":
+        yield
+        return
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]

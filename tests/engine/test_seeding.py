@@ -1,11 +1,13 @@
 import hashlib
+import os
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from sspd.engine.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state
+from sspd.engine.seeding import (derive_seed, deterministic_kernels, make_generator, rng_state, seed_everything,
+                                 set_rng_state)
 
 
 def _draws(generators: dict | None = None) -> list[float]:
@@ -99,3 +101,34 @@ def test_set_rng_state_errors():
         set_rng_state({k: state[k] for k in ("python", "numpy", "torch")})
     with pytest.raises(ValueError, match="generator 'bad' must be a torch.Generator or numpy"):
         rng_state({"bad": random.Random(0)})
+
+
+def _kernel_settings() -> tuple:
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+
+
+def test_deterministic_kernels_on_cuda_asks_for_repeatable_kernels_and_restores_the_settings(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.backends.cudnn.benchmark = True      # a user's autotuning, to be switched off and back on
+    try:
+        before = _kernel_settings()
+        with deterministic_kernels(torch.device("cuda")):   # sets flags only: needs no GPU
+            assert _kernel_settings() == (True, True, True, False, ":4096:8")
+        assert _kernel_settings()[:4] == before[:4]
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")   # a user's own workspace is kept
+        with deterministic_kernels("cuda:0"):
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+        with pytest.raises(RuntimeError, match="inside"), deterministic_kernels("cuda"):
+            raise RuntimeError("inside")
+        assert _kernel_settings()[:4] == before[:4]   # restored when the run fails too
+    finally:
+        torch.backends.cudnn.benchmark = False
+
+
+@pytest.mark.parametrize("device,enabled", [("cpu", True), (torch.device("cpu"), True), ("cuda", False)])
+def test_deterministic_kernels_change_nothing_on_cpu_or_when_disabled(device, enabled, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = _kernel_settings()
+    with deterministic_kernels(device, enabled=enabled):
+        assert _kernel_settings() == before
