@@ -42,6 +42,7 @@ def build_config(scenario: str, *, seed: int, steps: int, run_dir: Path, check_e
     """
     from sspd.cli.config import CollapseConfig, LoopConfig, RunConfig
     from sspd.engine import SSPDLossWeights
+    from sspd.objectives import ObjectiveConfig
 
     config = RunConfig(seed=seed, run_dir=str(run_dir),
                        loop=LoopConfig(max_steps=steps, checkpoint_every=max(1, steps // 4), device="cpu"),
@@ -50,7 +51,8 @@ def build_config(scenario: str, *, seed: int, steps: int, run_dir: Path, check_e
         # L_snr is what holds off temporal collapse; L_sd alone rewards it (docs/method.md §7)
         weights = SSPDLossWeights(rpd=0.5, pyr=0.5, sd=5.0, snr=0.0)
         sspd = dataclasses.replace(config.objective.sspd, weights=weights)
-        config = dataclasses.replace(config, objective=dataclasses.replace(config.objective, sspd=sspd))
+        # a new objective section (dataclasses.replace would pass the old options beside the new ones)
+        config = dataclasses.replace(config, objective=ObjectiveConfig(name="sspd", options=sspd))
     if scenario == "flicker":
         # the default views remove each pixel's luminance, and a light flicker with it, so the default
         # recipe cannot lock onto it; the release's views can, which is what this scenario must catch
