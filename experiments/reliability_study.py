@@ -61,6 +61,9 @@ RECIPES = {  # recipe -> run-config overrides on top of BASE_CONFIG (the library
     # the default before collapse.restart_after (a network the health check still finds not learning at step
     # 200 starts over from new weights, once); runs that learn by step 200 are the same run either way
     "no-restart": ["collapse.restart_after=0"],
+    # the default before collapse.restarts=2: one restart only; runs learning 200 steps after their first
+    # restart (or never restarted) are the same run either way
+    "one-restart": ["collapse.restarts=1"],
 }
 LEARNED_MAE = 5.0  # bpm on the wide set: the truth the health verdict is compared with
 

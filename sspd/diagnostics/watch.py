@@ -61,7 +61,8 @@ class CollapseConfig:
             paper's training; its 90-step recipe never reaches a check at 200 either). Label-free: the
             check never reads labels. Without the health check (``health`` or ``enabled`` false) there is
             no restart; runs that start from ``model.init`` never restart (the same weights would come back).
-        restarts: how many times a run may start over.
+        restarts: how many times a run may start over (2: a network that starts over and still is not learning
+            ``restart_after`` steps later gets one more try).
     """
 
     enabled: bool = True
@@ -75,7 +76,7 @@ class CollapseConfig:
     health_clips: int = 12
     health_seconds: float = 10.0
     restart_after: int = 200
-    restarts: int = 1
+    restarts: int = 2
 
     def __post_init__(self) -> None:
         require_positive_int("collapse", every_n_steps=self.every_n_steps, patience=self.patience)
@@ -177,14 +178,18 @@ class HealthWatch(RunObserver):
         return None if self.health is None else json.loads(json.dumps(self.health, default=float))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.health, self._restored = dict(state), True
-        self.restarts = [dict(r) for r in self.health.get("restarts", [])]
+        self._restore(dict(state))
+        self._restored = True
 
     def on_resume(self) -> None:
         """A checkpoint written before the health check had its own key: the run's health.json instead."""
         if not self._restored:
-            self.health = read_json(self.context.run_dir, HEALTH)
-            self.restarts = [dict(r) for r in (self.health or {}).get("restarts", [])]
+            self._restore(read_json(self.context.run_dir, HEALTH))
+
+    def _restore(self, health: dict[str, Any] | None) -> None:
+        """Take a saved health.json as the latest, and its record of restarts as the run's."""
+        self.health = health
+        self.restarts = [dict(r) for r in (health or {}).get("restarts", [])]
 
     def restart_request(self) -> str:
         """The reason to start over that this checkpoint's check found ("" for none); asked once."""
