@@ -1,7 +1,8 @@
 """A run whose health check finds it not learning starts over from new initial weights (collapse.restart_after):
-as often as collapse.restarts allows (two by default), at the first check that many steps after the network started, with the weights of a seed
-derived from the run seed and the step; health.json and the checkpoint record it, a resumed run restarts
-exactly as an uninterrupted one, and a verdict that no restart can help (no pulse in the clips) never restarts."""
+as often as collapse.restarts allows (two by default), at the first check that many steps after the network
+started, with the weights of a seed derived from the run seed and the step; health.json and the checkpoint
+record it, a resumed run restarts exactly as an uninterrupted one, and a verdict that no restart can help (no
+pulse in the clips) never restarts."""
 from __future__ import annotations
 
 import json
