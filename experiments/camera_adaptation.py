@@ -100,26 +100,27 @@ def main() -> None:
     starts = [Path(s) for s in args.start]
     first = load_config(RunConfig, str(starts[0] / "config.yaml"), [])
     sets = study.build_sets(args, first.data.box_size, first.data.fps)
-    runs = {start: [(None, start)] + [(name, adapt(start, name, o, args)) for name, o in variants]
-            for start in starts}
+    runs = [(start, name, run_dir) for start in starts
+            for name, run_dir in [(None, start)] + [(n, adapt(start, n, o, args)) for n, o in variants]]
+    models = {}   # run_dir -> (network, config, health verdict), loaded once for every set
+    for _, _, run_dir in runs:
+        network, _ = load_pretrained(run_dir)
+        health = run_dir / "health.json"
+        models[run_dir] = (network.eval(), load_config(RunConfig, str(run_dir / "config.yaml"), []),
+                           json.loads(health.read_text()).get("verdict") if health.is_file() else "-")
+    base = study.baselines(args, sets)   # POS and CHROM per set, cached in OUT as the study caches them
     scores = {}
     for set_name, (videos, hrs) in sets.items():
-        base = study.evaluate([study.baseline_signals(v, ["pos"]) for v in videos], hrs)["pos"]
-        pos = np.array(base["videos"])
-        mean_hr = np.array([float(np.mean(h)) for h in np.atleast_1d(hrs)])
-        print(f"\n{set_name} ({len(videos)} videos; POS {base['mae']:.2f}):\n\n| model | MAE | r | MAE <= "
-              f"{SPLIT_BPM:g} bpm | MAE > {SPLIT_BPM:g} bpm | videos better than POS | health verdict |\n"
+        pos = np.array(base[set_name]["pos"]["videos"])
+        print(f"\n{set_name} ({len(videos)} videos; POS {base[set_name]['pos']['mae']:.2f}):\n\n| model | MAE | r "
+              f"| MAE <= {SPLIT_BPM:g} bpm | MAE > {SPLIT_BPM:g} bpm | videos better than POS | health verdict |\n"
               + "|---" * 7 + "|")
-        print(row("POS", base, mean_hr, None, "-"))
-        for start, group in runs.items():
-            for name, run_dir in group:
-                network, _ = load_pretrained(run_dir)
-                config = load_config(RunConfig, str(run_dir / "config.yaml"), [])
-                s = study.score_sets(network.eval(), config, {set_name: (videos, hrs)})[set_name]
-                health = run_dir / "health.json"
-                verdict = json.loads(health.read_text()).get("verdict") if health.is_file() else "-"
-                scores.setdefault(str(run_dir), {})[set_name] = s
-                print(row(f"{start.name} {name or 'start'}", s, mean_hr, pos, verdict), flush=True)
+        print(row("POS", base[set_name]["pos"], hrs, None, "-"))
+        for start, name, run_dir in runs:
+            network, config, verdict = models[run_dir]
+            s = study.score_sets(network, config, {set_name: (videos, hrs)})[set_name]
+            scores.setdefault(str(run_dir), {})[set_name] = s
+            print(row(f"{start.name} {name or 'start'}", s, hrs, pos, verdict), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "scores.json").write_text(json.dumps(scores, default=float))
 
